@@ -1,0 +1,33 @@
+//===- MoEDialect.cpp - The moe dialect -----------------------------------===//
+
+#include "moe/IR/MoEDialect.h"
+#include "moe/IR/MoEOps.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+#include "moe/IR/MoEDialect.cpp.inc"
+
+void MoEDialect::initialize() {
+  registerAttributes();
+  addOperations<
+#define GET_OP_LIST
+#include "moe/IR/MoEOps.cpp.inc"
+      >();
+}
+
+LogicalResult MoEDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  if (attr.getName() != getParallelAttrName())
+    return op->emitError() << "unknown moe dialect attribute '"
+                           << attr.getName().getValue() << "'";
+  if (!isa<ParallelAttr>(attr.getValue()))
+    return op->emitError() << "'" << getParallelAttrName()
+                           << "' must be a #moe.parallel attribute";
+  if (!isa<ModuleOp>(op))
+    return op->emitError() << "'" << getParallelAttrName()
+                           << "' may only be attached to a module";
+  return success();
+}

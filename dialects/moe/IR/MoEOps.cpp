@@ -1,0 +1,600 @@
+//===- MoEOps.cpp - moe dialect operations and their verifiers ------------===//
+//
+// Every verifier message here has a case in test/Dialect/MoE/invalid.mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/IR/MoEOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+//===----------------------------------------------------------------------===//
+// Shape helpers
+//===----------------------------------------------------------------------===//
+
+static ArrayRef<int64_t> shapeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape();
+}
+
+static Type elementTypeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getElementType();
+}
+
+static bool isStatic(int64_t dim) { return !ShapedType::isDynamic(dim); }
+
+/// Multiplies two dimensions, staying dynamic if either is.
+static int64_t mulDims(int64_t a, int64_t b) {
+  return isStatic(a) && isStatic(b) ? a * b : ShapedType::kDynamic;
+}
+
+namespace {
+/// Collects the checks of one op so that each reads as one line.
+struct ShapeChecker {
+  Operation *op;
+
+  LogicalResult rank(Value value, StringRef name, int64_t rank,
+                     StringRef shapeHint) {
+    int64_t actual = shapeOf(value).size();
+    if (actual == rank)
+      return success();
+    return op->emitOpError() << "'" << name << "' must have rank " << rank
+                             << " (" << shapeHint << "), got " << actual;
+  }
+
+  /// Checks dimension `dim` of `value` against `expected` (skipped when either
+  /// is dynamic); `what` says where `expected` comes from.
+  LogicalResult dim(Value value, StringRef name, unsigned dim,
+                    int64_t expected, StringRef what) {
+    int64_t actual = shapeOf(value)[dim];
+    if (!isStatic(actual) || !isStatic(expected) || actual == expected)
+      return success();
+    return op->emitOpError() << "'" << name << "' dimension " << dim << " is "
+                             << actual << ", expected " << expected << " ("
+                             << what << ")";
+  }
+
+  LogicalResult sameElementType(Value value, StringRef name, Value reference,
+                                StringRef referenceName) {
+    if (elementTypeOf(value) == elementTypeOf(reference))
+      return success();
+    return op->emitOpError()
+           << "'" << name << "' element type " << elementTypeOf(value)
+           << " differs from the element type " << elementTypeOf(reference)
+           << " of '" << referenceName << "'";
+  }
+};
+} // namespace
+
+/// Verifies the weights of an FFN (per expert when `perExpert`) for hidden size
+/// `hidden` and element type of `tokens`. Sets `numExperts` (per expert only)
+/// and `intermediate` from the weights. Operand names in messages start with
+/// `prefix` (`shared_` for a block's shared expert).
+static LogicalResult verifyFFNWeights(ShapeChecker &check, Value tokens,
+                                      int64_t hidden, Value gate, Value up,
+                                      Value down, WeightLayout layout,
+                                      bool perExpert, int64_t &numExperts,
+                                      int64_t &intermediate,
+                                      StringRef prefix = "") {
+  std::string gateName = (prefix + "gate_weight").str();
+  std::string upName = (prefix + "up_weight").str();
+  std::string downName = (prefix + "down_weight").str();
+  unsigned lead = perExpert ? 1 : 0;
+  bool inOut = layout == WeightLayout::in_out;
+  StringRef upHint = perExpert ? (inOut ? "[E, H, F]" : "[E, F, H]")
+                               : (inOut ? "[H, F]" : "[F, H]");
+  StringRef downHint = perExpert ? (inOut ? "[E, F, H]" : "[E, H, F]")
+                                 : (inOut ? "[F, H]" : "[H, F]");
+  if (failed(check.rank(up, upName, lead + 2, upHint)) ||
+      failed(check.rank(down, downName, lead + 2, downHint)))
+    return failure();
+  unsigned hDim = inOut ? lead : lead + 1, fDim = inOut ? lead + 1 : lead;
+  ArrayRef<int64_t> upShape = shapeOf(up);
+  numExperts = perExpert ? upShape[0] : 1;
+  intermediate = upShape[fDim];
+  if (failed(check.dim(up, upName, hDim, hidden, "the hidden size")) ||
+      failed(check.sameElementType(up, upName, tokens, "tokens")) ||
+      failed(check.sameElementType(down, downName, tokens, "tokens")))
+    return failure();
+  // down maps F back to H: its H and F sit where up's F and H are.
+  if (perExpert && failed(check.dim(down, downName, 0, numExperts,
+                                    "the experts of the up weight")))
+    return failure();
+  if (failed(check.dim(down, downName, fDim, hidden, "the hidden size")) ||
+      failed(check.dim(down, downName, hDim, intermediate,
+                       "the intermediate size of the up weight")))
+    return failure();
+  if (gate && gate.getType() != up.getType())
+    return check.op->emitOpError()
+           << "'" << gateName << "' type " << gate.getType()
+           << " differs from '" << upName << "' type " << up.getType();
+  return success();
+}
+
+/// Verifies capacity mode attributes: both or neither.
+static LogicalResult verifyCapacity(Operation *op,
+                                    std::optional<uint64_t> capacity,
+                                    std::optional<DropPolicy> policy) {
+  if (capacity && !policy)
+    return op->emitOpError()
+           << "capacity mode needs a drop policy (`drop position|score`)";
+  if (!capacity && policy)
+    return op->emitOpError() << "a drop policy is given without a capacity";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RouterOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouterOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getLogits(), "logits", 2, "[T, E]")) ||
+      failed(check.rank(getWeights(), "weights", 2, "[T, K]")) ||
+      failed(check.rank(getIndices(), "indices", 2, "[T, K]")))
+    return failure();
+  int64_t tokens = shapeOf(getLogits())[0];
+  int64_t experts = shapeOf(getLogits())[1];
+  int64_t topK = getRouting().getTopK();
+  for (auto [value, name] : {std::pair<Value, StringRef>{getWeights(), "weights"},
+                             {getIndices(), "indices"}})
+    if (failed(check.dim(value, name, 0, tokens, "the tokens of 'logits'")) ||
+        failed(check.dim(value, name, 1, topK, "top_k")))
+      return failure();
+  if (Value bias = getBias())
+    if (failed(check.rank(bias, "bias", 1, "[E]")) ||
+        failed(check.dim(bias, "bias", 0, experts, "the experts of 'logits'")))
+      return failure();
+  if (!isStatic(experts))
+    return success();
+  return getRouting().verifyAgainst([&] { return emitOpError(); }, experts);
+}
+
+//===----------------------------------------------------------------------===//
+// DispatchOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DispatchOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getTokens(), "tokens", 2, "[T, H]")) ||
+      failed(check.rank(getIndices(), "indices", 2, "[T, K]")) ||
+      failed(check.rank(getRows(), "rows", 2, "[R, H]")) ||
+      failed(check.rank(getOffsets(), "offsets", 1, "[E + 1]")) ||
+      failed(check.rank(getSources(), "sources", 1, "[R]")))
+    return failure();
+  if (failed(verifyCapacity(*this, getCapacity(), getDropPolicy())))
+    return failure();
+  bool byScore = getDropPolicy() == DropPolicy::score;
+  if (byScore && !getWeights())
+    return emitOpError() << "drop policy 'score' needs the routing weights "
+                            "(`weights %w`)";
+  if (!byScore && getWeights())
+    return emitOpError() << "'weights' are only used by drop policy 'score'";
+  int64_t tokens = shapeOf(getTokens())[0];
+  int64_t hidden = shapeOf(getTokens())[1];
+  int64_t topK = shapeOf(getIndices())[1];
+  int64_t experts = getNumExperts();
+  if (failed(check.dim(getIndices(), "indices", 0, tokens,
+                       "the tokens of 'tokens'")))
+    return failure();
+  if (Value weights = getWeights())
+    if (weights.getType() != getIndices().getType().clone(
+                                 elementTypeOf(weights)))
+      return emitOpError() << "'weights' shape must match 'indices'";
+  int64_t rows = mulDims(tokens, topK);
+  if (std::optional<uint64_t> capacity = getCapacity();
+      capacity && isStatic(rows))
+    rows = std::min<int64_t>(rows, experts * static_cast<int64_t>(*capacity));
+  StringRef rowsWhat = getCapacity() ? "min(T*K, E*capacity)" : "T*K";
+  if (failed(check.dim(getRows(), "rows", 0, rows, rowsWhat)) ||
+      failed(check.dim(getRows(), "rows", 1, hidden, "the hidden size")) ||
+      failed(check.sameElementType(getRows(), "rows", getTokens(), "tokens")) ||
+      failed(check.dim(getOffsets(), "offsets", 0, experts + 1,
+                       "num_experts + 1")) ||
+      failed(check.dim(getSources(), "sources", 0, shapeOf(getRows())[0],
+                       "the rows of 'rows'")))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ExpertsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ExpertsOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getRows(), "rows", 2, "[R, H]")) ||
+      failed(check.rank(getOffsets(), "offsets", 1, "[E + 1]")))
+    return failure();
+  int64_t experts, intermediate;
+  if (failed(verifyFFNWeights(check, getRows(), shapeOf(getRows())[1],
+                              getGateWeight(), getUpWeight(), getDownWeight(),
+                              getLayout(), /*perExpert=*/true, experts,
+                              intermediate)))
+    return failure();
+  if (failed(check.dim(getOffsets(), "offsets", 0,
+                       isStatic(experts) ? experts + 1 : experts,
+                       "the experts of the weights + 1")))
+    return failure();
+  if (getResult().getType() != getRows().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " differs from 'rows' type " << getRows().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CombineOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CombineOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getExpertOutputs(), "expert_outputs", 2, "[R, H]")) ||
+      failed(check.rank(getSources(), "sources", 1, "[R]")) ||
+      failed(check.rank(getWeights(), "weights", 2, "[T, K]")) ||
+      failed(check.rank(getResult(), "result", 2, "[T, H]")))
+    return failure();
+  if (failed(check.dim(getSources(), "sources", 0,
+                       shapeOf(getExpertOutputs())[0],
+                       "the rows of 'expert_outputs'")) ||
+      failed(check.dim(getResult(), "result", 0, shapeOf(getWeights())[0],
+                       "the tokens of 'weights'")) ||
+      failed(check.dim(getResult(), "result", 1,
+                       shapeOf(getExpertOutputs())[1], "the hidden size")) ||
+      failed(check.sameElementType(getResult(), "result", getExpertOutputs(),
+                                   "expert_outputs")))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// NullExpertsOp
+//===----------------------------------------------------------------------===//
+
+/// Verifies `constants(%vectors, %mix)` against `numConstant` constant experts
+/// and hidden size `hidden`.
+static LogicalResult verifyConstantExperts(ShapeChecker &check, Value tokens,
+                                           Value vectors, Value mix,
+                                           int64_t numConstant,
+                                           int64_t hidden) {
+  if (numConstant > 0 && !vectors)
+    return check.op->emitOpError()
+           << numConstant
+           << " constant experts need `constants(%vectors, %mix)` operands";
+  if (numConstant == 0 && vectors)
+    return check.op->emitOpError()
+           << "`constants(...)` are given but there are no constant experts";
+  if (!vectors)
+    return success();
+  if (failed(check.rank(vectors, "constant_vectors", 2, "[Nc, H]")) ||
+      failed(check.rank(mix, "constant_mix", 3, "[Nc, 2, H]")) ||
+      failed(check.dim(vectors, "constant_vectors", 0, numConstant,
+                       "the constant experts")) ||
+      failed(check.dim(vectors, "constant_vectors", 1, hidden,
+                       "the hidden size")) ||
+      failed(check.dim(mix, "constant_mix", 0, numConstant,
+                       "the constant experts")) ||
+      failed(check.dim(mix, "constant_mix", 1, 2, "the two mixing weights")) ||
+      failed(check.dim(mix, "constant_mix", 2, hidden, "the hidden size")) ||
+      failed(check.sameElementType(vectors, "constant_vectors", tokens,
+                                   "tokens")) ||
+      failed(check.sameElementType(mix, "constant_mix", tokens, "tokens")))
+    return failure();
+  return success();
+}
+
+LogicalResult NullExpertsOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getTokens(), "tokens", 2, "[T, H]")) ||
+      failed(check.rank(getIndices(), "indices", 2, "[T, K]")))
+    return failure();
+  if (getZero() + getCopy() + getConstant() == 0)
+    return emitOpError() << "declares no null experts";
+  if (getWeights().getType() !=
+      getIndices().getType().clone(elementTypeOf(getWeights())))
+    return emitOpError() << "'weights' shape must match 'indices'";
+  if (failed(check.dim(getIndices(), "indices", 0, shapeOf(getTokens())[0],
+                       "the tokens of 'tokens'")))
+    return failure();
+  if (getResult().getType() != getTokens().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " differs from 'tokens' type "
+                         << getTokens().getType();
+  return verifyConstantExperts(check, getTokens(), getConstantVectors(),
+                               getConstantMix(), getConstant(),
+                               shapeOf(getTokens())[1]);
+}
+
+//===----------------------------------------------------------------------===//
+// SharedExpertsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SharedExpertsOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getTokens(), "tokens", 2, "[T, H]")))
+    return failure();
+  int64_t hidden = shapeOf(getTokens())[1];
+  int64_t experts, intermediate;
+  if (failed(verifyFFNWeights(check, getTokens(), hidden, getGateWeight(),
+                              getUpWeight(), getDownWeight(), getLayout(),
+                              /*perExpert=*/false, experts, intermediate)))
+    return failure();
+  if (Value gate = getSigmoidGate())
+    if (failed(check.rank(gate, "sigmoid_gate", 1, "[H]")) ||
+        failed(check.dim(gate, "sigmoid_gate", 0, hidden, "the hidden size")))
+      return failure();
+  if (getResult().getType() != getTokens().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " differs from 'tokens' type "
+                         << getTokens().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LayerOp / ChainOp
+//===----------------------------------------------------------------------===//
+
+/// Checks what `moe.layer` and `moe.chain` share. `lead` is 1 for the chain's
+/// per-iteration router and bias. Sets `routedExperts` and `intermediate`.
+template <typename BlockOp>
+static LogicalResult verifyBlock(BlockOp op, unsigned lead,
+                                 int64_t &routedExperts,
+                                 int64_t &intermediate) {
+  ShapeChecker check{op};
+  Value tokens = op.getTokens();
+  if (failed(check.rank(tokens, "tokens", 2, "[T, H]")))
+    return failure();
+  int64_t hidden = shapeOf(tokens)[1];
+  bool inOut = op.getLayout() == WeightLayout::in_out;
+  StringRef routerHint = lead ? (inOut ? "[C, H, E]" : "[C, E, H]")
+                              : (inOut ? "[H, E]" : "[E, H]");
+  Value router = op.getRouterWeight();
+  if (failed(check.rank(router, "router_weight", lead + 2, routerHint)))
+    return failure();
+  unsigned hDim = inOut ? lead : lead + 1, eDim = inOut ? lead + 1 : lead;
+  int64_t experts = shapeOf(router)[eDim];
+  if (failed(check.dim(router, "router_weight", hDim, hidden,
+                       "the hidden size")) ||
+      failed(check.sameElementType(router, "router_weight", tokens, "tokens")))
+    return failure();
+  if (Value bias = op.getBias()) {
+    if (failed(check.rank(bias, "bias", lead + 1, lead ? "[C, E]" : "[E]")) ||
+        failed(check.dim(bias, "bias", lead, experts,
+                         "the experts of 'router_weight'")))
+      return failure();
+    if (lead && failed(check.dim(bias, "bias", 0, shapeOf(router)[0],
+                                 "the iterations of 'router_weight'")))
+      return failure();
+  }
+  RoutingAttr routing = op.getRouting();
+  if (isStatic(experts) &&
+      failed(routing.verifyAgainst([&] { return op.emitOpError(); }, experts)))
+    return failure();
+
+  int64_t weightExperts;
+  if (failed(verifyFFNWeights(check, tokens, hidden, op.getGateWeight(),
+                              op.getUpWeight(), op.getDownWeight(),
+                              op.getLayout(), /*perExpert=*/true, weightExperts,
+                              intermediate)))
+    return failure();
+  routedExperts = isStatic(experts) ? experts - routing.getNumNullExperts()
+                                    : ShapedType::kDynamic;
+  if (failed(check.dim(op.getUpWeight(), "up_weight", 0, routedExperts,
+                       "the router's experts minus its null experts")))
+    return failure();
+
+  bool hasSharedFFN = op.getSharedUpWeight() || op.getSharedDownWeight();
+  if (hasSharedFFN && !(op.getSharedUpWeight() && op.getSharedDownWeight()))
+    return op.emitOpError()
+           << "'shared_up' and 'shared_down' must be given together";
+  if (!hasSharedFFN && (op.getSharedGateWeight() || op.getSharedSigmoidGate()))
+    return op.emitOpError() << "shared expert gates are given without "
+                               "'shared_up' and 'shared_down'";
+  if (hasSharedFFN) {
+    // Same checks as a standalone moe.shared_experts, under shared_* names.
+    int64_t unused, sharedIntermediate;
+    if (failed(verifyFFNWeights(check, tokens, hidden,
+                                op.getSharedGateWeight(),
+                                op.getSharedUpWeight(),
+                                op.getSharedDownWeight(), op.getLayout(),
+                                /*perExpert=*/false, unused,
+                                sharedIntermediate, "shared_")))
+      return failure();
+    if (Value gate = op.getSharedSigmoidGate())
+      if (failed(check.rank(gate, "shared_sigmoid_gate", 1, "[H]")) ||
+          failed(check.dim(gate, "shared_sigmoid_gate", 0, hidden,
+                           "the hidden size")))
+        return failure();
+  }
+  if (failed(verifyConstantExperts(check, tokens, op.getConstantVectors(),
+                                   op.getConstantMix(),
+                                   routing.getConstantExperts(), hidden)))
+    return failure();
+  if (op.getResult().getType() != tokens.getType())
+    return op.emitOpError() << "result type " << op.getResult().getType()
+                            << " differs from 'tokens' type "
+                            << tokens.getType();
+  return success();
+}
+
+LogicalResult LayerOp::verify() {
+  int64_t routedExperts, intermediate;
+  if (failed(verifyBlock(*this, /*lead=*/0, routedExperts, intermediate)) ||
+      failed(verifyCapacity(*this, getCapacity(), getDropPolicy())))
+    return failure();
+  std::optional<ParallelAttr> plan = getParallel();
+  if (!plan)
+    return success();
+  if (isStatic(routedExperts) && routedExperts % plan->getEp() != 0)
+    return emitOpError() << "the parallel plan's ep (" << plan->getEp()
+                         << ") does not divide the " << routedExperts
+                         << " routed experts";
+  if (isStatic(intermediate) && intermediate % plan->getEtp() != 0)
+    return emitOpError() << "the parallel plan's etp (" << plan->getEtp()
+                         << ") does not divide the expert intermediate size ("
+                         << intermediate << ")";
+  return success();
+}
+
+LogicalResult ChainOp::verify() {
+  if (getIterations() < 1)
+    return emitOpError() << "iterations must be at least 1, got "
+                         << getIterations();
+  int64_t routedExperts, intermediate;
+  if (failed(verifyBlock(*this, /*lead=*/1, routedExperts, intermediate)))
+    return failure();
+  ShapeChecker check{*this};
+  return check.dim(getRouterWeight(), "router_weight", 0, getIterations(),
+                   "iterations");
+}
+
+//===----------------------------------------------------------------------===//
+// UnionAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult UnionAttentionOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getTokens(), "tokens", 3, "[B, S, D]")) ||
+      failed(check.rank(getGate(), "gate", 2, "[D, N]")) ||
+      failed(check.rank(getGateBias(), "gate_bias", 1, "[N]")) ||
+      failed(check.rank(getQuery(), "query", 3, "[N, D, Dh]")) ||
+      failed(check.rank(getKey(), "key", 3, "[N, D, Dh]")) ||
+      failed(check.rank(getValue(), "value", 3, "[N, D, Dh]")) ||
+      failed(check.rank(getOutput(), "output", 3, "[N, Dh, D]")))
+    return failure();
+  int64_t seq = shapeOf(getTokens())[1], model = shapeOf(getTokens())[2];
+  int64_t heads = shapeOf(getGate())[1];
+  int64_t headDim = shapeOf(getQuery())[2];
+  if (failed(check.dim(getGate(), "gate", 0, model, "the model size")) ||
+      failed(check.dim(getGateBias(), "gate_bias", 0, heads,
+                       "the heads of 'gate'")))
+    return failure();
+  for (auto [value, name] :
+       {std::pair<Value, StringRef>{getQuery(), "query"},
+        {getKey(), "key"},
+        {getValue(), "value"}}) {
+    if (failed(check.dim(value, name, 0, heads, "the heads of 'gate'")) ||
+        failed(check.dim(value, name, 1, model, "the model size")) ||
+        failed(check.dim(value, name, 2, headDim, "the head size of 'query'")) ||
+        failed(check.sameElementType(value, name, getTokens(), "tokens")))
+      return failure();
+  }
+  if (failed(check.dim(getOutput(), "output", 0, heads, "the heads of 'gate'")) ||
+      failed(check.dim(getOutput(), "output", 1, headDim,
+                       "the head size of 'query'")) ||
+      failed(check.dim(getOutput(), "output", 2, model, "the model size")))
+    return failure();
+  if (isStatic(headDim) && headDim % 2 != 0)
+    return emitOpError() << "head size " << headDim
+                         << " must be even (RoPE rotates pairs)";
+  if (isStatic(heads) && static_cast<int64_t>(getTopK()) > heads)
+    return emitOpError() << "top_k (" << getTopK()
+                         << ") exceeds the number of heads (" << heads << ")";
+  if (isStatic(seq) && static_cast<int64_t>(getCapacity()) > seq)
+    return emitOpError() << "capacity (" << getCapacity()
+                         << ") exceeds the sequence length (" << seq << ")";
+  if (getRopeTheta().convertToDouble() <= 0.0)
+    return emitOpError() << "rope_theta must be positive";
+  if (getResult().getType() != getTokens().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " differs from 'tokens' type "
+                         << getTokens().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// UnionFFNOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult UnionFFNOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getTokens(), "tokens", 3, "[B, S, D]")) ||
+      failed(check.rank(getRouter(), "router", 2, "[D, N]")) ||
+      failed(check.rank(getRouterBias(), "router_bias", 1, "[N]")))
+    return failure();
+  int64_t seq = shapeOf(getTokens())[1], model = shapeOf(getTokens())[2];
+  int64_t experts = getNumExperts();
+  if (failed(check.dim(getRouter(), "router", 0, model, "the model size")) ||
+      failed(check.dim(getRouter(), "router", 1, experts, "num_experts")) ||
+      failed(check.dim(getRouterBias(), "router_bias", 0, experts,
+                       "num_experts")))
+    return failure();
+  int64_t unused, intermediate;
+  if (failed(verifyFFNWeights(check, getTokens(), model, getGateWeight(),
+                              getUpWeight(), getDownWeight(),
+                              WeightLayout::in_out, /*perExpert=*/false,
+                              unused, intermediate)))
+    return failure();
+  if (isStatic(intermediate) && intermediate % experts != 0)
+    return emitOpError() << "num_experts (" << experts
+                         << ") does not divide the FFN intermediate size ("
+                         << intermediate << ")";
+  if (std::optional<uint64_t> capacity = getCapacity();
+      capacity && isStatic(seq) && static_cast<int64_t>(*capacity) > seq)
+    return emitOpError() << "capacity (" << *capacity
+                         << ") exceeds the sequence length (" << seq << ")";
+  if (getResult().getType() != getTokens().getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " differs from 'tokens' type "
+                         << getTokens().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// CompositionOp
+//===----------------------------------------------------------------------===//
+
+/// The type of one request's slice of `value` (its leading dimension dropped).
+static RankedTensorType requestSliceType(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return RankedTensorType::get(type.getShape().drop_front(),
+                               type.getElementType());
+}
+
+LogicalResult CompositionOp::verify() {
+  ShapeChecker check{*this};
+  if (failed(check.rank(getSelector(), "selector", 2, "[R, M]")))
+    return failure();
+  if (getModels().empty())
+    return emitOpError() << "needs at least one model";
+  if (shapeOf(getInputs()).empty() || shapeOf(getResult()).empty())
+    return emitOpError() << "'inputs' and the result need a leading request "
+                            "dimension";
+  int64_t requests = shapeOf(getSelector())[0];
+  if (failed(check.dim(getSelector(), "selector", 1, getModels().size(),
+                       "the number of models")) ||
+      failed(check.dim(getInputs(), "inputs", 0, requests,
+                       "the requests of 'selector'")) ||
+      failed(check.dim(getResult(), "result", 0, requests,
+                       "the requests of 'selector'")))
+    return failure();
+  return success();
+}
+
+LogicalResult
+CompositionOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  RankedTensorType inputType = requestSliceType(getInputs());
+  RankedTensorType resultType = requestSliceType(getResult());
+  for (Attribute attr : getModels()) {
+    auto ref = cast<SymbolRefAttr>(attr);
+    auto model = symbolTable.lookupNearestSymbolFrom<func::FuncOp>(*this, ref);
+    if (!model)
+      return emitOpError() << "model " << ref
+                           << " does not name a func.func in scope";
+    FunctionType type = model.getFunctionType();
+    if (type.getNumInputs() != 1 || type.getNumResults() != 1 ||
+        type.getInput(0) != inputType || type.getResult(0) != resultType)
+      return emitOpError() << "model " << ref << " has type " << type
+                           << ", expected (" << inputType << ") -> "
+                           << resultType << " (one request's slice)";
+  }
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "moe/IR/MoEOps.cpp.inc"

@@ -1,0 +1,16 @@
+//===- InitAllPasses.h - register every MoE-MLIR pass -----------*- C++ -*-===//
+
+#ifndef MOE_INITALLPASSES_H
+#define MOE_INITALLPASSES_H
+
+#include "moe/Transforms/Passes.h"
+
+namespace mlir::moe {
+
+/// Registers the project's passes with the global pass registry, so that
+/// `--moe-decompose` and friends work in moe-opt and in pass pipelines.
+inline void registerAllPasses() { registerMoEPasses(); }
+
+} // namespace mlir::moe
+
+#endif // MOE_INITALLPASSES_H

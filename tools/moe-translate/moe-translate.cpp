@@ -1,0 +1,16 @@
+//===- moe-translate.cpp - MoE-MLIR translation driver --------------------===//
+//
+// Translations in and out of MLIR: today the text round-trip check; the
+// Hugging Face config importer and the artifact bundle writer join it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Target/RoundTrip.h"
+
+#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
+
+int main(int argc, char **argv) {
+  mlir::moe::registerRoundTripTranslation();
+  return mlir::failed(
+      mlir::mlirTranslateMain(argc, argv, "MoE-MLIR translation driver\n"));
+}

@@ -106,8 +106,8 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure]> {
 
     ```mlir
     %y = moe.experts %rows, %offsets gate %wg up %wu down %wd activation silu layout in_out
-        : tensor<32x64xf32>, tensor<9xi32>, tensor<8x64x128xf32>, tensor<8x64x128xf32>,
-          tensor<8x128x64xf32> -> tensor<32x64xf32>
+        : (tensor<32x64xf32>, tensor<9xi32>, tensor<8x64x128xf32>, tensor<8x64x128xf32>,
+           tensor<8x128x64xf32>) -> tensor<32x64xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$rows,
@@ -120,9 +120,8 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure]> {
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $rows `,` $offsets (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
-    `activation` `` $activation `layout` `` $layout attr-dict `:` type($rows) `,`
-    type($offsets) (`,` type($gate_weight)^)? `,` type($up_weight) `,`
-    type($down_weight) `->` type($result)
+    `activation` `` $activation `layout` `` $layout attr-dict `:`
+    functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -212,8 +211,8 @@ def MoE_SharedExpertsOp : MoE_Op<"shared_experts",
 
     ```mlir
     %s = moe.shared_experts %x gate %g up %u down %d sigmoid_gate %sg activation silu
-        layout in_out : tensor<16x64xf32>, tensor<64x256xf32>, tensor<64x256xf32>,
-          tensor<256x64xf32>, tensor<64xf32> -> tensor<16x64xf32>
+        layout in_out : (tensor<16x64xf32>, tensor<64x256xf32>, tensor<64x256xf32>,
+          tensor<256x64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$tokens,
@@ -226,9 +225,8 @@ def MoE_SharedExpertsOp : MoE_Op<"shared_experts",
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
-    (`sigmoid_gate` $sigmoid_gate^)? `activation` `` $activation `layout` `` $layout attr-dict
-    `:` type($tokens) (`,` type($gate_weight)^)? `,` type($up_weight) `,`
-    type($down_weight) (`,` type($sigmoid_gate)^)? `->` type($result)
+    (`sigmoid_gate` $sigmoid_gate^)? `activation` `` $activation `layout` `` $layout
+    attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -243,7 +241,7 @@ class MoE_BlockOp<string mnemonic, list<Trait> traits = []>
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens `router` $router_weight (`bias` $bias^)?
-    `experts` `(` (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight `)`
+    `experts` (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
     (`shared_gate` $shared_gate_weight^)? (`shared_up` $shared_up_weight^)?
     (`shared_down` $shared_down_weight^)? (`shared_sigmoid_gate` $shared_sigmoid_gate^)?
     (`constants` `(` $constant_vectors^ `,` $constant_mix `)`)?
@@ -328,7 +326,7 @@ def MoE_ChainOp : MoE_BlockOp<"chain"> {
   }];
   let assemblyFormat = [{
     $tokens `iterations` $iterations `router` $router_weight (`bias` $bias^)?
-    `experts` `(` (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight `)`
+    `experts` (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
     (`shared_gate` $shared_gate_weight^)? (`shared_up` $shared_up_weight^)?
     (`shared_down` $shared_down_weight^)? (`shared_sigmoid_gate` $shared_sigmoid_gate^)?
     (`constants` `(` $constant_vectors^ `,` $constant_mix `)`)?
@@ -396,7 +394,7 @@ def MoE_UnionFFNOp : MoE_Op<"union_ffn", [Pure]> {
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $tokens `router` $router `,` $router_bias
-    `ffn` `(` (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight `)`
+    `ffn` (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
     `experts` $num_experts (`capacity` $capacity^)? `activation` `` $activation attr-dict
     `:` functional-type(operands, results)
   }];

@@ -14,7 +14,7 @@ func.func @chain_of_experts(%h: tensor<32x128xf32>,
                             %up_proj: tensor<64x64x128xf32>,
                             %down_proj: tensor<64x128x64xf32>) -> tensor<32x128xf32> {
   %y = moe.chain %h iterations 2 router %routers
-      experts(gate %gate_proj up %up_proj down %down_proj)
+      experts gate %gate_proj up %up_proj down %down_proj
       routing <scoring = softmax, top_k = 4, renormalize = false>
       activation silu layout out_in
       : (tensor<32x128xf32>, tensor<2x64x128xf32>, tensor<64x64x128xf32>,

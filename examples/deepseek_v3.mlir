@@ -31,7 +31,7 @@ module attributes {moe.parallel = #moe.parallel<attn = {dp = 8}, moe = {ep = 8}>
                              %shared_down_proj: tensor<128x64xbf16>)
       -> tensor<32x128xbf16> {
     %y = moe.layer %x router %router bias %e_score_correction_bias
-        experts(gate %gate_proj up %up_proj down %down_proj)
+        experts gate %gate_proj up %up_proj down %down_proj
         shared_gate %shared_gate_proj shared_up %shared_up_proj
         shared_down %shared_down_proj
         routing <scoring = sigmoid, top_k = 8, renormalize = true,

@@ -15,7 +15,7 @@ func.func @mixtral_moe(%x: tensor<16x128xf32>,
                        %w1: tensor<8x256x128xf32>,
                        %w3: tensor<8x256x128xf32>,
                        %w2: tensor<8x128x256xf32>) -> tensor<16x128xf32> {
-  %y = moe.layer %x router %router experts(gate %w1 up %w3 down %w2)
+  %y = moe.layer %x router %router experts gate %w1 up %w3 down %w2
       routing <scoring = softmax, top_k = 2, renormalize = true>
       activation silu layout out_in
       : (tensor<16x128xf32>, tensor<8x128xf32>, tensor<8x256x128xf32>,

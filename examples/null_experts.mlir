@@ -29,7 +29,7 @@ func.func @moe_plus_plus(%x: tensor<32x128xf32>,
                          %down: tensor<16x128x128xf32>,
                          %constant_vectors: tensor<2x128xf32>,
                          %constant_mix: tensor<2x2x128xf32>) -> tensor<32x128xf32> {
-  %y = moe.layer %x router %router experts(gate %gate up %up down %down)
+  %y = moe.layer %x router %router experts gate %gate up %up down %down
       constants(%constant_vectors, %constant_mix)
       routing <scoring = softmax, top_k = 2, zero_experts = 1, copy_experts = 1,
                constant_experts = 2>
@@ -45,7 +45,7 @@ func.func @adamoe_top_p(%x: tensor<16x128xf32>,
                         %gate_proj: tensor<8x256x128xf32>,
                         %up_proj: tensor<8x256x128xf32>,
                         %down_proj: tensor<8x128x256xf32>) -> tensor<16x128xf32> {
-  %y = moe.layer %x router %router experts(gate %gate_proj up %up_proj down %down_proj)
+  %y = moe.layer %x router %router experts gate %gate_proj up %up_proj down %down_proj
       routing <scoring = softmax, top_k = 4, top_p = 0.4, zero_experts = 4>
       activation silu layout out_in
       : (tensor<16x128xf32>, tensor<12x128xf32>, tensor<8x256x128xf32>,

@@ -21,7 +21,7 @@ func.func @qwen2_moe(%x: tensor<32x128xf32>,
                      %shared_down_proj: tensor<128x256xf32>,
                      %shared_expert_gate: tensor<128xf32>) -> tensor<32x128xf32> {
   %y = moe.layer %x router %router
-      experts(gate %gate_proj up %up_proj down %down_proj)
+      experts gate %gate_proj up %up_proj down %down_proj
       shared_gate %shared_gate_proj shared_up %shared_up_proj
       shared_down %shared_down_proj shared_sigmoid_gate %shared_expert_gate
       routing <scoring = softmax, top_k = 4, renormalize = false>

@@ -12,7 +12,7 @@ func.func @qwen3_moe(%x: tensor<64x128xf32>,
                      %gate_proj: tensor<32x64x128xf32>,
                      %up_proj: tensor<32x64x128xf32>,
                      %down_proj: tensor<32x128x64xf32>) -> tensor<64x128xf32> {
-  %y = moe.layer %x router %router experts(gate %gate_proj up %up_proj down %down_proj)
+  %y = moe.layer %x router %router experts gate %gate_proj up %up_proj down %down_proj
       routing <scoring = softmax, top_k = 8, renormalize = true>
       activation silu layout out_in
       : (tensor<64x128xf32>, tensor<32x128xf32>, tensor<32x64x128xf32>,

@@ -34,7 +34,7 @@ func.func @union_of_experts_block(%x: tensor<2x32x128xf32>,
          tensor<8x16x128xf32>) -> tensor<2x32x128xf32>
   %h = arith.addf %x, %attn : tensor<2x32x128xf32>
   %ffn = moe.union_ffn %h router %ffn_router, %ffn_router_bias
-      ffn(gate %ffn_gate up %ffn_up down %ffn_down) experts 8 activation silu
+      ffn gate %ffn_gate up %ffn_up down %ffn_down experts 8 activation silu
       : (tensor<2x32x128xf32>, tensor<128x8xf32>, tensor<8xf32>,
          tensor<128x512xf32>, tensor<128x512xf32>, tensor<512x128xf32>)
       -> tensor<2x32x128xf32>

@@ -2,6 +2,7 @@
 
 #include "moe/IR/MoEAttrs.h"
 #include "moe/IR/MoEDialect.h"
+#include "moe/IR/MoEShapes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -169,8 +170,10 @@ LogicalResult ParallelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
         {"pp", pp}, {"etp", etp}, {"ep", ep}, {"edp", edp}})
     if (degree < 1)
       return emitError() << name << " must be at least 1, got " << degree;
-  int64_t attnWorld = tp * cp * dp * pp;
-  int64_t moeWorld = etp * ep * edp * pp;
+  int64_t attnWorld = mulDims(mulDims(mulDims(tp, cp), dp), pp);
+  int64_t moeWorld = mulDims(mulDims(mulDims(etp, ep), edp), pp);
+  if (ShapedType::isDynamic(attnWorld) || ShapedType::isDynamic(moeWorld))
+    return emitError() << "the parallel plan's world size overflows int64";
   if (attnWorld != moeWorld)
     return emitError() << "attention world tp*cp*dp*pp = " << attnWorld
                        << " differs from MoE world etp*ep*edp*pp = "

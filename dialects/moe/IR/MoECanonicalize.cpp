@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/IR/MoEOps.h"
+#include "moe/IR/MoEShapes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -100,7 +101,15 @@ struct DispatchDropUnreachableCapacity : OpRewritePattern<DispatchOp> {
                                 PatternRewriter &rewriter) const override {
     if (!capacityIsUnreachable(op.getCapacity(), op.getTokens()))
       return rewriter.notifyMatchFailure(op, "capacity may drop rows");
-    // R = min(T*K, E*C) = T*K when C >= T >= T*K/E: result types are unchanged.
+    // Dropless dispatch has R = T*K rows. With null experts K may exceed the
+    // routed E, and then E*C < T*K is possible even though nothing is dropped:
+    // the capacity still bounds the row count, so it has to stay.
+    auto indicesType = op.getIndices().getType();
+    int64_t droplessRows = dispatchRowBound(indicesType.getDimSize(0),
+                                            indicesType.getDimSize(1),
+                                            op.getNumExperts(), std::nullopt);
+    if (op.getRows().getType().getDimSize(0) != droplessRows)
+      return rewriter.notifyMatchFailure(op, "capacity bounds the row count");
     rewriter.replaceOpWithNewOp<DispatchOp>(
         op, op->getResultTypes(), op.getTokens(), op.getIndices(),
         /*weights=*/Value(), op.getNumExpertsAttr(), /*capacity=*/IntegerAttr(),

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/IR/MoEOps.h"
+#include "moe/IR/MoEShapes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -28,11 +29,6 @@ static Type elementTypeOf(Value value) {
 }
 
 static bool isStatic(int64_t dim) { return !ShapedType::isDynamic(dim); }
-
-/// Multiplies two dimensions, staying dynamic if either is.
-static int64_t mulDims(int64_t a, int64_t b) {
-  return isStatic(a) && isStatic(b) ? a * b : ShapedType::kDynamic;
-}
 
 namespace {
 /// Collects the checks of one op so that each reads as one line.
@@ -187,10 +183,7 @@ LogicalResult DispatchOp::verify() {
     if (weights.getType() != getIndices().getType().clone(
                                  elementTypeOf(weights)))
       return emitOpError() << "'weights' shape must match 'indices'";
-  int64_t rows = mulDims(tokens, topK);
-  if (std::optional<uint64_t> capacity = getCapacity();
-      capacity && isStatic(rows))
-    rows = std::min<int64_t>(rows, experts * static_cast<int64_t>(*capacity));
+  int64_t rows = dispatchRowBound(tokens, topK, experts, getCapacity());
   StringRef rowsWhat = getCapacity() ? "min(T*K, E*capacity)" : "T*K";
   if (failed(check.dim(getRows(), "rows", 0, rows, rowsWhat)) ||
       failed(check.dim(getRows(), "rows", 1, hidden, "the hidden size")) ||
@@ -498,7 +491,7 @@ LogicalResult UnionAttentionOp::verify() {
   if (isStatic(seq) && static_cast<int64_t>(getCapacity()) > seq)
     return emitOpError() << "capacity (" << getCapacity()
                          << ") exceeds the sequence length (" << seq << ")";
-  if (getRopeTheta().convertToDouble() <= 0.0)
+  if (!(getRopeTheta().convertToDouble() > 0.0))
     return emitOpError() << "rope_theta must be positive";
   if (getResult().getType() != getTokens().getType())
     return emitOpError() << "result type " << getResult().getType()

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/IR/MoEOps.h"
+#include "moe/IR/MoEShapes.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -23,21 +24,13 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-static int64_t mulDims(int64_t a, int64_t b) {
-  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b)
-             ? ShapedType::kDynamic
-             : a * b;
-}
-
 /// logits[T, E] = tokens · router (f32), reading `router` as [H, E] or [E, H].
 static Value buildRouterLogits(OpBuilder &builder, Location loc, Value tokens,
                                Value router, WeightLayout layout) {
-  auto routerType = cast<RankedTensorType>(router.getType());
   bool inOut = layout == WeightLayout::in_out;
   SmallVector<OpFoldResult> sizes = {
       tensor::getMixedSize(builder, loc, tokens, 0),
       tensor::getMixedSize(builder, loc, router, inOut ? 1 : 0)};
-  (void)routerType;
   Type f32 = builder.getF32Type();
   Value empty = tensor::EmptyOp::create(builder, loc, sizes, f32);
   Value zero =
@@ -82,11 +75,8 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
                                    slotsType(i32), logits, op.getBias(),
                                    routing);
 
-    int64_t numRows = mulDims(numTokens, topK);
-    if (std::optional<uint64_t> capacity = op.getCapacity();
-        capacity && !ShapedType::isDynamic(numRows))
-      numRows = std::min<int64_t>(numRows,
-                                  routedExperts * static_cast<int64_t>(*capacity));
+    int64_t numRows =
+        dispatchRowBound(numTokens, topK, routedExperts, op.getCapacity());
     bool byScore = op.getDropPolicy() == DropPolicy::score;
     auto dispatch = DispatchOp::create(
         rewriter, loc,

@@ -20,7 +20,10 @@ def MoEDecompose : Pass<"moe-decompose"> {
             + moe.shared_experts x ...              (only with shared experts)
     ```
 
-    Zero experts contribute nothing and produce no op. With `expand-chains`, every
+    Zero experts contribute nothing and produce no op. The layer's `parallel` and
+    `weights_tier` annotations are inputs of the planning passes (parallel folding,
+    sharding, streaming), which run on whole layers before this one; they are not
+    carried onto the parts. With `expand-chains`, every
     `moe.chain` becomes its C iterations (`x_t = x_{t-1} + layer_t(x_{t-1})`, router
     slice t of `router_weight`), which are then decomposed in turn.
   }];

@@ -79,6 +79,18 @@ func.func @dispatch_unreachable_capacity(%x: tensor<8x16xf32>, %idx: tensor<8x2x
 
 // -----
 
+// Tests that an unreachable capacity that still bounds the rows stays: with
+// null experts K (4) exceeds the routed experts (2), and E*C = 8 < T*K = 16.
+// CHECK-LABEL: func.func @dispatch_capacity_bounds_rows
+// CHECK: moe.dispatch %{{.*}}, %{{.*}} experts 2 capacity 4 drop position : tensor<4x64xf32>, tensor<4x4xi32> -> tensor<8x64xf32>, tensor<3xi32>, tensor<8xi32>
+func.func @dispatch_capacity_bounds_rows(%x: tensor<4x64xf32>, %idx: tensor<4x4xi32>) -> tensor<8x64xf32> {
+  %rows, %offsets, %sources = moe.dispatch %x, %idx experts 2 capacity 4 drop position
+      : tensor<4x64xf32>, tensor<4x4xi32> -> tensor<8x64xf32>, tensor<3xi32>, tensor<8xi32>
+  return %rows : tensor<8x64xf32>
+}
+
+// -----
+
 // Tests that a capacity below T stays.
 // CHECK-LABEL: func.func @dispatch_reachable_capacity
 // CHECK: moe.dispatch %{{.*}}, %{{.*}} experts 4 capacity 7 drop position

@@ -61,6 +61,10 @@ LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                              {"constant_experts", constantExperts}})
     if (count < 0)
       return emitError() << name << " must be non-negative, got " << count;
+  int64_t numNull;
+  if (__builtin_add_overflow(zeroExperts, copyExperts, &numNull) ||
+      __builtin_add_overflow(numNull, constantExperts, &numNull))
+    return emitError() << "the null expert counts overflow int64";
   if (topP && zeroExperts < 1)
     return emitError() << "top_p routing needs at least one zero expert to "
                           "point its unused slots at";

@@ -13,6 +13,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::moe;
 
@@ -176,6 +178,9 @@ LogicalResult DispatchOp::verify() {
   int64_t hidden = shapeOf(getTokens())[1];
   int64_t topK = shapeOf(getIndices())[1];
   int64_t experts = getNumExperts();
+  // The offsets hold E + 1 entries; E + 1 must itself be a valid dimension.
+  if (experts >= std::numeric_limits<int64_t>::max() - 1)
+    return emitOpError() << "num_experts (" << experts << ") is too large";
   if (failed(check.dim(getIndices(), "indices", 0, tokens,
                        "the tokens of 'tokens'")))
     return failure();
@@ -286,7 +291,13 @@ LogicalResult NullExpertsOp::verify() {
   if (failed(check.rank(getTokens(), "tokens", 2, "[T, H]")) ||
       failed(check.rank(getIndices(), "indices", 2, "[T, K]")))
     return failure();
-  if (getZero() + getCopy() + getConstant() == 0)
+  int64_t numNull;
+  if (__builtin_add_overflow(static_cast<int64_t>(getZero()),
+                             static_cast<int64_t>(getCopy()), &numNull) ||
+      __builtin_add_overflow(numNull, static_cast<int64_t>(getConstant()),
+                             &numNull))
+    return emitOpError() << "the null expert counts overflow int64";
+  if (numNull == 0)
     return emitOpError() << "declares no null experts";
   if (getWeights().getType() !=
       getIndices().getType().clone(elementTypeOf(getWeights())))
@@ -319,7 +330,9 @@ LogicalResult SharedExpertsOp::verify() {
     return failure();
   if (Value gate = getSigmoidGate())
     if (failed(check.rank(gate, "sigmoid_gate", 1, "[H]")) ||
-        failed(check.dim(gate, "sigmoid_gate", 0, hidden, "the hidden size")))
+        failed(check.dim(gate, "sigmoid_gate", 0, hidden, "the hidden size")) ||
+        failed(check.sameElementType(gate, "sigmoid_gate", getTokens(),
+                                     "tokens")))
       return failure();
   if (getResult().getType() != getTokens().getType())
     return emitOpError() << "result type " << getResult().getType()
@@ -401,7 +414,9 @@ static LogicalResult verifyBlock(BlockOp op, unsigned lead,
     if (Value gate = op.getSharedSigmoidGate())
       if (failed(check.rank(gate, "shared_sigmoid_gate", 1, "[H]")) ||
           failed(check.dim(gate, "shared_sigmoid_gate", 0, hidden,
-                           "the hidden size")))
+                           "the hidden size")) ||
+          failed(check.sameElementType(gate, "shared_sigmoid_gate", tokens,
+                                       "tokens")))
         return failure();
   }
   if (failed(verifyConstantExperts(check, tokens, op.getConstantVectors(),
@@ -435,14 +450,20 @@ LogicalResult LayerOp::verify() {
 }
 
 LogicalResult ChainOp::verify() {
-  if (getIterations() < 1)
+  // Read signed: a negative count must not pass as a huge unsigned one.
+  int64_t iterations = getIterationsAttr().getInt();
+  if (iterations < 1)
     return emitOpError() << "iterations must be at least 1, got "
-                         << getIterations();
+                         << iterations;
   int64_t routedExperts, intermediate;
   if (failed(verifyBlock(*this, /*lead=*/1, routedExperts, intermediate)))
     return failure();
+  // One router per iteration: expanding the chain slices them statically.
+  if (!isStatic(shapeOf(getRouterWeight())[0]))
+    return emitOpError() << "'router_weight' dimension 0 must be static (one "
+                            "router per iteration)";
   ShapeChecker check{*this};
-  return check.dim(getRouterWeight(), "router_weight", 0, getIterations(),
+  return check.dim(getRouterWeight(), "router_weight", 0, iterations,
                    "iterations");
 }
 
@@ -465,7 +486,10 @@ LogicalResult UnionAttentionOp::verify() {
   int64_t headDim = shapeOf(getQuery())[2];
   if (failed(check.dim(getGate(), "gate", 0, model, "the model size")) ||
       failed(check.dim(getGateBias(), "gate_bias", 0, heads,
-                       "the heads of 'gate'")))
+                       "the heads of 'gate'")) ||
+      failed(check.sameElementType(getGate(), "gate", getTokens(), "tokens")) ||
+      failed(check.sameElementType(getOutput(), "output", getTokens(),
+                                   "tokens")))
     return failure();
   for (auto [value, name] :
        {std::pair<Value, StringRef>{getQuery(), "query"},
@@ -514,6 +538,8 @@ LogicalResult UnionFFNOp::verify() {
   int64_t experts = getNumExperts();
   if (failed(check.dim(getRouter(), "router", 0, model, "the model size")) ||
       failed(check.dim(getRouter(), "router", 1, experts, "num_experts")) ||
+      failed(check.sameElementType(getRouter(), "router", getTokens(),
+                                   "tokens")) ||
       failed(check.dim(getRouterBias(), "router_bias", 0, experts,
                        "num_experts")))
     return failure();
@@ -580,11 +606,11 @@ CompositionOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
       return emitOpError() << "model " << ref
                            << " does not name a func.func in scope";
     FunctionType type = model.getFunctionType();
-    if (type.getNumInputs() != 1 || type.getNumResults() != 1 ||
-        type.getInput(0) != inputType || type.getResult(0) != resultType)
+    auto expected = FunctionType::get(getContext(), {inputType}, {resultType});
+    if (type != expected)
       return emitOpError() << "model " << ref << " has type " << type
-                           << ", expected (" << inputType << ") -> "
-                           << resultType << " (one request's slice)";
+                           << ", expected " << expected
+                           << " (one request's slice)";
   }
   return success();
 }

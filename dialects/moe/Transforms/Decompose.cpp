@@ -123,7 +123,8 @@ struct ExpandChain : OpRewritePattern<ChainOp> {
   LogicalResult matchAndRewrite(ChainOp op,
                                 PatternRewriter &rewriter) const override {
     Value state = op.getTokens();
-    for (int64_t iteration = 0; iteration < op.getIterations(); ++iteration)
+    int64_t iterations = op.getIterationsAttr().getInt();
+    for (int64_t iteration = 0; iteration < iterations; ++iteration)
       state = op.buildIteration(rewriter, iteration, state);
     rewriter.replaceOp(op, state);
     return success();

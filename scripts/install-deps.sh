@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing MoE-MLIR needs on Debian 12, if missing:
-# LLVM/MLIR 22 (compiler side), clang-22, CMake, Ninja, GoogleTest.
+# LLVM/MLIR 22 (compiler side), clang-22, CMake, Ninja, GoogleTest, nlohmann-json.
 set -euo pipefail
 
 packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
-          cmake ninja-build libgtest-dev)
+          cmake ninja-build libgtest-dev nlohmann-json3-dev)
 
 missing=()
 for package in "${packages[@]}"; do

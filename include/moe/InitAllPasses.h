@@ -3,13 +3,17 @@
 #ifndef MOE_INITALLPASSES_H
 #define MOE_INITALLPASSES_H
 
+#include "moe/Pipelines/Pipelines.h"
 #include "moe/Transforms/Passes.h"
 
 namespace mlir::moe {
 
 /// Registers the project's passes with the global pass registry, so that
-/// `--moe-decompose` and friends work in moe-opt and in pass pipelines.
-inline void registerAllPasses() { registerMoEPasses(); }
+/// `--moe-decompose`, `moe-cpu-pipeline` and friends work in moe-opt and in pass pipelines.
+inline void registerAllPasses() {
+  registerMoEPasses();
+  registerPipelines();
+}
 
 } // namespace mlir::moe
 

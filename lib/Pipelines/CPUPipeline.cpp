@@ -1,0 +1,73 @@
+//===- CPUPipeline.cpp - moe-cpu-pipeline ----------------------------------===//
+
+#include "moe/Pipelines/Pipelines.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace {
+/// Marks every public function for a C interface wrapper, so that the runtime
+/// calls `_mlir_ciface_<name>` with memref descriptors.
+struct EmitCInterfaces
+    : PassWrapper<EmitCInterfaces, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitCInterfaces)
+  StringRef getArgument() const final { return "moe-emit-c-interfaces"; }
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (func.isPublic() && !func.isExternal())
+        func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      UnitAttr::get(&getContext()));
+  }
+};
+} // namespace
+
+void mlir::moe::buildCPUPipeline(OpPassManager &pm) {
+  // Whole layers and chains into their parts.
+  MoEDecomposeOptions decompose;
+  decompose.expandChains = true;
+  pm.addPass(createMoEDecompose(decompose));
+  pm.addPass(createCanonicalizerPass());
+
+  // Tensors to buffers. Function boundaries use identity layouts so that the
+  // C interface sees plain strided memrefs.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferDeallocationPipelineOptions deallocation;
+  bufferization::buildBufferDeallocationPipeline(pm, deallocation);
+
+  // Loops, then LLVM.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(std::make_unique<EmitCInterfaces>());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void mlir::moe::registerPipelines() {
+  PassPipelineRegistration<>(
+      "moe-cpu-pipeline",
+      "Lowers moe ops through linalg/scf and bufferization to the LLVM "
+      "dialect, with C interfaces for the runtime",
+      [](OpPassManager &pm) { buildCPUPipeline(pm); });
+}

@@ -30,10 +30,14 @@ def MoE_Dialect : Dialect {
     * Ties between equal scores are broken towards the lower expert index.
     * Scores (softmax or sigmoid) are computed in f32 whatever the input type.
 
-    The module attribute `moe.parallel` may carry a `#moe.parallel<...>` plan.
+    The module attribute `moe.parallel` may carry a `#moe.parallel<...>` plan. A
+    function argument may carry `moe.input = "name"`: the tensor it is bound to at run
+    time (a checkpoint tensor name, where `{expert}` stands for the expert index and
+    stacks per-expert tensors along the leading dimension).
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
@@ -45,6 +49,12 @@ def MoE_Dialect : Dialect {
     /// Name of the discardable attribute holding a module's parallel plan.
     static constexpr ::llvm::StringLiteral getParallelAttrName() {
       return ::llvm::StringLiteral("moe.parallel");
+    }
+    /// Name of the function argument attribute naming the tensor an argument
+    /// is bound to (a checkpoint tensor name; `{expert}` stacks per-expert
+    /// tensors along the leading dimension).
+    static constexpr ::llvm::StringLiteral getInputAttrName() {
+      return ::llvm::StringLiteral("moe.input");
     }
   }];
 }

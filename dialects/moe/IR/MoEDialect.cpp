@@ -31,3 +31,17 @@ LogicalResult MoEDialect::verifyOperationAttribute(Operation *op,
                            << "' may only be attached to a module";
   return success();
 }
+
+LogicalResult MoEDialect::verifyRegionArgAttribute(Operation *op,
+                                                   unsigned regionIndex,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attr) {
+  if (attr.getName() != getInputAttrName())
+    return op->emitError() << "unknown moe dialect argument attribute '"
+                           << attr.getName().getValue() << "'";
+  auto name = dyn_cast<StringAttr>(attr.getValue());
+  if (!name || name.getValue().empty())
+    return op->emitError() << "'" << getInputAttrName() << "' of argument "
+                           << argIndex << " must be a non-empty string";
+  return success();
+}

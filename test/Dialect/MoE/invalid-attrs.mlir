@@ -209,3 +209,19 @@ module attributes {moe.plan = #moe.parallel<attn = {dp = 2}, moe = {ep = 2}>} {
 // Tests that #moe.routing rejects null expert counts whose sum overflows.
 // expected-error @+1 {{the null expert counts overflow int64}}
 #routing = #moe.routing<scoring = softmax, top_k = 1, zero_experts = 9223372036854775807, copy_experts = 9223372036854775807, constant_experts = 2>
+
+// -----
+
+// Tests that moe.input must name a tensor.
+// expected-error @+1 {{'moe.input' of argument 0 must be a non-empty string}}
+func.func @input_not_string(%x: tensor<4xf32> {moe.input = 3 : i64}) {
+  return
+}
+
+// -----
+
+// Tests that unknown moe argument attributes are rejected.
+// expected-error @+1 {{unknown moe dialect argument attribute 'moe.inptu'}}
+func.func @input_misspelled(%x: tensor<4xf32> {moe.inptu = "x"}) {
+  return
+}

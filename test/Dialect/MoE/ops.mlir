@@ -211,3 +211,10 @@ func.func @composition(%sel: tensor<4x2xf32>, %x: tensor<4x16x64xf32>) -> tensor
       : tensor<4x2xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
   return %y : tensor<4x16x64xf32>
 }
+
+// Tests that arguments name the checkpoint tensors they are bound to.
+// CHECK-LABEL: func.func @named_inputs
+// CHECK-SAME: {moe.input = "model.layers.0.block_sparse_moe.experts.{expert}.w1.weight"}
+func.func @named_inputs(%w1: tensor<8x128x64xf32> {moe.input = "model.layers.0.block_sparse_moe.experts.{expert}.w1.weight"}) -> tensor<8x128x64xf32> {
+  return %w1 : tensor<8x128x64xf32>
+}

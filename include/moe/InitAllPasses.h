@@ -3,6 +3,7 @@
 #ifndef MOE_INITALLPASSES_H
 #define MOE_INITALLPASSES_H
 
+#include "moe/Conversion/Passes.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Transforms/Passes.h"
 
@@ -12,6 +13,7 @@ namespace mlir::moe {
 /// `--moe-decompose`, `moe-cpu-pipeline` and friends work in moe-opt and in pass pipelines.
 inline void registerAllPasses() {
   registerMoEPasses();
+  registerMoEConversionPasses();
   registerPipelines();
 }
 

@@ -1,6 +1,7 @@
 //===- CPUPipeline.cpp - moe-cpu-pipeline ----------------------------------===//
 
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Conversion/Passes.h"
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -38,6 +39,9 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm) {
   MoEDecomposeOptions decompose;
   decompose.expandChains = true;
   pm.addPass(createMoEDecompose(decompose));
+  pm.addPass(createCanonicalizerPass());
+  // moe ops into linalg/tensor/scf.
+  pm.addPass(createConvertMoEToLinalg());
   pm.addPass(createCanonicalizerPass());
 
   // Tensors to buffers. Function boundaries use identity layouts so that the

@@ -1,0 +1,129 @@
+//===- Experts.cpp - moe.experts, moe.shared_experts -> linalg/scf --------===//
+//
+// moe.experts: one scf.for over experts; expert e's rows are the dynamic slice
+// rows[offsets[e], offsets[e+1]) and go through the FFN (linalg.matmul with f32
+// accumulation, activation in a linalg.generic). Experts without rows are
+// skipped; rows past offsets[E] stay 0.
+// moe.shared_experts: the same FFN over all tokens, then the optional
+// sigmoid(x·g) gate per token.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LoweringBuilder.h"
+#include "Patterns.h"
+
+#include "moe/IR/MoEOps.h"
+
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+struct LowerExperts : OpRewritePattern<ExpertsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ExpertsOp op,
+                                PatternRewriter &rewriter) const override {
+    LoweringBuilder b(op.getLoc(), rewriter);
+    Value rows = op.getRows(), offsets = op.getOffsets();
+    Value gate = op.getGateWeight(), up = op.getUpWeight(),
+          down = op.getDownWeight();
+    auto rowsType = op.getRows().getType();
+    Value zero = b.index(0), one = b.index(1);
+
+    SmallVector<Value> dynamicRows;
+    if (rowsType.isDynamicDim(0))
+      dynamicRows.push_back(b.dim(rows, 0));
+    Value result = b.filled(rowsType, dynamicRows, 0.0);
+    OpFoldResult hidden = tensor::getMixedSize(b, b.getLoc(), rows, 1);
+    auto sliceType = RankedTensorType::get(
+        {ShapedType::kDynamic, rowsType.getDimSize(1)},
+        rowsType.getElementType());
+
+    result = b.forLoop(zero, b.dim(up, 0), {result},
+        [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
+          Value start = b.toIndex(b.extract(offsets, {e}));
+          Value end = b.toIndex(
+              b.extract(offsets, {arith::AddIOp::create(b, e, one)}));
+          Value count = arith::SubIOp::create(b, end, start);
+          Value hasRows =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, zero);
+          return b.ifElse(hasRows,
+              [&](LoweringBuilder &b) -> SmallVector<Value> {
+                SmallVector<OpFoldResult> sliceOffsets = {start,
+                                                          b.getIndexAttr(0)};
+                SmallVector<OpFoldResult> sliceSizes = {count, hidden};
+                SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
+                                                     b.getIndexAttr(1)};
+                Value expertRows = tensor::ExtractSliceOp::create(
+                    b, sliceType, rows, sliceOffsets, sliceSizes, strides);
+                Value output = b.ffn(
+                    expertRows, gate ? b.leadingSlice(gate, e) : Value(),
+                    b.leadingSlice(up, e), b.leadingSlice(down, e),
+                    op.getActivation(), op.getLayout());
+                return {tensor::InsertSliceOp::create(b, output, acc[0],
+                                                      sliceOffsets, sliceSizes,
+                                                      strides)};
+              },
+              [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
+        })[0];
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerSharedExperts : OpRewritePattern<SharedExpertsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SharedExpertsOp op,
+                                PatternRewriter &rewriter) const override {
+    LoweringBuilder b(op.getLoc(), rewriter);
+    Value tokens = op.getTokens();
+    Value output = b.ffn(tokens, op.getGateWeight(), op.getUpWeight(),
+                         op.getDownWeight(), op.getActivation(), op.getLayout());
+    if (Value gateWeight = op.getSigmoidGate()) {
+      // gate[t] = x_t · g in f32, then output[t, :] *= sigmoid(gate[t]).
+      SmallVector<OpFoldResult> perToken = {
+          tensor::getMixedSize(b, b.getLoc(), tokens, 0)};
+      Value init = b.filled(perToken, b.getF32Type(), 0.0);
+      Value logits = linalg::MatvecOp::create(b, ValueRange{tokens, gateWeight},
+                                              ValueRange{init})
+                         .getResult(0);
+      auto type = cast<RankedTensorType>(output.getType());
+      MLIRContext *context = b.getContext();
+      AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
+      AffineMap perRow =
+          AffineMap::get(2, 0, {getAffineDimExpr(0, context)}, context);
+      Value empty = tensor::EmptyOp::create(b, b.sizes(output),
+                                            type.getElementType());
+      output = linalg::GenericOp::create(
+                   b, TypeRange{type}, ValueRange{output, logits},
+                   ValueRange{empty},
+                   ArrayRef<AffineMap>{identity, perRow, identity},
+                   ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                                 utils::IteratorType::parallel},
+                   [&](OpBuilder &nested, Location loc, ValueRange args) {
+                     LoweringBuilder inner(loc, nested);
+                     Value negExp = math::ExpOp::create(
+                         inner, arith::NegFOp::create(inner, args[1]));
+                     Value sigmoid = arith::DivFOp::create(
+                         inner, inner.f32(1.0),
+                         arith::AddFOp::create(inner, inner.f32(1.0), negExp));
+                     Value scaled = arith::MulFOp::create(
+                         inner, inner.toF32(args[0]), sigmoid);
+                     linalg::YieldOp::create(
+                         inner, inner.fromF32(scaled, type.getElementType()));
+                   })
+                   .getResult(0);
+    }
+    rewriter.replaceOp(op, output);
+    return success();
+  }
+};
+} // namespace
+
+void mlir::moe::populateExpertsLoweringPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerExperts, LowerSharedExperts>(patterns.getContext());
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates docs/Dialects/MoE.md and docs/Passes.md from ODS (mlir-tblgen
+# Regenerates docs/Dialects/MoE.md, docs/Passes.md and docs/ConversionPasses.md from ODS (mlir-tblgen
 # -gen-dialect-doc / -gen-pass-doc). test/docs-in-sync.test fails when they are stale.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -8,4 +8,5 @@ cmake --build "$build" --target mlir-doc
 mkdir -p "$root/docs/Dialects"
 cp "$build/dialects/moe/IR/MoE.md" "$root/docs/Dialects/MoE.md"
 cp "$build/dialects/moe/Transforms/MoEPasses.md" "$root/docs/Passes.md"
+cp "$build/include/moe/Conversion/MoEConversionPasses.md" "$root/docs/ConversionPasses.md"
 echo "docs/ updated"

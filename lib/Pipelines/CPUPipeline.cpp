@@ -42,6 +42,8 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   // moe ops into linalg/tensor/scf.
   pm.addPass(createConvertMoEToLinalg());
+  // Residual and shared-expert sums are elementwise arith on tensors.
+  pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
 
   // Tensors to buffers. Function boundaries use identity layouts so that the
@@ -54,6 +56,7 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   bufferization::BufferDeallocationPipelineOptions deallocation;
   bufferization::buildBufferDeallocationPipeline(pm, deallocation);
+  pm.addPass(createConvertBufferizationToMemRefPass());
 
   // Loops, then LLVM.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
@@ -61,6 +64,8 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  // erf (GELU) has no LLVM intrinsic: call libm.
+  pm.addPass(createConvertMathToLibmPass());
   pm.addPass(std::make_unique<EmitCInterfaces>());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());

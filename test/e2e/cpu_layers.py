@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""Compiles MoE layers with moe-cpu-pipeline, runs them with mlir-runner and
+compares the output with an independent plain-Python reference (double
+precision loops written from the semantics of DESIGN §8, sharing no code with
+the compiler).
+
+Each case is a moe.layer (or moe.chain) with random weights embedded as dense
+constants; the compiled output is printed by printMemrefF32 and parsed back.
+Usage: cpu_layers.py --opt MOE_OPT --runner MLIR_RUNNER --lib-dir DIR [--only NAME] [--seeds N]
+"""
+
+import argparse
+import concurrent.futures
+import math
+import random
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+
+# ----------------------------------------------------------------------------
+# Numbers
+# ----------------------------------------------------------------------------
+
+
+def round_bf16(value):
+    """Rounds a float to bfloat16 (nearest even), as the compiled code sees it."""
+    bits = struct.unpack("<I", struct.pack("<f", value))[0]
+    bits += 0x7FFF + ((bits >> 16) & 1)
+    return struct.unpack("<f", struct.pack("<I", (bits >> 16) << 16))[0]
+
+
+def round_f32(value):
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def rand_tensor(rng, shape, scale, rounding):
+    if len(shape) == 1:
+        return [rounding(rng.uniform(-scale, scale)) for _ in range(shape[0])]
+    return [rand_tensor(rng, shape[1:], scale, rounding) for _ in range(shape[0])]
+
+
+def dot(a, b):
+    return sum(x * y for x, y in zip(a, b))
+
+
+def silu(x):
+    return x / (1.0 + math.exp(-x))
+
+
+def gelu(x):
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def relu(x):
+    return max(x, 0.0)
+
+
+ACTIVATIONS = {"silu": silu, "gelu": gelu, "relu": relu}
+
+# ----------------------------------------------------------------------------
+# Reference (DESIGN §8)
+# ----------------------------------------------------------------------------
+
+
+def linear(x, w, layout):
+    """x · W where W is [in, out] (in_out) or [out, in] (out_in)."""
+    if layout == "out_in":
+        return [dot(x, row) for row in w]
+    return [sum(x[i] * w[i][j] for i in range(len(x))) for j in range(len(w[0]))]
+
+
+def ffn(x, gate, up, down, activation, layout):
+    act = ACTIVATIONS[activation]
+    hidden = linear(x, up, layout)
+    if gate is not None:
+        hidden = [act(g) * u for g, u in zip(linear(x, gate, layout), hidden)]
+    else:
+        hidden = [act(u) for u in hidden]
+    return linear(hidden, down, layout)
+
+
+def route(logits, bias, r):
+    """One token's (indices, weights) for routing options r."""
+    n = len(logits)
+    if r["scoring"] == "softmax":
+        m = max(logits)
+        ex = [math.exp(v - m) for v in logits]
+        scores = [v / sum(ex) for v in ex]
+    else:
+        scores = [1.0 / (1.0 + math.exp(-v)) for v in logits]
+    select = [s + (bias[e] if bias else 0.0) for e, s in enumerate(scores)]
+    groups, kept = r.get("num_groups", 1), r.get("kept_groups")
+    if groups > 1 and kept is not None and kept < groups:
+        size = n // groups
+        def group_score(g):
+            members = sorted(select[g * size:(g + 1) * size], reverse=True)
+            return members[0] + members[1] if r.get("group_score", "top2_sum") == "top2_sum" else members[0]
+        keep = sorted(range(groups), key=lambda g: (-group_score(g), g))[:kept]
+        select = [v if e // size in keep else -math.inf for e, v in enumerate(select)]
+    order = sorted(range(n), key=lambda e: (-select[e], e))[:r["top_k"]]
+    indices, weights = [], []
+    first_zero = n - r.get("zero_experts", 0) - r.get("copy_experts", 0) - r.get("constant_experts", 0)
+    total = 0.0
+    for k, e in enumerate(order):
+        if "top_p" in r and k > 0 and total >= r["top_p"]:
+            indices.append(first_zero)
+            weights.append(0.0)
+            continue
+        indices.append(e)
+        weights.append(scores[e])
+        total += scores[e]
+    if r.get("renormalize") and total > 0:
+        weights = [w / total for w in weights]
+    return indices, [w * r.get("scaling_factor", 1.0) for w in weights]
+
+
+def reference_layer(case, x, weights, router, bias):
+    r, layout = case["routing"], case["layout"]
+    nulls = r.get("zero_experts", 0) + r.get("copy_experts", 0) + r.get("constant_experts", 0)
+    tokens = len(x)
+    routed = [route(linear(x[t], router, layout), bias, r) for t in range(tokens)]
+    num_routed = len(weights["up"])
+    # Which (t, k) each expert keeps: all, or `capacity` by position / weight.
+    kept = set()
+    for e in range(num_routed):
+        slots = [(t, k) for t in range(tokens) for k in range(r["top_k"]) if routed[t][0][k] == e]
+        if "capacity" in case:
+            if case["drop_policy"] == "score":
+                slots = sorted(slots, key=lambda s: (-routed[s[0]][1][s[1]], s))
+            slots = slots[:case["capacity"]]
+        kept.update(slots)
+    out = []
+    for t in range(tokens):
+        y = [0.0] * len(x[t])
+        for k in range(r["top_k"]):
+            e, w = routed[t][0][k], routed[t][1][k]
+            if e < num_routed:
+                if (t, k) not in kept:
+                    continue
+                o = ffn(x[t], weights["gate"][e] if "gate" in weights else None,
+                        weights["up"][e], weights["down"][e], case["activation"], layout)
+                y = [a + w * b for a, b in zip(y, o)]
+                continue
+            j = e - num_routed
+            zeros, copies = r.get("zero_experts", 0), r.get("copy_experts", 0)
+            if j < zeros:
+                continue
+            if j < zeros + copies:
+                y = [a + w * b for a, b in zip(y, x[t])]
+                continue
+            c = j - zeros - copies
+            a1, a2 = dot(weights["mix"][c][0], x[t]), dot(weights["mix"][c][1], x[t])
+            m = max(a1, a2)
+            e1, e2 = math.exp(a1 - m), math.exp(a2 - m)
+            alpha1, alpha2 = e1 / (e1 + e2), e2 / (e1 + e2)
+            y = [a + w * (alpha1 * xi + alpha2 * vi) for a, xi, vi in zip(y, x[t], weights["vectors"][c])]
+        if "shared_up" in weights:
+            s = ffn(x[t], weights.get("shared_gate"), weights["shared_up"], weights["shared_down"],
+                    case["activation"], layout)
+            if "shared_sigmoid_gate" in weights:
+                g = 1.0 / (1.0 + math.exp(-dot(x[t], weights["shared_sigmoid_gate"])))
+                s = [g * v for v in s]
+            y = [a + b for a, b in zip(y, s)]
+        out.append(y)
+    return out
+
+
+def reference(case, tensors):
+    x = tensors["x"]
+    if case.get("iterations"):
+        for i in range(case["iterations"]):
+            bias = tensors["bias"][i] if "bias" in tensors else None
+            update = reference_layer(case, x, tensors, tensors["router"][i], bias)
+            x = [[a + b for a, b in zip(r1, r2)] for r1, r2 in zip(x, update)]
+        return x
+    return reference_layer(case, x, tensors, tensors["router"], tensors.get("bias"))
+
+# ----------------------------------------------------------------------------
+# Cases
+# ----------------------------------------------------------------------------
+
+BASE = dict(tokens=5, hidden=8, intermediate=12, experts=6, layout="out_in",
+            activation="silu", gated=True, dtype="f32")
+
+CASES = {
+    "mixtral": dict(routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "single-token": dict(tokens=1, routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "dense-mixture-k-equals-e": dict(routing=dict(scoring="softmax", top_k=6, renormalize=True)),
+    "ties-lower-index-wins": dict(router_scale=0.0, routing=dict(scoring="softmax", top_k=3)),
+    "all-tokens-one-expert": dict(bias_scale=0.0, bias_boost=(4, 10.0),
+                                  routing=dict(scoring="sigmoid", top_k=2, renormalize=True)),
+    "olmoe-in-out-gelu-plain": dict(layout="in_out", activation="gelu", gated=False,
+                                    routing=dict(scoring="softmax", top_k=4)),
+    "qwen2-shared-sigmoid-gate": dict(shared=True, shared_gate=True,
+                                      routing=dict(scoring="softmax", top_k=2)),
+    "deepseek-v3": dict(experts=8, bias_scale=0.3, shared=True,
+                        routing=dict(scoring="sigmoid", top_k=2, renormalize=True,
+                                     scaling_factor=2.5, num_groups=4, kept_groups=2)),
+    "deepseek-v2-group-max": dict(experts=8, routing=dict(scoring="softmax", top_k=3, scaling_factor=16.0,
+                                                          num_groups=4, kept_groups=2, group_score="max")),
+    "capacity-position": dict(tokens=8, capacity=2, drop_policy="position",
+                              routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "capacity-score": dict(tokens=8, capacity=2, drop_policy="score",
+                           routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "null-experts": dict(experts=8, router_scale=2.0,
+                         routing=dict(scoring="softmax", top_k=3, zero_experts=1, copy_experts=1,
+                                      constant_experts=2)),
+    "top-p": dict(experts=8, router_scale=2.0,
+                  routing=dict(scoring="softmax", top_k=4, top_p=0.5, zero_experts=2, renormalize=True)),
+    "mixtral-bf16": dict(dtype="bf16", routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "chain-two-iterations": dict(iterations=2, routing=dict(scoring="softmax", top_k=2)),
+}
+
+
+def routing_text(r):
+    parts = [f"scoring = {r['scoring']}", f"top_k = {r['top_k']}"]
+    for key in ("renormalize",):
+        if r.get(key):
+            parts.append(f"{key} = true")
+    for key in ("scaling_factor",):
+        if key in r:
+            parts.append(f"{key} = {r[key]}")
+    for key in ("num_groups", "kept_groups"):
+        if key in r:
+            parts.append(f"{key} = {r[key]}")
+    if "group_score" in r:
+        parts.append(f"group_score = {r['group_score']}")
+    if "top_p" in r:
+        parts.append(f"top_p = {r['top_p']}")
+    for key in ("zero_experts", "copy_experts", "constant_experts"):
+        if r.get(key):
+            parts.append(f"{key} = {r[key]}")
+    return "<" + ", ".join(parts) + ">"
+
+
+def nest(value):
+    if isinstance(value, list):
+        return "[" + ",".join(nest(v) for v in value) + "]"
+    return "%.9e" % value
+
+
+def shape_of(value):
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        value = value[0]
+    return shape
+
+
+def build(name, seed):
+    case = dict(BASE, **CASES[name])
+    rng = random.Random(seed)
+    rounding = round_bf16 if case["dtype"] == "bf16" else round_f32
+    T, H, F = case["tokens"], case["hidden"], case["intermediate"]
+    r = case["routing"]
+    nulls = r.get("zero_experts", 0) + r.get("copy_experts", 0) + r.get("constant_experts", 0)
+    E = case["experts"]                      # logit columns
+    routed = E - nulls
+    in_out = case["layout"] == "in_out"
+    def weight(rows, cols, scale):           # a [in=rows, out=cols] projection in the layout
+        return rand_tensor(rng, [rows, cols] if in_out else [cols, rows], scale, rounding)
+    t = {"x": rand_tensor(rng, [T, H], 1.0, rounding)}
+    router_scale = case.get("router_scale", 1.0)
+    if case.get("iterations"):
+        t["router"] = [weight(H, E, router_scale) for _ in range(case["iterations"])]
+    else:
+        t["router"] = weight(H, E, router_scale)
+    if "bias_scale" in case:
+        t["bias"] = rand_tensor(rng, [E], case["bias_scale"], rounding)
+        if "bias_boost" in case:
+            t["bias"][case["bias_boost"][0]] = case["bias_boost"][1]
+    s_in, s_mid = 1.0 / math.sqrt(H), 1.0 / math.sqrt(F)
+    if case["gated"]:
+        t["gate"] = [weight(H, F, s_in) for _ in range(routed)]
+    t["up"] = [weight(H, F, s_in) for _ in range(routed)]
+    t["down"] = [weight(F, H, s_mid) for _ in range(routed)]
+    if case.get("shared"):
+        t["shared_gate"] = weight(H, 2 * F, s_in)
+        t["shared_up"] = weight(H, 2 * F, s_in)
+        t["shared_down"] = weight(2 * F, H, 1.0 / math.sqrt(2 * F))
+        if case.get("shared_gate"):
+            t["shared_sigmoid_gate"] = rand_tensor(rng, [H], s_in, rounding)
+    if r.get("constant_experts"):
+        t["vectors"] = rand_tensor(rng, [r["constant_experts"], H], 1.0, rounding)
+        t["mix"] = rand_tensor(rng, [r["constant_experts"], 2, H], s_in, rounding)
+    return case, t
+
+
+OPERANDS = [("x", None), ("router", "router"), ("bias", "bias"), ("gate", "gate"), ("up", "up"),
+            ("down", "down"), ("shared_gate", "shared_gate"), ("shared_up", "shared_up"),
+            ("shared_down", "shared_down"), ("shared_sigmoid_gate", "shared_sigmoid_gate")]
+
+
+def mlir_module(case, t):
+    elem = case["dtype"]
+    def ty(name):
+        return "tensor<" + "x".join(map(str, shape_of(t[name]))) + "x" + elem + ">"
+    present = [n for n, _ in OPERANDS if n in t]
+    if "vectors" in t:
+        present += ["vectors", "mix"]
+    args = ", ".join(f"%{n}: {ty(n)}" for n in present)
+    parts = [f"%x router %router"]
+    if "bias" in t:
+        parts.append("bias %bias")
+    parts.append(("experts gate %gate " if "gate" in t else "experts ") + "up %up down %down")
+    for n in ("shared_gate", "shared_up", "shared_down", "shared_sigmoid_gate"):
+        if n in t:
+            parts.append(f"{n} %{n}")
+    if "vectors" in t:
+        parts.append("constants(%vectors, %mix)")
+    op = "moe.chain" if case.get("iterations") else "moe.layer"
+    head = f"%x iterations {case['iterations']} router %router" if case.get("iterations") else parts[0]
+    body = " ".join([head] + parts[1:])
+    extra = ""
+    if "capacity" in case:
+        extra = f" capacity {case['capacity']} drop {case['drop_policy']}"
+    out_ty = ty("x")
+    types = ", ".join(ty(n) for n in present)
+    consts = "\n".join(f"  %c_{n} = arith.constant dense<{nest(t[n])}> : {ty(n)}" for n in present)
+    call_args = ", ".join(f"%c_{n}" for n in present)
+    widen = ""
+    printed = "%y"
+    if elem != "f32":
+        f32_ty = out_ty.replace(elem, "f32")
+        widen = f"""
+  %init = tensor.empty() : {f32_ty}
+  %wide = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}} ins(%y : {out_ty}) outs(%init : {f32_ty}) {{
+  ^bb0(%a: {elem}, %b: f32):
+    %e = arith.extf %a : {elem} to f32
+    linalg.yield %e : f32
+  }} -> {f32_ty}"""
+        printed = "%wide"
+        out_print_ty = f32_ty
+    else:
+        out_print_ty = out_ty
+    return f"""
+func.func @layer({args}) -> {out_ty} {{
+  %y = {op} {body} routing {routing_text(case['routing'])} activation {case['activation']} layout {case['layout']}{extra}
+      : ({types}) -> {out_ty}
+  return %y : {out_ty}
+}}
+func.func private @printMemrefF32(tensor<*xf32>)
+func.func @main() {{
+{consts}
+  %y = call @layer({call_args}) : ({types}) -> {out_ty}{widen}
+  %u = tensor.cast {printed} : {out_print_ty} to tensor<*xf32>
+  call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
+  return
+}}
+"""
+
+
+TOLERANCE = {"f32": 1e-4, "bf16": 1.6e-2}
+
+
+def run_case(name, seed, tools):
+    case, tensors = build(name, seed)
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(mlir_module(case, tensors))
+        path = f.name
+    libs = ",".join(f"{tools.lib_dir}/{lib}" for lib in ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
+    compiled = subprocess.run([tools.moe_opt, path, "--pass-pipeline=builtin.module(moe-cpu-pipeline)"],
+                              capture_output=True, text=True)
+    if compiled.returncode:
+        return name, False, "compile failed:\n" + compiled.stderr[-2000:]
+    ran = subprocess.run([tools.mlir_runner, "-e", "main", "-entry-point-result=void", f"-shared-libs={libs}"],
+                         input=compiled.stdout, capture_output=True, text=True)
+    if ran.returncode or "data =" not in ran.stdout:
+        return name, False, "run failed:\n" + ran.stderr[-2000:]
+    got = [float(v) for v in re.findall(r"-?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)", ran.stdout.split("data =", 1)[1])]
+    want = [v for row in reference(case, tensors) for v in row]
+    if len(got) != len(want):
+        return name, False, f"expected {len(want)} values, got {len(got)}"
+    error = max(abs(a - b) for a, b in zip(got, want))
+    bound = TOLERANCE[case["dtype"]] * max(1.0, max(abs(v) for v in want))
+    ok = error <= bound and not any(math.isnan(v) for v in got)
+    return name, ok, f"max abs error {error:.3g} (bound {bound:.3g})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--opt", dest="moe_opt", required=True, help="moe-opt")
+    parser.add_argument("--runner", dest="mlir_runner", required=True, help="mlir-runner")
+    parser.add_argument("--lib-dir", required=True)
+    parser.add_argument("--only")
+    parser.add_argument("--seeds", type=int, default=2)
+    tools = parser.parse_args()
+    names = [tools.only] if tools.only else list(CASES)
+    jobs = [(n, s) for n in names for s in range(tools.seeds)]
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        for name, ok, detail in pool.map(lambda job: run_case(job[0], job[1], tools), jobs):
+            print(f"{'PASS' if ok else 'FAIL'}: {name}: {detail}")
+            failed += not ok
+    print(f"{len(jobs) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -177,6 +177,84 @@ def reference(case, tensors):
         return x
     return reference_layer(case, x, tensors, tensors["router"], tensors.get("bias"))
 
+def softmax(values):
+    m = max(values)
+    ex = [math.exp(v - m) for v in values]
+    return [v / sum(ex) for v in ex]
+
+
+def top_ascending(values, count):
+    """Positions of the `count` largest values (ties: lower position), ascending."""
+    return sorted(sorted(range(len(values)), key=lambda s: (-values[s], s))[:count])
+
+
+def reference_union_ffn(case, t):
+    x, B, S = t["x"], len(t["x"]), len(t["x"][0])
+    N, capacity = case["union_experts"], case.get("capacity", S // 2)
+    F = len(t["up"][0])
+    width = F // N
+    act = ACTIVATIONS[case["activation"]]
+    out = [[[0.0] * len(x[0][0]) for _ in range(S)] for _ in range(B)]
+    for b in range(B):
+        p = [softmax([dot(x[b][s], [row[n] for row in t["router"]]) + t["router_bias"][n] for n in range(N)])
+             for s in range(S)]
+        for e in range(N):
+            cols = range(e * width, (e + 1) * width)
+            for s in top_ascending([p[s][e] for s in range(S)], capacity):
+                up = [sum(x[b][s][i] * t["up"][i][f] for i in range(len(x[b][s]))) for f in cols]
+                if "gate" in t:
+                    g = [sum(x[b][s][i] * t["gate"][i][f] for i in range(len(x[b][s]))) for f in cols]
+                    h = [act(a) * u for a, u in zip(g, up)]
+                else:
+                    h = [act(u) for u in up]
+                for m in range(len(out[b][s])):
+                    out[b][s][m] += sum(h[j] * t["down"][f][m] for j, f in enumerate(cols))
+    return [row for seq in out for row in seq]
+
+
+def rope(vector, position, theta):
+    half = len(vector) // 2
+    out = vector[:]
+    for i in range(half):
+        angle = position * theta ** (-2.0 * i / len(vector))
+        c, s = math.cos(angle), math.sin(angle)
+        out[i] = vector[i] * c - vector[i + half] * s
+        out[i + half] = vector[i + half] * c + vector[i] * s
+    return out
+
+
+def reference_union_attention(case, t):
+    x, B, S = t["x"], len(t["x"]), len(t["x"][0])
+    N, D = len(t["gate_bias"]), len(t["x"][0][0])
+    Dh, top_k, capacity, theta = len(t["query"][0][0]), case["top_k"], case["capacity"], case["rope_theta"]
+    g = [[softmax([dot(x[b][s], [row[n] for row in t["gate"]]) + t["gate_bias"][n] for n in range(N)])
+          for s in range(S)] for b in range(B)]
+    for b in range(B):
+        for s in range(S):
+            keep = sorted(range(N), key=lambda n: (-g[b][s][n], n))[:top_k]
+            g[b][s] = [v if n in keep else 0.0 for n, v in enumerate(g[b][s])]
+    for s in range(S):
+        for n in range(N):
+            total = sum(g[b][s][n] for b in range(B))
+            if total > 0:
+                for b in range(B):
+                    g[b][s][n] /= total
+    out = [[[0.0] * D for _ in range(S)] for _ in range(B)]
+    project = lambda v, w: [sum(v[i] * w[i][j] for i in range(len(v))) for j in range(len(w[0]))]
+    for n in range(N):
+        for b in range(B):
+            kept = top_ascending([g[b][s][n] for s in range(S)], capacity)
+            q = [rope(project(x[b][s], t["query"][n]), c, theta) for c, s in enumerate(kept)]
+            k = [rope(project(x[b][s], t["key"][n]), c, theta) for c, s in enumerate(kept)]
+            v = [project(x[b][s], t["value"][n]) for s in kept]
+            for i, s in enumerate(kept):
+                w = softmax([dot(q[i], k[j]) / math.sqrt(Dh) for j in range(i + 1)])
+                o = [sum(w[j] * v[j][d] for j in range(i + 1)) for d in range(Dh)]
+                y = project(o, t["output"][n])
+                out[b][s] = [a + c for a, c in zip(out[b][s], y)]
+    return [row for seq in out for row in seq]
+
+
 # ----------------------------------------------------------------------------
 # Cases
 # ----------------------------------------------------------------------------
@@ -212,6 +290,58 @@ CASES = {
     "mixtral-bf16": dict(dtype="bf16", routing=dict(scoring="softmax", top_k=2, renormalize=True)),
     "chain-two-iterations": dict(iterations=2, routing=dict(scoring="softmax", top_k=2)),
 }
+
+UNION_CASES = {
+    "union-ffn-gated": dict(kind="union_ffn", union_experts=4, activation="silu", gated=True),
+    "union-ffn-plain-capacity": dict(kind="union_ffn", union_experts=2, activation="relu", gated=False,
+                                     capacity=3),
+    "union-attention": dict(kind="union_attention", heads=3, head_dim=4, top_k=2, capacity=3,
+                            rope_theta=10000.0),
+    "union-attention-bf16": dict(kind="union_attention", heads=2, head_dim=4, top_k=1, capacity=4,
+                                 rope_theta=500.0, dtype="bf16"),
+}
+
+
+def build_union(name, seed):
+    case = dict(dict(batch=2, seq=6, model=8, intermediate=16, dtype="f32"), **UNION_CASES[name])
+    rng = random.Random(seed)
+    rounding = round_bf16 if case["dtype"] == "bf16" else round_f32
+    B, S, D = case["batch"], case["seq"], case["model"]
+    t = {"x": rand_tensor(rng, [B, S, D], 1.0, rounding)}
+    if case["kind"] == "union_ffn":
+        N, F = case["union_experts"], case["intermediate"]
+        t["router"] = rand_tensor(rng, [D, N], 1.0, rounding)
+        t["router_bias"] = rand_tensor(rng, [N], 0.2, rounding)
+        if case["gated"]:
+            t["gate"] = rand_tensor(rng, [D, F], 1.0 / math.sqrt(D), rounding)
+        t["up"] = rand_tensor(rng, [D, F], 1.0 / math.sqrt(D), rounding)
+        t["down"] = rand_tensor(rng, [F, D], 1.0 / math.sqrt(F), rounding)
+    else:
+        N, Dh = case["heads"], case["head_dim"]
+        t["gate"] = rand_tensor(rng, [D, N], 1.0, rounding)
+        t["gate_bias"] = rand_tensor(rng, [N], 0.2, rounding)
+        for name_ in ("query", "key", "value"):
+            t[name_] = rand_tensor(rng, [N, D, Dh], 1.0 / math.sqrt(D), rounding)
+        t["output"] = rand_tensor(rng, [N, Dh, D], 1.0 / math.sqrt(Dh), rounding)
+    return case, t
+
+
+def union_module(case, t):
+    elem = case["dtype"]
+    def ty(name):
+        return "tensor<" + "x".join(map(str, shape_of(t[name]))) + "x" + elem + ">"
+    if case["kind"] == "union_ffn":
+        present = ["x", "router", "router_bias"] + (["gate"] if "gate" in t else []) + ["up", "down"]
+        ffn = ("gate %gate " if "gate" in t else "") + "up %up down %down"
+        cap = f" capacity {case['capacity']}" if "capacity" in case else ""
+        op = (f"moe.union_ffn %x router %router, %router_bias ffn {ffn} experts {case['union_experts']}{cap} "
+              f"activation {case['activation']}")
+    else:
+        present = ["x", "gate", "gate_bias", "query", "key", "value", "output"]
+        op = (f"moe.union_attention %x gate %gate, %gate_bias qkv %query, %key, %value output %output "
+              f"top_k {case['top_k']} capacity {case['capacity']} {{rope_theta = {case['rope_theta']} : f64}}")
+    return wrap_module(elem, ty, present, op, ty("x"), t)
+
 
 
 def routing_text(r):
@@ -300,7 +430,6 @@ def mlir_module(case, t):
     present = [n for n, _ in OPERANDS if n in t]
     if "vectors" in t:
         present += ["vectors", "mix"]
-    args = ", ".join(f"%{n}: {ty(n)}" for n in present)
     parts = [f"%x router %router"]
     if "bias" in t:
         parts.append("bias %bias")
@@ -316,28 +445,36 @@ def mlir_module(case, t):
     extra = ""
     if "capacity" in case:
         extra = f" capacity {case['capacity']} drop {case['drop_policy']}"
-    out_ty = ty("x")
+    body_op = (f"{op} {body} routing {routing_text(case['routing'])} activation {case['activation']} "
+               f"layout {case['layout']}{extra}")
+    return wrap_module(elem, ty, present, body_op, ty("x"), t)
+
+
+def wrap_module(elem, ty, present, op_text, out_ty, tensors):
+    """@layer(present...) = op_text, and a @main that calls it on `tensors`
+    embedded as constants and prints the result."""
+    args = ", ".join(f"%{n}: {ty(n)}" for n in present)
     types = ", ".join(ty(n) for n in present)
-    consts = "\n".join(f"  %c_{n} = arith.constant dense<{nest(t[n])}> : {ty(n)}" for n in present)
+    consts = "\n".join(f"  %c_{n} = arith.constant dense<{nest(tensors[n])}> : {ty(n)}" for n in present)
     call_args = ", ".join(f"%c_{n}" for n in present)
-    widen = ""
-    printed = "%y"
+    widen, printed, print_ty = "", "%y", out_ty
     if elem != "f32":
-        f32_ty = out_ty.replace(elem, "f32")
+        print_ty = out_ty.replace(elem, "f32")
+        rank = out_ty.count("x")
+        dims = ", ".join(f"d{i}" for i in range(rank))
+        identity = f"affine_map<({dims}) -> ({dims})>"
+        parallel = ", ".join(['"parallel"'] * rank)
         widen = f"""
-  %init = tensor.empty() : {f32_ty}
-  %wide = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], iterator_types = ["parallel", "parallel"]}} ins(%y : {out_ty}) outs(%init : {f32_ty}) {{
+  %init = tensor.empty() : {print_ty}
+  %wide = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = [{parallel}]}} ins(%y : {out_ty}) outs(%init : {print_ty}) {{
   ^bb0(%a: {elem}, %b: f32):
     %e = arith.extf %a : {elem} to f32
     linalg.yield %e : f32
-  }} -> {f32_ty}"""
+  }} -> {print_ty}"""
         printed = "%wide"
-        out_print_ty = f32_ty
-    else:
-        out_print_ty = out_ty
     return f"""
 func.func @layer({args}) -> {out_ty} {{
-  %y = {op} {body} routing {routing_text(case['routing'])} activation {case['activation']} layout {case['layout']}{extra}
+  %y = {op_text}
       : ({types}) -> {out_ty}
   return %y : {out_ty}
 }}
@@ -345,7 +482,7 @@ func.func private @printMemrefF32(tensor<*xf32>)
 func.func @main() {{
 {consts}
   %y = call @layer({call_args}) : ({types}) -> {out_ty}{widen}
-  %u = tensor.cast {printed} : {out_print_ty} to tensor<*xf32>
+  %u = tensor.cast {printed} : {print_ty} to tensor<*xf32>
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
   return
 }}
@@ -356,9 +493,16 @@ TOLERANCE = {"f32": 1e-4, "bf16": 1.6e-2}
 
 
 def run_case(name, seed, tools):
-    case, tensors = build(name, seed)
+    if name in UNION_CASES:
+        case, tensors = build_union(name, seed)
+        text = union_module(case, tensors)
+        expected = (reference_union_ffn if case["kind"] == "union_ffn" else reference_union_attention)
+    else:
+        case, tensors = build(name, seed)
+        text = mlir_module(case, tensors)
+        expected = reference
     with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
-        f.write(mlir_module(case, tensors))
+        f.write(text)
         path = f.name
     libs = ",".join(f"{tools.lib_dir}/{lib}" for lib in ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
     compiled = subprocess.run([tools.moe_opt, path, "--pass-pipeline=builtin.module(moe-cpu-pipeline)"],
@@ -370,7 +514,7 @@ def run_case(name, seed, tools):
     if ran.returncode or "data =" not in ran.stdout:
         return name, False, "run failed:\n" + ran.stderr[-2000:]
     got = [float(v) for v in re.findall(r"-?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)", ran.stdout.split("data =", 1)[1])]
-    want = [v for row in reference(case, tensors) for v in row]
+    want = [v for row in expected(case, tensors) for v in row]
     if len(got) != len(want):
         return name, False, f"expected {len(want)} values, got {len(got)}"
     error = max(abs(a - b) for a, b in zip(got, want))
@@ -387,7 +531,7 @@ def main():
     parser.add_argument("--only")
     parser.add_argument("--seeds", type=int, default=2)
     tools = parser.parse_args()
-    names = [tools.only] if tools.only else list(CASES)
+    names = [tools.only] if tools.only else list(CASES) + list(UNION_CASES)
     jobs = [(n, s) for n in names for s in range(tools.seeds)]
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:

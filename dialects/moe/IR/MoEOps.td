@@ -346,12 +346,15 @@ def MoE_UnionAttentionOp : MoE_Op<"union_attention", [Pure]> {
     `key`, `value` `[N, D, Dh]`; `output` `[N, Dh, D]`. Result `[B, S, D]`.
 
     `p = softmax(X·gate + gate_bias)` over heads; each token keeps its `top_k` heads
-    (mask); the masked gate is normalised over the batch axis. Each (head, sequence)
-    then keeps its `capacity` tokens of largest gate value (ties to the lower position),
-    in ascending position order; attention runs over those tokens only (RoPE with
-    `rope_theta` on the compacted positions, causal, scale 1/√Dh), projected by the
-    head's `output` and scatter-added back to the kept positions. Gate values select,
-    they do not scale. Dh must be even (RoPE rotates pairs).
+    (the others are set to 0); the masked gate is normalised over the batch axis:
+    `g[b,s,n] = m[b,s,n] / Σ_b' m[b',s,n]` (0 where that sum is 0). Each (head,
+    sequence) then keeps exactly `capacity` tokens of largest `g` (ties to the lower
+    position), in ascending position order; attention runs over those tokens only:
+    q/k/v projections, RoPE with `rope_theta` on q and k at the compacted position c
+    (the token's index in the kept list; "rotate half" pairing of dimensions i and
+    i + Dh/2, frequency rope_theta^(-2i/Dh)), causal softmax(q·kᵀ/√Dh)·v, the head's
+    `output` projection, scatter-added back to the kept positions. Positions no head
+    keeps are 0 (no residual). Gate values select, they do not scale. Dh must be even.
   }];
   let arguments = (ins MoE_FloatTensor:$tokens,
                        MoE_FloatTensor:$gate,
@@ -377,10 +380,10 @@ def MoE_UnionFFNOp : MoE_Op<"union_ffn", [Pure]> {
     `tokens` `[B, S, D]`; `router` `[D, N]` and `router_bias` `[N]` over N experts;
     one FFN with optional `gate` and `up` `[D, F]` and `down` `[F, D]`, N dividing F.
     Expert e is the column slice `[e·F/N, (e+1)·F/N)` of gate/up and the same row slice
-    of down. `p = softmax(X·router + router_bias)`; for each sequence, expert e keeps its
-    `capacity` tokens (default ⌊S/2⌋) of largest `p[:, e]` (ties to the lower position)
-    and adds its slice's output at those positions. Gate values select, they do not
-    scale. Result `[B, S, D]`.
+    of down. `p = softmax(X·router + router_bias)`; for each sequence, expert e keeps
+    exactly `capacity` tokens (default ⌊S/2⌋) of largest `p[:, e]` (ties to the lower
+    position) and adds its slice's output at those positions (positions no expert keeps
+    are 0). Gate values select, they do not scale. Result `[B, S, D]`.
   }];
   let arguments = (ins MoE_FloatTensor:$tokens,
                        MoE_FloatTensor:$router,

@@ -21,10 +21,13 @@ def ConvertMoEToLinalg : Pass<"convert-moe-to-linalg"> {
       `linalg.generic`; experts without rows are skipped.
     * `moe.combine` and `moe.null_experts`: weighted row scatter-adds in f32.
     * `moe.shared_experts`: dense `linalg.matmul`s, activation, optional sigmoid gate.
+    * `moe.union_ffn` / `moe.union_attention`: per (sequence, expert or head) the
+      top-capacity tokens are gathered, run through the expert's FFN slice or the
+      head's RoPE'd causal attention, and scatter-added back.
     * `moe.layer` and `moe.chain` are first decomposed (as `moe-decompose`).
 
-    Ops without a CPU lowering yet (union-of-experts, composition) are reported
-    with an error rather than left behind.
+    `moe.composition` has no CPU lowering yet and is reported with an error rather
+    than left behind.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -15,19 +15,6 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-/// acc[t, :] += weight * row (f32 accumulator, row of any float type).
-static Value addScaledRow(LoweringBuilder &b, Value acc, Value t, Value row,
-                          Value weight) {
-  Value accRow = b.rowSlice(acc, t);
-  Value updated = b.map({row}, accRow,
-                        [&](LoweringBuilder &b, ValueRange args) -> Value {
-                          Value scaled =
-                              arith::MulFOp::create(b, b.toF32(args[0]), weight);
-                          return arith::AddFOp::create(b, args[1], scaled);
-                        });
-  return b.insertRow(updated, acc, t);
-}
-
 /// An f32 [rows, cols] accumulator of zeros sized like dims of two tensors.
 static Value zeroAccumulator(LoweringBuilder &b, Value rowsFrom, int64_t rowsDim,
                              Value colsFrom, int64_t colsDim) {
@@ -61,7 +48,7 @@ struct LowerCombine : OpRewritePattern<CombineOp> {
                 Value t = arith::DivUIOp::create(b, source, topK);
                 Value k = arith::RemUIOp::create(b, source, topK);
                 Value weight = b.toF32(b.extract(weights, {t, k}));
-                return {addScaledRow(b, state[0], t, b.rowSlice(outputs, r),
+                return {b.addScaledRow(state[0], t, b.rowSlice(outputs, r),
                                      weight)};
               },
               [&](LoweringBuilder &) -> SmallVector<Value> { return {state[0]}; });
@@ -115,7 +102,7 @@ struct LowerNullExperts : OpRewritePattern<NullExpertsOp> {
                 Value row = b.rowSlice(tokens, t);
                 return b.ifElse(within(b, e, copyBegin, constantBegin),
                     [&](LoweringBuilder &b) -> SmallVector<Value> {
-                      return {addScaledRow(b, state[0], t, row, weight)};
+                      return {b.addScaledRow(state[0], t, row, weight)};
                     },
                     [&](LoweringBuilder &b) -> SmallVector<Value> {
                       if (constantCount == 0)

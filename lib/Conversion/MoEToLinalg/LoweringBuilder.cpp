@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -245,4 +246,39 @@ Value LoweringBuilder::ffn(Value x, Value gate, Value up, Value down,
   }
   Value output = matmulF32(castElements(hidden, elementType), down, outIn);
   return castElements(output, elementType);
+}
+
+std::pair<Value, Value> LoweringBuilder::argMax(Value values, Value taken,
+                                                Value lower, Value upper) {
+  SmallVector<Value> best = forLoop(
+      lower, upper,
+      {upper, f32(-std::numeric_limits<double>::infinity())},
+      [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
+        Value value = b.extract(values, {e});
+        Value none = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, acc[0],
+                                           upper);
+        Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
+                                              value, acc[1]);
+        Value better = arith::OrIOp::create(b, none, greater);
+        if (taken) {
+          Value free = arith::XOrIOp::create(b, b.extract(taken, {e}),
+                                             b.constant(b.getI1Type(), 1));
+          better = arith::AndIOp::create(b, better, free);
+        }
+        return {arith::SelectOp::create(b, better, e, acc[0]),
+                arith::SelectOp::create(b, better, value, acc[1])};
+      });
+  return {best[0], best[1]};
+}
+
+Value LoweringBuilder::addScaledRow(Value acc, Value row, Value source,
+                                    Value weight) {
+  Value accRow = rowSlice(acc, row);
+  Value updated = map({source}, accRow,
+                      [&](LoweringBuilder &b, ValueRange args) -> Value {
+                        Value scaled =
+                            arith::MulFOp::create(b, b.toF32(args[0]), weight);
+                        return arith::AddFOp::create(b, args[1], scaled);
+                      });
+  return insertRow(updated, acc, row);
 }

@@ -81,6 +81,15 @@ public:
   /// when `transposeRhs`.
   Value matmulF32(Value lhs, Value rhs, bool transposeRhs);
 
+  /// The largest f32 element of the rank-1 `values` in [lower, upper) not
+  /// marked in the i1 tensor `taken` (null: none taken), ties to the lower
+  /// index. Returns (index, value); the index is `upper` if all are taken.
+  std::pair<Value, Value> argMax(Value values, Value taken, Value lower,
+                                 Value upper);
+  /// acc[row, :] += weight * source, for an f32 [R, H] `acc`, a rank-1
+  /// `source` of any float type and an f32 `weight`.
+  Value addScaledRow(Value acc, Value row, Value source, Value weight);
+
   /// Activation of an f32 scalar (silu, gelu, gelu_tanh, relu).
   Value activation(Value x, Activation kind);
 

@@ -26,6 +26,7 @@ void mlir::moe::populateMoEToLinalgConversionPatterns(
   populateDispatchLoweringPatterns(patterns);
   populateExpertsLoweringPatterns(patterns);
   populateCombineLoweringPatterns(patterns);
+  populateUnionLoweringPatterns(patterns);
 }
 
 namespace {

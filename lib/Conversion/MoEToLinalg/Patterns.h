@@ -11,6 +11,7 @@ void populateRouterLoweringPatterns(RewritePatternSet &patterns);
 void populateDispatchLoweringPatterns(RewritePatternSet &patterns);
 void populateExpertsLoweringPatterns(RewritePatternSet &patterns);
 void populateCombineLoweringPatterns(RewritePatternSet &patterns);
+void populateUnionLoweringPatterns(RewritePatternSet &patterns);
 
 } // namespace moe
 } // namespace mlir

@@ -24,30 +24,6 @@ namespace {
 
 constexpr double kNegativeInfinity = -std::numeric_limits<double>::infinity();
 
-/// The largest element of `values[0, count)` not marked in `taken` (an i1
-/// tensor, or null for none), ties to the lower index. Returns (index, value);
-/// the index is `count` when every element is taken.
-std::pair<Value, Value> argMax(LoweringBuilder &b, Value values, Value taken,
-                               Value lower, Value upper) {
-  SmallVector<Value> best = b.forLoop(
-      lower, upper, {upper, b.f32(kNegativeInfinity)},
-      [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
-        Value value = b.extract(values, {e});
-        Value none = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, acc[0],
-                                           upper);
-        Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                              value, acc[1]);
-        Value better = arith::OrIOp::create(b, none, greater);
-        if (taken) {
-          Value free = arith::XOrIOp::create(
-              b, b.extract(taken, {e}), b.constant(b.getI1Type(), 1));
-          better = arith::AndIOp::create(b, better, free);
-        }
-        return {arith::SelectOp::create(b, better, e, acc[0]),
-                arith::SelectOp::create(b, better, value, acc[1])};
-      });
-  return {best[0], best[1]};
-}
 
 /// Sets the selection score of experts outside the `kept` best groups to
 /// -inf (group-limited selection, DeepSeek-V2/V3).
@@ -91,7 +67,7 @@ Value maskGroups(LoweringBuilder &b, RoutingAttr routing, Value selection,
                         b.getI1Type(), 0.0);
   kept = b.forLoop(zero, b.index(routing.getNumKeptGroups()), {kept},
       [&](LoweringBuilder &b, Value, ValueRange acc) -> SmallVector<Value> {
-        Value best = argMax(b, groupScores, acc[0], b.index(0), groups).first;
+        Value best = b.argMax(groupScores, acc[0], b.index(0), groups).first;
         return {b.insert(b.constant(b.getI1Type(), 1), acc[0], {best})};
       })[0];
 
@@ -197,7 +173,7 @@ struct LowerRouter : OpRewritePattern<RouterOp> {
               [&](LoweringBuilder &b, Value k, ValueRange state)
                   -> SmallVector<Value> {
                 Value best =
-                    argMax(b, selection, state[2], zero, numExperts).first;
+                    b.argMax(selection, state[2], zero, numExperts).first;
                 Value score = b.extract(scores, {best});
                 Value expert = best, weight = score, keptSum = state[3];
                 if (topP) {

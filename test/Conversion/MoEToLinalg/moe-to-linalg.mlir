@@ -162,3 +162,35 @@ func.func @layer(%x: tensor<4x16xf32>, %wr: tensor<16x4xf32>, %u: tensor<4x16x8x
   %y = moe.layer %x router %wr experts up %u down %d routing <scoring = softmax, top_k = 2> activation relu layout in_out : (tensor<4x16xf32>, tensor<16x4xf32>, tensor<4x16x8xf32>, tensor<4x8x16xf32>) -> tensor<4x16xf32>
   return %y : tensor<4x16xf32>
 }
+
+// -----
+
+// Tests union_ffn: router softmax, per (sequence, expert) top-capacity gather,
+// the expert's column slice of the FFN, scatter-add back.
+// CHECK-LABEL: func.func @union_ffn
+// CHECK-NOT: moe.union_ffn
+// CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<2x6x8xf32> into tensor<12x8xf32>
+// CHECK: linalg.matmul
+// CHECK: math.exp
+// CHECK: tensor.extract_slice %{{.*}}[0, %{{.*}}] [8, 4] [1, 1] : tensor<8x16xf32> to tensor<8x4xf32>
+// CHECK: tensor.extract_slice %{{.*}}[%{{.*}}, 0] [4, 8] [1, 1] : tensor<16x8xf32> to tensor<4x8xf32>
+// CHECK: tensor.expand_shape
+func.func @union_ffn(%x: tensor<2x6x8xf32>, %r: tensor<8x4xf32>, %rb: tensor<4xf32>, %u: tensor<8x16xf32>, %d: tensor<16x8xf32>) -> tensor<2x6x8xf32> {
+  %y = moe.union_ffn %x router %r, %rb ffn up %u down %d experts 4 activation relu : (tensor<2x6x8xf32>, tensor<8x4xf32>, tensor<4xf32>, tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<2x6x8xf32>
+  return %y : tensor<2x6x8xf32>
+}
+
+// -----
+
+// Tests union_attention: gate, top-k head mask, batch-axis normalisation, RoPE
+// (cos/sin at compacted positions) and causal attention per (head, sequence).
+// CHECK-LABEL: func.func @union_attention
+// CHECK-NOT: moe.union_attention
+// CHECK: math.cos
+// CHECK: math.sin
+// CHECK: arith.maximumf
+// CHECK: tensor.expand_shape
+func.func @union_attention(%x: tensor<2x6x8xf32>, %g: tensor<8x2xf32>, %gb: tensor<2xf32>, %q: tensor<2x8x4xf32>, %k: tensor<2x8x4xf32>, %v: tensor<2x8x4xf32>, %o: tensor<2x4x8xf32>) -> tensor<2x6x8xf32> {
+  %y = moe.union_attention %x gate %g, %gb qkv %q, %k, %v output %o top_k 1 capacity 3 : (tensor<2x6x8xf32>, tensor<8x2xf32>, tensor<2xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>, tensor<2x4x8xf32>) -> tensor<2x6x8xf32>
+  return %y : tensor<2x6x8xf32>
+}

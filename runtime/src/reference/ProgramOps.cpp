@@ -1,0 +1,257 @@
+//===- ProgramOps.cpp - the ops a reference program may use ---------------===//
+
+#include "ProgramOps.h"
+#include "ProgramAttributes.h"
+#include "Reference.h"
+
+namespace moert::reference {
+
+using nlohmann::json;
+using DeclaredShapes = std::vector<std::vector<int64_t>>;
+
+static const HostTensor *operand(const OpOperands &operands,
+                                 const char *name) {
+  auto it = operands.find(name);
+  return it == operands.end() ? nullptr : it->second;
+}
+
+static bool runRouter(const OpOperands &operands, const json &attributes,
+                      const DeclaredShapes &, std::vector<HostTensor> &results,
+                      std::string &error) {
+  Routing routing;
+  results.resize(2);
+  return readRouting(attributes, routing, error) &&
+         router(*operand(operands, "logits"), operand(operands, "bias"),
+                routing, results[0], results[1], error);
+}
+
+static bool runDispatch(const OpOperands &operands, const json &attributes,
+                        const DeclaredShapes &declared,
+                        std::vector<HostTensor> &results, std::string &error) {
+  int64_t numExperts;
+  std::optional<CapacityMode> capacity;
+  if (!readInt(attributes, "num_experts", numExperts, error) ||
+      !readCapacityMode(attributes, capacity, error))
+    return false;
+  // The offsets' size comes from an attribute: check it against the program
+  // before allocating E + 1 entries.
+  if (declared[1] != std::vector<int64_t>{numExperts + 1}) {
+    error = "num_experts " + std::to_string(numExperts) +
+            " disagrees with the declared offsets shape " +
+            shapeToString(declared[1]);
+    return false;
+  }
+  results.resize(3);
+  return dispatch(*operand(operands, "tokens"), *operand(operands, "indices"),
+                  operand(operands, "weights"), numExperts, capacity,
+                  results[0], results[1], results[2], error);
+}
+
+static bool runExperts(const OpOperands &operands, const json &attributes,
+                       const DeclaredShapes &, std::vector<HostTensor> &results,
+                       std::string &error) {
+  Activation activation;
+  WeightLayout layout;
+  results.resize(1);
+  return readActivation(attributes, activation, error) &&
+         readLayout(attributes, layout, error) &&
+         experts(*operand(operands, "rows"), *operand(operands, "offsets"),
+                 operand(operands, "gate_weight"),
+                 *operand(operands, "up_weight"),
+                 *operand(operands, "down_weight"), activation, layout,
+                 results[0], error);
+}
+
+static bool runCombine(const OpOperands &operands, const json &,
+                       const DeclaredShapes &, std::vector<HostTensor> &results,
+                       std::string &error) {
+  results.resize(1);
+  return combine(*operand(operands, "expert_outputs"),
+                 *operand(operands, "sources"), *operand(operands, "weights"),
+                 results[0], error);
+}
+
+static bool runNullExperts(const OpOperands &operands, const json &attributes,
+                           const DeclaredShapes &,
+                           std::vector<HostTensor> &results,
+                           std::string &error) {
+  NullExpertCounts counts;
+  results.resize(1);
+  return readInt(attributes, "first", counts.first, error) &&
+         readInt(attributes, "zero", counts.zero, error) &&
+         readInt(attributes, "copy", counts.copy, error) &&
+         readInt(attributes, "constant", counts.constant, error) &&
+         nullExperts(*operand(operands, "tokens"),
+                     *operand(operands, "indices"),
+                     *operand(operands, "weights"),
+                     operand(operands, "constant_vectors"),
+                     operand(operands, "constant_mix"), counts, results[0],
+                     error);
+}
+
+static bool runSharedExperts(const OpOperands &operands,
+                             const json &attributes, const DeclaredShapes &,
+                             std::vector<HostTensor> &results,
+                             std::string &error) {
+  Activation activation;
+  WeightLayout layout;
+  results.resize(1);
+  return readActivation(attributes, activation, error) &&
+         readLayout(attributes, layout, error) &&
+         sharedExperts(*operand(operands, "tokens"),
+                       operand(operands, "gate_weight"),
+                       *operand(operands, "up_weight"),
+                       *operand(operands, "down_weight"),
+                       operand(operands, "sigmoid_gate"), activation, layout,
+                       results[0], error);
+}
+
+static BlockOperands blockOperands(const OpOperands &operands) {
+  BlockOperands block;
+  block.tokens = operand(operands, "tokens");
+  block.routerWeight = operand(operands, "router_weight");
+  block.bias = operand(operands, "bias");
+  block.gateWeight = operand(operands, "gate_weight");
+  block.upWeight = operand(operands, "up_weight");
+  block.downWeight = operand(operands, "down_weight");
+  block.sharedGateWeight = operand(operands, "shared_gate_weight");
+  block.sharedUpWeight = operand(operands, "shared_up_weight");
+  block.sharedDownWeight = operand(operands, "shared_down_weight");
+  block.sharedSigmoidGate = operand(operands, "shared_sigmoid_gate");
+  block.constantVectors = operand(operands, "constant_vectors");
+  block.constantMix = operand(operands, "constant_mix");
+  return block;
+}
+
+static bool readBlockAttributes(const json &attributes,
+                                BlockAttributes &block, std::string &error) {
+  return readRouting(attributes, block.routing, error) &&
+         readActivation(attributes, block.activation, error) &&
+         readLayout(attributes, block.layout, error);
+}
+
+static bool runLayer(const OpOperands &operands, const json &attributes,
+                     const DeclaredShapes &, std::vector<HostTensor> &results,
+                     std::string &error) {
+  BlockAttributes block;
+  results.resize(1);
+  return readBlockAttributes(attributes, block, error) &&
+         readCapacityMode(attributes, block.capacity, error) &&
+         layer(blockOperands(operands), block, results[0], error);
+}
+
+static bool runChain(const OpOperands &operands, const json &attributes,
+                     const DeclaredShapes &, std::vector<HostTensor> &results,
+                     std::string &error) {
+  BlockAttributes block;
+  int64_t iterations;
+  results.resize(1);
+  return readBlockAttributes(attributes, block, error) &&
+         readInt(attributes, "iterations", iterations, error) &&
+         chain(blockOperands(operands), block, iterations, results[0], error);
+}
+
+static bool runUnionAttention(const OpOperands &operands,
+                              const json &attributes, const DeclaredShapes &,
+                              std::vector<HostTensor> &results,
+                              std::string &error) {
+  int64_t topK, capacity;
+  std::optional<double> ropeTheta;
+  if (!readInt(attributes, "top_k", topK, error) ||
+      !readInt(attributes, "capacity", capacity, error) ||
+      !readOptionalDouble(attributes, "rope_theta", ropeTheta, error))
+    return false;
+  UnionAttentionOperands ops;
+  ops.tokens = operand(operands, "tokens");
+  ops.gate = operand(operands, "gate");
+  ops.gateBias = operand(operands, "gate_bias");
+  ops.query = operand(operands, "query");
+  ops.key = operand(operands, "key");
+  ops.value = operand(operands, "value");
+  ops.output = operand(operands, "output");
+  results.resize(1);
+  return unionAttention(ops, topK, capacity, ropeTheta.value_or(10000.0),
+                        results[0], error);
+}
+
+static bool runUnionFFN(const OpOperands &operands, const json &attributes,
+                        const DeclaredShapes &,
+                        std::vector<HostTensor> &results, std::string &error) {
+  int64_t numExperts;
+  std::optional<int64_t> capacity;
+  Activation activation;
+  if (!readInt(attributes, "num_experts", numExperts, error) ||
+      !readOptionalInt(attributes, "capacity", capacity, error) ||
+      !readActivation(attributes, activation, error))
+    return false;
+  UnionFFNOperands ops;
+  ops.tokens = operand(operands, "tokens");
+  ops.router = operand(operands, "router");
+  ops.routerBias = operand(operands, "router_bias");
+  ops.gateWeight = operand(operands, "gate_weight");
+  ops.upWeight = operand(operands, "up_weight");
+  ops.downWeight = operand(operands, "down_weight");
+  results.resize(1);
+  return unionFFN(ops, numExperts, capacity, activation, results[0], error);
+}
+
+static const std::vector<std::string> kBlockOptionalOperands = {
+    "bias",
+    "gate_weight",
+    "shared_gate_weight",
+    "shared_up_weight",
+    "shared_down_weight",
+    "shared_sigmoid_gate",
+    "constant_vectors",
+    "constant_mix"};
+
+static const OpDefinition kOps[] = {
+    {"moe.router", {"logits"}, {"bias"}, "fi", runRouter},
+    {"moe.dispatch", {"tokens", "indices"}, {"weights"}, "fii", runDispatch},
+    {"moe.experts",
+     {"rows", "offsets", "up_weight", "down_weight"},
+     {"gate_weight"},
+     "f",
+     runExperts},
+    {"moe.combine", {"expert_outputs", "sources", "weights"}, {}, "f",
+     runCombine},
+    {"moe.null_experts",
+     {"tokens", "indices", "weights"},
+     {"constant_vectors", "constant_mix"},
+     "f",
+     runNullExperts},
+    {"moe.shared_experts",
+     {"tokens", "up_weight", "down_weight"},
+     {"gate_weight", "sigmoid_gate"},
+     "f",
+     runSharedExperts},
+    {"moe.layer",
+     {"tokens", "router_weight", "up_weight", "down_weight"},
+     kBlockOptionalOperands,
+     "f",
+     runLayer},
+    {"moe.chain",
+     {"tokens", "router_weight", "up_weight", "down_weight"},
+     kBlockOptionalOperands,
+     "f",
+     runChain},
+    {"moe.union_attention",
+     {"tokens", "gate", "gate_bias", "query", "key", "value", "output"},
+     {},
+     "f",
+     runUnionAttention},
+    {"moe.union_ffn",
+     {"tokens", "router", "router_bias", "up_weight", "down_weight"},
+     {"gate_weight"},
+     "f",
+     runUnionFFN},
+};
+
+const OpDefinition *findOpDefinition(const std::string &name) {
+  for (const OpDefinition &op : kOps)
+    if (name == op.name)
+      return &op;
+  return nullptr;
+}
+
+} // namespace moert::reference

@@ -1,0 +1,43 @@
+//===- ProgramOps.h - the ops a reference program may use -------*- C++ -*-===//
+//
+// One entry per executable moe op: its ODS name, operand names, result kinds,
+// and how to run it on the reference from named operands and JSON attributes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_REFERENCE_PROGRAMOPS_H
+#define MOERT_REFERENCE_PROGRAMOPS_H
+
+#include "HostTensor.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moert::reference {
+
+/// An op's operands by ODS name; an absent optional operand is null.
+using OpOperands = std::map<std::string, const HostTensor *>;
+
+struct OpDefinition {
+  const char *name; ///< "moe.router"
+  std::vector<std::string> requiredOperands;
+  std::vector<std::string> optionalOperands;
+  /// One character per result, in ODS order: 'f' float, 'i' index.
+  const char *resultKinds;
+  /// Runs the op. `declaredResults` are the result shapes the program
+  /// declares, for ops whose result sizes come from attributes (checked
+  /// before allocating); `results` receives one tensor per result.
+  bool (*run)(const OpOperands &operands, const nlohmann::json &attributes,
+              const std::vector<std::vector<int64_t>> &declaredResults,
+              std::vector<HostTensor> &results, std::string &error);
+};
+
+/// The definition of op `name`, or null when no such op is executable.
+const OpDefinition *findOpDefinition(const std::string &name);
+
+} // namespace moert::reference
+
+#endif // MOERT_REFERENCE_PROGRAMOPS_H

@@ -1,0 +1,358 @@
+//===- ReferenceProgramTest.cpp - the JSON reference-program interpreter --===//
+
+#include "Reference.h"
+#include "ReferenceProgram.h"
+#include "TestTensors.h"
+
+#include <nlohmann/json.hpp>
+
+using namespace moert::reference;
+using namespace moert::reference::testing;
+using nlohmann::json;
+
+namespace {
+
+/// A Mixtral-like layer program (out_in) over T = 4, H = 3, E = 4, F = 2,
+/// and its arguments.
+struct LayerProgram {
+  json program;
+  std::vector<HostTensor> arguments;
+
+  LayerProgram() {
+    std::mt19937_64 rng(1);
+    arguments = {randomF32({4, 3}, rng), randomF32({4, 3}, rng),
+                 randomF32({4, 2, 3}, rng), randomF32({4, 2, 3}, rng),
+                 randomF32({4, 3, 2}, rng)};
+    program = {
+        {"function", "mixtral_moe"},
+        {"values", json::array()},
+        {"ops",
+         {{{"op", "moe.layer"},
+           {"operands",
+            {{"tokens", 0},
+             {"router_weight", 1},
+             {"gate_weight", 2},
+             {"up_weight", 3},
+             {"down_weight", 4}}},
+           {"results", {5}},
+           {"attributes",
+            {{"routing",
+              {{"scoring", "softmax"},
+               {"top_k", 2},
+               {"renormalize", true},
+               {"scaling_factor", 1.0},
+               {"num_groups", 1},
+               {"kept_groups", 1},
+               {"group_score", "top2_sum"},
+               {"zero_experts", 0},
+               {"copy_experts", 0},
+               {"constant_experts", 0}}},
+             {"activation", "silu"},
+             {"layout", "out_in"}}}}}},
+        {"returns", {5}}};
+    for (const HostTensor &argument : arguments)
+      program["values"].push_back(
+          {{"dtype", argument.dtype}, {"shape", argument.shape}});
+    program["values"].push_back({{"dtype", "f32"}, {"shape", {4, 3}}});
+  }
+
+  HostTensor direct() const {
+    BlockOperands ops;
+    ops.tokens = &arguments[0];
+    ops.routerWeight = &arguments[1];
+    ops.gateWeight = &arguments[2];
+    ops.upWeight = &arguments[3];
+    ops.downWeight = &arguments[4];
+    BlockAttributes attrs;
+    attrs.routing.topK = 2;
+    attrs.routing.renormalize = true;
+    attrs.layout = WeightLayout::outIn;
+    HostTensor result;
+    std::string error;
+    EXPECT_TRUE(layer(ops, attrs, result, error)) << error;
+    return result;
+  }
+};
+
+std::string programError(const json &program,
+                         const std::vector<HostTensor> &arguments) {
+  std::vector<HostTensor> results;
+  std::string error;
+  EXPECT_FALSE(runProgram(program.dump(), arguments, results, error));
+  EXPECT_TRUE(results.empty());
+  return error;
+}
+
+// Tests that a moe.layer program computes what the layer reference does.
+TEST(ReferenceProgramTest, LayerMatchesDirectCall) {
+  LayerProgram p;
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(p.program.dump(), p.arguments, results, error))
+      << error;
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].dtype, "f32");
+  expectNear(results[0].data, p.direct().data);
+}
+
+// Tests the decomposed form (router, dispatch, experts, combine; what
+// moe-decompose emits) matches the layer, with the declared result dtypes.
+TEST(ReferenceProgramTest, DecomposedMatchesLayer) {
+  LayerProgram p;
+  std::mt19937_64 rng(1);
+  // logits = x · Wrᵀ computed here: the program starts at the router.
+  HostTensor logits = zeroTensor("f32", {4, 4});
+  for (int64_t t = 0; t < 4; ++t)
+    for (int64_t e = 0; e < 4; ++e)
+      for (int64_t h = 0; h < 3; ++h)
+        logits.data[t * 4 + e] += p.arguments[0].data[t * 3 + h] *
+                                  p.arguments[1].data[e * 3 + h];
+  std::vector<HostTensor> arguments = {p.arguments[0], logits, p.arguments[2],
+                                       p.arguments[3], p.arguments[4]};
+  json routing = p.program["ops"][0]["attributes"]["routing"];
+  json program = {
+      {"values",
+       {{{"dtype", "f32"}, {"shape", {4, 3}}},
+        {{"dtype", "f32"}, {"shape", {4, 4}}},
+        {{"dtype", "f32"}, {"shape", {4, 2, 3}}},
+        {{"dtype", "f32"}, {"shape", {4, 2, 3}}},
+        {{"dtype", "f32"}, {"shape", {4, 3, 2}}},
+        {{"dtype", "f32"}, {"shape", {4, 2}}},   // 5 weights
+        {{"dtype", "i64"}, {"shape", {4, 2}}},   // 6 indices
+        {{"dtype", "bf16"}, {"shape", {8, 3}}},  // 7 rows
+        {{"dtype", "i32"}, {"shape", {5}}},      // 8 offsets
+        {{"dtype", "i32"}, {"shape", {8}}},      // 9 sources
+        {{"dtype", "bf16"}, {"shape", {8, 3}}},  // 10 expert outputs
+        {{"dtype", "f32"}, {"shape", {4, 3}}}}}, // 11 result
+      {"ops",
+       {{{"op", "moe.router"},
+         {"operands", {{"logits", 1}}},
+         {"results", {5, 6}},
+         {"attributes", {{"routing", routing}}}},
+        {{"op", "moe.dispatch"},
+         {"operands", {{"tokens", 0}, {"indices", 6}}},
+         {"results", {7, 8, 9}},
+         {"attributes", {{"num_experts", 4}}}},
+        {{"op", "moe.experts"},
+         {"operands",
+          {{"rows", 7},
+           {"offsets", 8},
+           {"gate_weight", 2},
+           {"up_weight", 3},
+           {"down_weight", 4}}},
+         {"results", {10}},
+         {"attributes", {{"activation", "silu"}, {"layout", "out_in"}}}},
+        {{"op", "moe.combine"},
+         {"operands", {{"expert_outputs", 10}, {"sources", 9}, {"weights", 5}}},
+         {"results", {11}}}}},
+      {"returns", {11, 6}}};
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(program.dump(), arguments, results, error)) << error;
+  ASSERT_EQ(results.size(), 2u);
+  expectNear(results[0].data, p.direct().data);
+  EXPECT_EQ(results[1].dtype, "i64");
+}
+
+// Tests the structural errors each get a clear message.
+TEST(ReferenceProgramTest, StructuralErrors) {
+  LayerProgram p;
+  json bad = p.program;
+  bad["ops"][0]["op"] = "moe.frobnicate";
+  EXPECT_NE(programError(bad, p.arguments).find("unknown op 'moe.frobnicate'"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["operands"].erase("up_weight");
+  // Value 3 is now an unused argument: still an argument, so the layer
+  // misses its operand.
+  EXPECT_NE(programError(bad, p.arguments).find("missing operand 'up_weight'"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["operands"]["gate"] = 2;
+  EXPECT_NE(programError(bad, p.arguments).find("unknown operand 'gate'"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["operands"]["tokens"] = 17;
+  EXPECT_NE(programError(bad, p.arguments).find("out of range"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["operands"]["tokens"] = -1;
+  EXPECT_NE(programError(bad, p.arguments).find("out of range"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["operands"]["tokens"] = 5; // its own result
+  EXPECT_NE(programError(bad, p.arguments).find("before it is defined"),
+            std::string::npos);
+  bad = p.program;
+  bad["returns"] = {9};
+  EXPECT_NE(programError(bad, p.arguments).find("out of range"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["results"] = {5, 5};
+  EXPECT_NE(programError(bad, p.arguments).find("defined twice"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["results"] = {2}; // values 3.. are then neither
+  EXPECT_NE(programError(bad, p.arguments).find("arguments come first"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0].erase("operands");
+  EXPECT_NE(programError(bad, p.arguments).find("operands"),
+            std::string::npos);
+}
+
+// Tests arguments and results are checked against the declared values.
+TEST(ReferenceProgramTest, TypeErrors) {
+  LayerProgram p;
+  std::vector<HostTensor> fewer(p.arguments.begin(), p.arguments.end() - 1);
+  EXPECT_NE(programError(p.program, fewer).find("takes 5 arguments, got 4"),
+            std::string::npos);
+  std::vector<HostTensor> wrongDtype = p.arguments;
+  wrongDtype[0].dtype = "bf16";
+  EXPECT_NE(programError(p.program, wrongDtype).find("argument 0"),
+            std::string::npos);
+  std::vector<HostTensor> wrongShape = p.arguments;
+  wrongShape[1].shape = {3, 4};
+  EXPECT_NE(programError(p.program, wrongShape).find("argument 1"),
+            std::string::npos);
+  std::vector<HostTensor> shortData = p.arguments;
+  shortData[2].data.pop_back();
+  EXPECT_NE(programError(p.program, shortData).find("elements"),
+            std::string::npos);
+  json bad = p.program;
+  bad["values"][5]["shape"] = {4, 4};
+  EXPECT_NE(programError(bad, p.arguments).find("declared [4, 4]"),
+            std::string::npos);
+  bad = p.program;
+  bad["values"][5]["dtype"] = "i32";
+  EXPECT_NE(programError(bad, p.arguments).find("float"), std::string::npos);
+  bad = p.program;
+  bad["values"][0]["dtype"] = "f64";
+  EXPECT_NE(programError(bad, p.arguments).find("unknown dtype"),
+            std::string::npos);
+  bad = p.program;
+  bad["values"][0]["shape"] = {4, -3};
+  EXPECT_NE(programError(bad, p.arguments).find("non-negative"),
+            std::string::npos);
+  bad = p.program;
+  bad["values"][0]["shape"] = {1 << 20, 1 << 20, 1 << 20};
+  EXPECT_NE(programError(bad, p.arguments).find("too many"),
+            std::string::npos);
+}
+
+// Tests attribute errors: wrong JSON types, unknown enum spellings, an
+// unknown routing key, capacity without a drop policy, and an op's own error
+// (k > E) prefixed with the op.
+TEST(ReferenceProgramTest, AttributeErrors) {
+  LayerProgram p;
+  json bad = p.program;
+  bad["ops"][0]["attributes"]["routing"]["top_k"] = "2";
+  EXPECT_NE(programError(bad, p.arguments).find("top_k"), std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["attributes"]["activation"] = "swish";
+  EXPECT_NE(programError(bad, p.arguments).find("silu, gelu"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["attributes"]["routing"]["topk"] = 2;
+  EXPECT_NE(programError(bad, p.arguments).find("unknown parameter 'topk'"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["attributes"]["capacity"] = 2;
+  EXPECT_NE(programError(bad, p.arguments).find("drop_policy"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["attributes"]["routing"]["top_k"] = 9;
+  EXPECT_NE(programError(bad, p.arguments).find("op 0 (moe.layer): routing"),
+            std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["attributes"]["routing"]["top_k"] = 18446744073709551615ull;
+  EXPECT_NE(programError(bad, p.arguments).find("int64"), std::string::npos);
+  bad = p.program;
+  bad["ops"][0]["attributes"] = "silu";
+  EXPECT_NE(programError(bad, p.arguments).find("attributes"),
+            std::string::npos);
+}
+
+// Tests capacity and optional attributes reach the op.
+TEST(ReferenceProgramTest, CapacityAttributes) {
+  LayerProgram p;
+  json capped = p.program;
+  capped["ops"][0]["attributes"]["capacity"] = 1;
+  capped["ops"][0]["attributes"]["drop_policy"] = "score";
+  capped["ops"][0]["attributes"]["routing"]["top_p"] = nullptr; // = absent
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(capped.dump(), p.arguments, results, error)) << error;
+  // With at most one row per expert, some tokens lose a slot.
+  HostTensor dropless = p.direct();
+  double difference = 0;
+  for (size_t i = 0; i < dropless.data.size(); ++i)
+    difference += std::fabs(dropless.data[i] - results[0].data[i]);
+  EXPECT_GT(difference, 0.0);
+}
+
+// Tests hostile text: malformed JSON, wrong top-level types, and every
+// truncation of a valid program fail with an error, never a crash.
+TEST(ReferenceProgramTest, HostileJson) {
+  LayerProgram p;
+  std::vector<HostTensor> results;
+  std::string error;
+  EXPECT_FALSE(runProgram("{", p.arguments, results, error));
+  EXPECT_NE(error.find("parse"), std::string::npos);
+  EXPECT_FALSE(runProgram("[1, 2]", p.arguments, results, error));
+  EXPECT_FALSE(runProgram("{\"values\": 3, \"ops\": [], \"returns\": []}",
+                          p.arguments, results, error));
+  EXPECT_FALSE(runProgram("{\"values\": [{\"dtype\": 1}], \"ops\": [], "
+                          "\"returns\": []}",
+                          p.arguments, results, error));
+  std::string text = p.program.dump();
+  for (size_t cut = 0; cut < text.size(); ++cut)
+    EXPECT_FALSE(runProgram(text.substr(0, cut), p.arguments, results, error));
+  // Every value replaced by a wrong-typed one.
+  for (json wrong : {json(nullptr), json("x"), json(-1), json(1.5),
+                     json::array(), json::object()}) {
+    json mutated = p.program;
+    mutated["ops"][0]["results"][0] = wrong;
+    EXPECT_FALSE(runProgram(mutated.dump(), p.arguments, results, error));
+    mutated = p.program;
+    mutated["ops"][0]["op"] = wrong;
+    EXPECT_FALSE(runProgram(mutated.dump(), p.arguments, results, error));
+    mutated = p.program;
+    mutated["values"][0]["shape"][0] = wrong;
+    EXPECT_FALSE(runProgram(mutated.dump(), p.arguments, results, error));
+    mutated = p.program;
+    mutated["returns"] = wrong;
+    if (!wrong.is_array()) { // an empty "returns" is a valid program
+      EXPECT_FALSE(runProgram(mutated.dump(), p.arguments, results, error));
+    }
+  }
+}
+
+// Tests a dispatch whose num_experts disagrees with the declared offsets is
+// refused before allocating them.
+TEST(ReferenceProgramTest, DispatchExpertsAgainstOffsets) {
+  json program = {
+      {"values",
+       {{{"dtype", "f32"}, {"shape", {2, 2}}},
+        {{"dtype", "i32"}, {"shape", {2, 1}}},
+        {{"dtype", "f32"}, {"shape", {2, 2}}},
+        {{"dtype", "i32"}, {"shape", {3}}},
+        {{"dtype", "i32"}, {"shape", {2}}}}},
+      {"ops",
+       {{{"op", "moe.dispatch"},
+         {"operands", {{"tokens", 0}, {"indices", 1}}},
+         {"results", {2, 3, 4}},
+         {"attributes", {{"num_experts", 4000000000000LL}}}}}},
+      {"returns", {3}}};
+  std::vector<HostTensor> arguments = {f32({2, 2}, {1, 2, 3, 4}),
+                                       i32({2, 1}, {1, 0})};
+  EXPECT_NE(programError(program, arguments).find("offsets shape"),
+            std::string::npos);
+  program["ops"][0]["attributes"]["num_experts"] = 2;
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(program.dump(), arguments, results, error)) << error;
+  EXPECT_EQ(results[0].data, (std::vector<double>{0, 1, 2}));
+}
+
+} // namespace

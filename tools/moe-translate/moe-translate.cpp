@@ -5,12 +5,14 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Target/HFImport.h"
 #include "moe/Target/RoundTrip.h"
 
 #include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
 
 int main(int argc, char **argv) {
   mlir::moe::registerRoundTripTranslation();
+  mlir::moe::registerHFImportTranslation();
   return mlir::failed(
       mlir::mlirTranslateMain(argc, argv, "MoE-MLIR translation driver\n"));
 }

@@ -11,6 +11,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -19,6 +21,24 @@
 using namespace mlir;
 
 namespace {
+/// Rewrites memref.copy into linalg.copy, which becomes plain loops. The LLVM
+/// lowering of a strided memref.copy calls `memrefCopy` from MLIR's runner
+/// utilities; the kernels must not need MLIR libraries at run time.
+struct CopiesToLoops : PassWrapper<CopiesToLoops, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(CopiesToLoops)
+  StringRef getArgument() const final { return "moe-copies-to-loops"; }
+  void runOnOperation() override {
+    SmallVector<memref::CopyOp> copies;
+    getOperation().walk([&](memref::CopyOp copy) { copies.push_back(copy); });
+    for (memref::CopyOp copy : copies) {
+      OpBuilder builder(copy);
+      linalg::CopyOp::create(builder, copy.getLoc(), copy.getSource(),
+                             copy.getTarget());
+      copy.erase();
+    }
+  }
+};
+
 /// Marks every public function for a C interface wrapper, so that the runtime
 /// calls `_mlir_ciface_<name>` with memref descriptors.
 struct EmitCInterfaces
@@ -59,6 +79,7 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm) {
   pm.addPass(createConvertBufferizationToMemRefPass());
 
   // Loops, then LLVM.
+  pm.addPass(std::make_unique<CopiesToLoops>());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "moe/Target/Bundle.h"
 #include "moe/Target/HFImport.h"
 #include "moe/Target/RoundTrip.h"
 
@@ -13,6 +14,7 @@
 int main(int argc, char **argv) {
   mlir::moe::registerRoundTripTranslation();
   mlir::moe::registerHFImportTranslation();
+  mlir::moe::registerBundleTranslation();
   return mlir::failed(
       mlir::mlirTranslateMain(argc, argv, "MoE-MLIR translation driver\n"));
 }

@@ -1,0 +1,355 @@
+//===- BundleWriter.cpp - moe-translate --moe-to-bundle -------------------===//
+//
+// Writes the artifact bundle of a tensor-level module: MANIFEST (public
+// functions' inputs and outputs), KERNELS (the module compiled for the host
+// CPU), SCHEDULE (one flat command list per function) and REFERENCE (the
+// functions' moe programs, where they have one). Layout: bundle_format.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Target/Bundle.h"
+
+#include "CPUKernels.h"
+
+#include "moe/IR/MoEDialect.h"
+#include "moe/InitAllDialects.h"
+
+#include "BundleDType.h"
+#include "moert/bundle_format.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/JSON.h"
+
+#include <cstring>
+
+using namespace mlir;
+namespace json = llvm::json;
+
+namespace {
+
+/// One tensor of a function signature.
+struct TensorSpec {
+  std::string name;
+  const char *dtype = nullptr;
+  SmallVector<int64_t> shape;
+
+  json::Object type() const {
+    json::Array dims;
+    for (int64_t dim : shape)
+      dims.push_back(dim);
+    return json::Object{{"dtype", dtype}, {"shape", std::move(dims)}};
+  }
+  json::Object named() const {
+    json::Object object = type();
+    object["name"] = name;
+    return object;
+  }
+};
+
+struct FunctionSpec {
+  func::FuncOp func;
+  std::string name;
+  std::string symbol;
+  SmallVector<TensorSpec> inputs, outputs;
+};
+
+} // namespace
+
+/// The manifest entry of `type`; `what` names it in diagnostics.
+static LogicalResult describeTensor(func::FuncOp func, Type type,
+                                    const Twine &what, TensorSpec &spec) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor)
+    return func.emitError() << what << " of function '" << func.getSymName()
+                            << "' has type " << type
+                            << "; bundles take ranked tensors only";
+  if (!tensor.hasStaticShape())
+    return func.emitError() << what << " of function '" << func.getSymName()
+                            << "' has dynamic dimensions (" << type
+                            << "); bundles take static shapes only for now";
+  spec.dtype = moe::bundleDTypeOf(tensor.getElementType());
+  if (!spec.dtype)
+    return func.emitError() << what << " of function '" << func.getSymName()
+                            << "' has element type "
+                            << tensor.getElementType()
+                            << "; bundles take f32, bf16, f16, i32 and i64";
+  if (tensor.getRank() > MOERT_BUNDLE_MAX_RANK)
+    return func.emitError() << what << " of function '" << func.getSymName()
+                            << "' has rank " << tensor.getRank()
+                            << ", more than the bundle limit of "
+                            << MOERT_BUNDLE_MAX_RANK;
+  uint64_t bytes = 0;
+  uint64_t count = 1;
+  for (int64_t dim : tensor.getShape())
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(dim), &count))
+      count = UINT64_MAX;
+  if (__builtin_mul_overflow(
+          count, moert_dtype_size(moert_dtype_parse(spec.dtype)), &bytes) ||
+      bytes > MOERT_BUNDLE_MAX_BUFFER_BYTES)
+    return func.emitError() << what << " of function '" << func.getSymName()
+                            << "' is larger than the bundle limit of "
+                            << MOERT_BUNDLE_MAX_BUFFER_BYTES << " bytes";
+  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  return success();
+}
+
+/// The public functions of `module` with their signatures.
+static FailureOr<std::vector<FunctionSpec>> describeFunctions(ModuleOp module) {
+  std::vector<FunctionSpec> functions;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (!func.isPublic() || func.isExternal())
+      continue;
+    FunctionSpec spec;
+    spec.func = func;
+    spec.name = func.getSymName().str();
+    spec.symbol = ("_mlir_ciface_" + func.getSymName()).str();
+    if (func.getSymName().size() > MOERT_BUNDLE_MAX_NAME - 16)
+      return func.emitError() << "function name is longer than the bundle "
+                                 "limit",
+             failure();
+    FunctionType type = func.getFunctionType();
+    if (type.getNumInputs() + type.getNumResults() >
+        MOERT_BUNDLE_MAX_KERNEL_ARGS)
+      return func.emitError()
+                 << "function '" << func.getSymName() << "' has "
+                 << type.getNumInputs() + type.getNumResults()
+                 << " arguments and results, more than the bundle limit of "
+                 << MOERT_BUNDLE_MAX_KERNEL_ARGS,
+             failure();
+    llvm::StringSet<> names;
+    for (auto [i, input] : llvm::enumerate(type.getInputs())) {
+      TensorSpec tensor;
+      if (failed(describeTensor(func, input, "argument " + Twine(i), tensor)))
+        return failure();
+      auto bound = func.getArgAttrOfType<StringAttr>(
+          i, moe::MoEDialect::getInputAttrName());
+      tensor.name = bound ? bound.getValue().str() : "arg" + std::to_string(i);
+      if (tensor.name.empty() || tensor.name.size() > MOERT_BUNDLE_MAX_NAME)
+        return func.emitError() << "argument " << i << " has an empty or "
+                                   "over-long input name",
+               failure();
+      if (!names.insert(tensor.name).second)
+        return func.emitError()
+                   << "two arguments of function '" << func.getSymName()
+                   << "' are bound to the input name '" << tensor.name << "'",
+               failure();
+      spec.inputs.push_back(std::move(tensor));
+    }
+    for (auto [i, result] : llvm::enumerate(type.getResults())) {
+      TensorSpec tensor;
+      if (failed(describeTensor(func, result, "result " + Twine(i), tensor)))
+        return failure();
+      tensor.name = "result" + std::to_string(i);
+      spec.outputs.push_back(std::move(tensor));
+    }
+    functions.push_back(std::move(spec));
+  }
+  if (functions.empty())
+    return moe::moduleError(module) << "the module has no public function with a "
+                                 "body to put in a bundle",
+           failure();
+  if (functions.size() > MOERT_BUNDLE_MAX_FUNCTIONS)
+    return moe::moduleError(module) << "more functions than the bundle limit",
+           failure();
+  return functions;
+}
+
+static json::Value buildManifest(StringRef target,
+                                 ArrayRef<FunctionSpec> functions) {
+  json::Array entries;
+  for (const FunctionSpec &function : functions) {
+    json::Array inputs, outputs;
+    for (const TensorSpec &tensor : function.inputs)
+      inputs.push_back(tensor.named());
+    for (const TensorSpec &tensor : function.outputs)
+      outputs.push_back(tensor.named());
+    entries.push_back(json::Object{{"name", function.name},
+                                   {"symbol", function.symbol},
+                                   {"inputs", std::move(inputs)},
+                                   {"outputs", std::move(outputs)}});
+  }
+  return json::Object{{"target", target.str()},
+                      {"functions", std::move(entries)}};
+}
+
+/// One kernel per function; its program allocates and binds every input,
+/// calls the kernel, and hands its results out.
+static json::Value buildSchedule(ArrayRef<FunctionSpec> functions) {
+  json::Array kernels, programs;
+  for (auto [k, function] : llvm::enumerate(functions)) {
+    json::Array arguments, results, buffers, commands, argumentIds, resultIds;
+    for (const TensorSpec &tensor : function.inputs) {
+      arguments.push_back(tensor.type());
+      int64_t id = buffers.size();
+      buffers.push_back(tensor.type());
+      argumentIds.push_back(id);
+    }
+    for (const TensorSpec &tensor : function.outputs) {
+      results.push_back(tensor.type());
+      resultIds.push_back(static_cast<int64_t>(buffers.size()));
+      buffers.push_back(tensor.type());
+    }
+    auto command = [](moert_bundle_command_kind_t kind) {
+      return json::Object{{"command", moert_bundle_command_kind_name(kind)}};
+    };
+    for (size_t i = 0; i < function.inputs.size(); ++i) {
+      json::Object allocate = command(MOERT_BUNDLE_COMMAND_ALLOCATE);
+      allocate["buffer"] = static_cast<int64_t>(i);
+      commands.push_back(std::move(allocate));
+      json::Object bind = command(MOERT_BUNDLE_COMMAND_BIND_INPUT);
+      bind["input"] = static_cast<int64_t>(i);
+      bind["buffer"] = static_cast<int64_t>(i);
+      commands.push_back(std::move(bind));
+    }
+    json::Object call = command(MOERT_BUNDLE_COMMAND_CALL);
+    call["kernel"] = static_cast<int64_t>(k);
+    call["arguments"] = std::move(argumentIds);
+    call["results"] = std::move(resultIds);
+    commands.push_back(std::move(call));
+    for (size_t o = 0; o < function.outputs.size(); ++o) {
+      json::Object output = command(MOERT_BUNDLE_COMMAND_OUTPUT);
+      output["output"] = static_cast<int64_t>(o);
+      output["buffer"] = static_cast<int64_t>(function.inputs.size() + o);
+      commands.push_back(std::move(output));
+    }
+    kernels.push_back(json::Object{{"symbol", function.symbol},
+                                   {"arguments", std::move(arguments)},
+                                   {"results", std::move(results)}});
+    programs.push_back(
+        json::Object{{"function", function.name},
+                     {"buffers", std::move(buffers)},
+                     {"commands", std::move(commands)}});
+  }
+  return json::Object{{"kernels", std::move(kernels)},
+                      {"programs", std::move(programs)}};
+}
+
+/// Pretty-printed JSON (readable with `strings`/FileCheck), newline-ended.
+static std::string printJson(const json::Value &value) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:1}", value) << "\n";
+  return text;
+}
+
+static void writeLittleEndian(std::string &out, size_t at, const void *value,
+                              size_t size) {
+  std::memcpy(&out[at], value, size);
+}
+
+/// Lays out header, section table and sections.
+static LogicalResult
+writeBundle(ModuleOp module, StringRef target,
+            ArrayRef<std::pair<moert_bundle_section_kind_t, std::string>>
+                sections,
+            raw_ostream &output) {
+  if (target.size() >= MOERT_BUNDLE_TARGET_SIZE)
+    return moe::moduleError(module) << "target name '" << target << "' is too long";
+  for (const auto &[kind, bytes] : sections) {
+    uint64_t limit = kind == MOERT_BUNDLE_SECTION_KERNELS
+                         ? MOERT_BUNDLE_MAX_KERNELS_BYTES
+                         : MOERT_BUNDLE_MAX_JSON_BYTES;
+    if (bytes.size() > limit)
+      return moe::moduleError(module)
+             << "the " << moert_bundle_section_kind_name(kind)
+             << " section (" << bytes.size()
+             << " bytes) is larger than the bundle limit of " << limit;
+  }
+  size_t offset = MOERT_BUNDLE_HEADER_SIZE +
+                  sections.size() * MOERT_BUNDLE_SECTION_ENTRY_SIZE;
+  SmallVector<moert_bundle_section_t> table;
+  for (const auto &[kind, bytes] : sections) {
+    offset = llvm::alignTo(offset, MOERT_BUNDLE_SECTION_ALIGNMENT);
+    table.push_back({static_cast<uint32_t>(kind), 0, offset, bytes.size()});
+    offset += bytes.size();
+  }
+  std::string out(offset, '\0');
+  moert_bundle_header_t header;
+  std::memset(&header, 0, sizeof(header));
+  std::memcpy(header.magic, MOERT_BUNDLE_MAGIC, MOERT_BUNDLE_MAGIC_SIZE);
+  header.version = MOERT_BUNDLE_FORMAT_VERSION;
+  header.section_count = static_cast<uint32_t>(sections.size());
+  header.file_size = out.size();
+  std::memcpy(header.target, target.data(), target.size());
+  writeLittleEndian(out, 0, &header, sizeof(header));
+  for (auto [i, entry] : llvm::enumerate(table)) {
+    writeLittleEndian(out,
+                      MOERT_BUNDLE_HEADER_SIZE +
+                          i * MOERT_BUNDLE_SECTION_ENTRY_SIZE,
+                      &entry, sizeof(entry));
+    std::memcpy(&out[entry.offset], sections[i].second.data(),
+                sections[i].second.size());
+  }
+  output << out;
+  return success();
+}
+
+LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
+                                                 raw_ostream &output) {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+                "the bundle writer lays out little-endian integers in place");
+  FailureOr<std::vector<FunctionSpec>> functions = describeFunctions(module);
+  if (failed(functions))
+    return failure();
+
+  // Reference programs: a function with non-moe ops gets none (a warning).
+  json::Array references;
+  for (const FunctionSpec &function : *functions) {
+    func::FuncOp func = function.func;
+    FailureOr<std::string> program = buildReferenceProgram(func);
+    if (failed(program))
+      continue;
+    llvm::Expected<json::Value> parsed = json::parse(*program);
+    if (!parsed)
+      return moe::moduleError(module) << "internal error: reference program of '"
+                                << function.name
+                                << "' is not JSON: "
+                                << llvm::toString(parsed.takeError());
+    references.push_back(std::move(*parsed));
+  }
+
+  FailureOr<CPUKernels> kernels = compileCPUKernels(module);
+  if (failed(kernels))
+    return failure();
+
+  SmallVector<std::pair<moert_bundle_section_kind_t, std::string>> sections;
+  sections.emplace_back(MOERT_BUNDLE_SECTION_MANIFEST,
+                        printJson(buildManifest(kernels->target, *functions)));
+  sections.emplace_back(MOERT_BUNDLE_SECTION_SCHEDULE,
+                        printJson(buildSchedule(*functions)));
+  if (!references.empty())
+    sections.emplace_back(
+        MOERT_BUNDLE_SECTION_REFERENCE,
+        printJson(json::Object{{"programs", std::move(references)}}));
+  sections.emplace_back(MOERT_BUNDLE_SECTION_KERNELS,
+                        std::move(kernels->sharedObject));
+  return writeBundle(module, kernels->target, sections, output);
+}
+
+void mlir::moe::registerBundleTranslation() {
+  TranslateFromMLIRRegistration registration(
+      "moe-to-bundle",
+      "compile a tensor-level module for the CPU and write the artifact "
+      "bundle (manifest, kernels, schedule, reference programs)",
+      [](Operation *op, raw_ostream &output) -> LogicalResult {
+        auto module = dyn_cast<ModuleOp>(op);
+        if (!module)
+          return op->emitError() << "expected a builtin.module";
+        return translateModuleToBundle(module, output);
+      },
+      [](DialectRegistry &registry) {
+        mlir::registerAllDialects(registry);
+        mlir::registerAllExtensions(registry);
+        mlir::moe::registerAllDialects(registry);
+        registerBuiltinDialectTranslation(registry);
+        registerLLVMDialectTranslation(registry);
+      });
+}

@@ -1,0 +1,230 @@
+/*===- bundle_format.h - the artifact bundle: compiler/runtime contract ---===*
+ *
+ * Written once, included by both sides: the bundle writer
+ * (`moe-translate --moe-to-bundle`, lib/Target/Bundle) and the runtime loader
+ * (runtime/src/core). Plain C, no MLIR, no LLVM.
+ *
+ * Layout (all integers little-endian):
+ *
+ *   moert_bundle_header_t            fixed, MOERT_BUNDLE_HEADER_SIZE bytes
+ *   moert_bundle_section_t[count]    section table, right after the header
+ *   section bytes                    each at its own offset (aligned to
+ *                                    MOERT_BUNDLE_SECTION_ALIGNMENT), inside
+ *                                    the file, never overlapping the header,
+ *                                    the table or another section
+ *
+ * Sections (each kind at most once):
+ *
+ *   MANIFEST   (required) JSON:
+ *     {"target": "cpu-x86_64",
+ *      "functions": [{"name": "mm", "symbol": "_mlir_ciface_mm",
+ *                     "inputs":  [{"name": "x", "dtype": "f32", "shape": [2, 3]}],
+ *                     "outputs": [{"name": "result0", "dtype": "f32", "shape": [2, 4]}]}]}
+ *   KERNELS    (required) the compiled kernels: for "cpu-x86_64" an ELF shared
+ *              object whose `_mlir_ciface_<name>` functions take memref
+ *              descriptors by pointer (results first).
+ *   SCHEDULE   (required) JSON, one program of flat commands per manifest
+ *              function, in the same order:
+ *     {"kernels": [{"symbol": "_mlir_ciface_mm",
+ *                   "arguments": [{"dtype": "f32", "shape": [2, 3]}, ...],
+ *                   "results":   [{"dtype": "f32", "shape": [2, 4]}]}],
+ *      "programs": [{"function": "mm",
+ *                    "buffers": [{"dtype": "f32", "shape": [2, 3]}, ...],
+ *                    "commands": [{"command": "allocate",   "buffer": 0},
+ *                                 {"command": "bind_input", "input": 0, "buffer": 0},
+ *                                 {"command": "call", "kernel": 0,
+ *                                  "arguments": [0, 1], "results": [2]},
+ *                                 {"command": "output", "output": 0, "buffer": 2}]}]}
+ *     A buffer is defined exactly once, by `allocate` (runtime-owned memory)
+ *     or as a `call` result (memory the kernel allocated; the runtime frees
+ *     it); it is used only after. `bind_input` copies input data into an
+ *     allocated buffer; `output` copies a buffer out. Every input is bound and
+ *     every output written exactly once. Dtypes and shapes of buffers agree
+ *     with the kernel signature and the manifest.
+ *   REFERENCE  (optional) JSON {"programs": [<reference program>, ...]}: the
+ *              tensor-level program of a function, for `moe-run --check`
+ *              (schema: runtime/src/reference/ReferenceProgram.h). Functions
+ *              with ops outside the moe dialect have none.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MOERT_BUNDLE_FORMAT_H
+#define MOERT_BUNDLE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===----------------------------------------------------------------------===*
+ * Header and section table
+ *===----------------------------------------------------------------------===*/
+
+/* The first 8 bytes of every bundle (no terminating zero in the file). */
+#define MOERT_BUNDLE_MAGIC "MOEBNDL1"
+#define MOERT_BUNDLE_MAGIC_SIZE 8
+/* Bumped on every incompatible change; the loader accepts exactly this one. */
+#define MOERT_BUNDLE_FORMAT_VERSION 1u
+
+/* Target strings (header `target` field and manifest "target"). */
+#define MOERT_BUNDLE_TARGET_CPU_X86_64 "cpu-x86_64"
+#define MOERT_BUNDLE_TARGET_SIZE 32
+
+typedef struct moert_bundle_header_t {
+  char magic[MOERT_BUNDLE_MAGIC_SIZE]; /* MOERT_BUNDLE_MAGIC */
+  uint32_t version;                    /* MOERT_BUNDLE_FORMAT_VERSION */
+  uint32_t section_count;              /* entries in the section table */
+  uint64_t file_size;                  /* total bundle size in bytes */
+  uint32_t flags;                      /* reserved, 0 */
+  uint32_t reserved;                   /* reserved, 0 */
+  char target[MOERT_BUNDLE_TARGET_SIZE]; /* zero-padded, zero-terminated */
+} moert_bundle_header_t;
+
+typedef struct moert_bundle_section_t {
+  uint32_t kind;     /* moert_bundle_section_kind_t */
+  uint32_t reserved; /* 0 */
+  uint64_t offset;   /* from the start of the bundle */
+  uint64_t size;     /* in bytes */
+} moert_bundle_section_t;
+
+#define MOERT_BUNDLE_HEADER_SIZE 64
+#define MOERT_BUNDLE_SECTION_ENTRY_SIZE 24
+#define MOERT_BUNDLE_SECTION_ALIGNMENT 64
+
+#ifdef __cplusplus
+static_assert(sizeof(moert_bundle_header_t) == MOERT_BUNDLE_HEADER_SIZE,
+              "bundle header layout");
+static_assert(sizeof(moert_bundle_section_t) == MOERT_BUNDLE_SECTION_ENTRY_SIZE,
+              "bundle section entry layout");
+#else
+_Static_assert(sizeof(moert_bundle_header_t) == MOERT_BUNDLE_HEADER_SIZE,
+               "bundle header layout");
+_Static_assert(sizeof(moert_bundle_section_t) ==
+                   MOERT_BUNDLE_SECTION_ENTRY_SIZE,
+               "bundle section entry layout");
+#endif
+
+typedef enum moert_bundle_section_kind_t {
+  MOERT_BUNDLE_SECTION_MANIFEST = 1,
+  MOERT_BUNDLE_SECTION_KERNELS = 2,
+  MOERT_BUNDLE_SECTION_SCHEDULE = 3,
+  MOERT_BUNDLE_SECTION_REFERENCE = 4,
+} moert_bundle_section_kind_t;
+
+static inline const char *
+moert_bundle_section_kind_name(uint32_t kind) {
+  switch (kind) {
+  case MOERT_BUNDLE_SECTION_MANIFEST: return "MANIFEST";
+  case MOERT_BUNDLE_SECTION_KERNELS: return "KERNELS";
+  case MOERT_BUNDLE_SECTION_SCHEDULE: return "SCHEDULE";
+  case MOERT_BUNDLE_SECTION_REFERENCE: return "REFERENCE";
+  default: return NULL;
+  }
+}
+
+/*===----------------------------------------------------------------------===*
+ * Schedule commands (the "command" strings of SCHEDULE programs)
+ *===----------------------------------------------------------------------===*/
+
+typedef enum moert_bundle_command_kind_t {
+  /* {"buffer": b}: runtime-owned memory for buffer b. */
+  MOERT_BUNDLE_COMMAND_ALLOCATE = 1,
+  /* {"input": i, "buffer": b}: copy input i of the function into buffer b. */
+  MOERT_BUNDLE_COMMAND_BIND_INPUT = 2,
+  /* {"kernel": k, "arguments": [b...], "results": [b...]}: call kernel k;
+   * its results become the (kernel-allocated) result buffers. */
+  MOERT_BUNDLE_COMMAND_CALL = 3,
+  /* {"output": o, "buffer": b}: copy buffer b into output o. */
+  MOERT_BUNDLE_COMMAND_OUTPUT = 4,
+} moert_bundle_command_kind_t;
+
+static inline const char *
+moert_bundle_command_kind_name(uint32_t kind) {
+  switch (kind) {
+  case MOERT_BUNDLE_COMMAND_ALLOCATE: return "allocate";
+  case MOERT_BUNDLE_COMMAND_BIND_INPUT: return "bind_input";
+  case MOERT_BUNDLE_COMMAND_CALL: return "call";
+  case MOERT_BUNDLE_COMMAND_OUTPUT: return "output";
+  default: return NULL;
+  }
+}
+
+/* 0 when `name` is no command kind. */
+static inline uint32_t moert_bundle_command_kind_parse(const char *name) {
+  uint32_t kind;
+  for (kind = MOERT_BUNDLE_COMMAND_ALLOCATE;
+       kind <= MOERT_BUNDLE_COMMAND_OUTPUT; ++kind)
+    if (strcmp(name, moert_bundle_command_kind_name(kind)) == 0)
+      return kind;
+  return 0;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Element types (the "dtype" strings of MANIFEST and SCHEDULE)
+ *===----------------------------------------------------------------------===*/
+
+typedef enum moert_dtype_t {
+  MOERT_DTYPE_INVALID = 0,
+  MOERT_DTYPE_F32 = 1,
+  MOERT_DTYPE_F16 = 2,
+  MOERT_DTYPE_BF16 = 3,
+  MOERT_DTYPE_I32 = 4,
+  MOERT_DTYPE_I64 = 5,
+} moert_dtype_t;
+
+static inline const char *moert_dtype_name(moert_dtype_t dtype) {
+  switch (dtype) {
+  case MOERT_DTYPE_F32: return "f32";
+  case MOERT_DTYPE_F16: return "f16";
+  case MOERT_DTYPE_BF16: return "bf16";
+  case MOERT_DTYPE_I32: return "i32";
+  case MOERT_DTYPE_I64: return "i64";
+  default: return NULL;
+  }
+}
+
+/* MOERT_DTYPE_INVALID when `name` is no dtype. */
+static inline moert_dtype_t moert_dtype_parse(const char *name) {
+  int dtype;
+  for (dtype = MOERT_DTYPE_F32; dtype <= MOERT_DTYPE_I64; ++dtype)
+    if (strcmp(name, moert_dtype_name((moert_dtype_t)dtype)) == 0)
+      return (moert_dtype_t)dtype;
+  return MOERT_DTYPE_INVALID;
+}
+
+/* Bytes per element; 0 for MOERT_DTYPE_INVALID. */
+static inline size_t moert_dtype_size(moert_dtype_t dtype) {
+  switch (dtype) {
+  case MOERT_DTYPE_F32: return 4;
+  case MOERT_DTYPE_F16: return 2;
+  case MOERT_DTYPE_BF16: return 2;
+  case MOERT_DTYPE_I32: return 4;
+  case MOERT_DTYPE_I64: return 8;
+  default: return 0;
+  }
+}
+
+/*===----------------------------------------------------------------------===*
+ * Limits (the writer refuses, the loader rejects anything beyond them)
+ *===----------------------------------------------------------------------===*/
+
+#define MOERT_BUNDLE_MAX_SECTIONS 16
+#define MOERT_BUNDLE_MAX_JSON_BYTES (64ull << 20)      /* per JSON section */
+#define MOERT_BUNDLE_MAX_KERNELS_BYTES (4ull << 30)    /* KERNELS section */
+#define MOERT_BUNDLE_MAX_FUNCTIONS 4096
+#define MOERT_BUNDLE_MAX_TENSORS 4096  /* inputs or outputs of a function */
+#define MOERT_BUNDLE_MAX_RANK 16
+#define MOERT_BUNDLE_MAX_NAME 1024     /* bytes in a name or symbol */
+#define MOERT_BUNDLE_MAX_KERNEL_ARGS 64 /* arguments + results of a call */
+#define MOERT_BUNDLE_MAX_BUFFERS 65536  /* per program */
+#define MOERT_BUNDLE_MAX_COMMANDS 1048576 /* per program */
+#define MOERT_BUNDLE_MAX_BUFFER_BYTES (1ull << 40) /* one buffer */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MOERT_BUNDLE_FORMAT_H */

@@ -1,0 +1,164 @@
+/*===- moert.h - the MoE-MLIR runtime C API --------------------------------===*
+ *
+ * The one public header of the runtime: load and validate an artifact bundle
+ * (written by `moe-translate --moe-to-bundle`), inspect its manifest, and run
+ * its functions. Plain C; builds and links without MLIR or LLVM.
+ *
+ * Errors: every fallible function returns a `moert_status_t`; NULL is success,
+ * anything else carries a stable code and a message and must be released with
+ * moert_status_free. Nothing here aborts the host process.
+ *
+ * Threads: a loaded bundle is immutable and may be shared. A session may run
+ * functions from several threads at once (each run has its own buffers).
+ *
+ *   moert_bundle_t *bundle = NULL;
+ *   moert_status_t s = moert_bundle_load_file("model.bundle", &bundle);
+ *   if (s) { fprintf(stderr, "%s\n", moert_status_message(s)); ... }
+ *   moert_session_t *session = NULL;
+ *   s = moert_session_create(bundle, &session);
+ *   s = moert_session_run(session, 0, inputs, n_in, outputs, n_out);
+ *   moert_session_release(session); moert_bundle_release(bundle);
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MOERT_MOERT_H
+#define MOERT_MOERT_H
+
+#include "moert/bundle_format.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define MOERT_API
+#else
+#define MOERT_API __attribute__((visibility("default")))
+#endif
+
+/*===----------------------------------------------------------------------===*
+ * Status
+ *===----------------------------------------------------------------------===*/
+
+/* Stable error codes: values never change meaning. */
+typedef enum moert_status_code_t {
+  MOERT_OK = 0,
+  MOERT_ERROR_INVALID_ARGUMENT = 1, /* bad argument to an API call */
+  MOERT_ERROR_NOT_FOUND = 2,        /* no such file, function, tensor */
+  MOERT_ERROR_IO = 3,               /* a file could not be read */
+  MOERT_ERROR_INVALID_BUNDLE = 4,   /* the bundle failed validation */
+  MOERT_ERROR_UNSUPPORTED = 5,      /* target / feature not built here */
+  MOERT_ERROR_OUT_OF_MEMORY = 6,
+  MOERT_ERROR_KERNEL = 7,           /* kernels failed to load or resolve */
+  MOERT_ERROR_INTERNAL = 8,
+} moert_status_code_t;
+
+/* NULL means success. */
+typedef struct moert_status_s *moert_status_t;
+
+MOERT_API moert_status_code_t moert_status_code(moert_status_t status);
+/* The message; valid until moert_status_free. "OK" for NULL. */
+MOERT_API const char *moert_status_message(moert_status_t status);
+MOERT_API void moert_status_free(moert_status_t status);
+/* "OK", "INVALID_ARGUMENT", ...; never NULL. */
+MOERT_API const char *moert_status_code_string(moert_status_code_t code);
+
+/*===----------------------------------------------------------------------===*
+ * Bundles
+ *===----------------------------------------------------------------------===*/
+
+typedef struct moert_bundle_s moert_bundle_t;
+
+/* Reads and validates the bundle at `path`. */
+MOERT_API moert_status_t moert_bundle_load_file(const char *path,
+                                                moert_bundle_t **out_bundle);
+/* Validates `size` bytes at `data` (copied; the caller keeps `data`). */
+MOERT_API moert_status_t moert_bundle_load_memory(const void *data,
+                                                  size_t size,
+                                                  moert_bundle_t **out_bundle);
+MOERT_API void moert_bundle_release(moert_bundle_t *bundle);
+
+/* Target string, e.g. "cpu-x86_64". */
+MOERT_API const char *moert_bundle_target(const moert_bundle_t *bundle);
+MOERT_API size_t moert_bundle_function_count(const moert_bundle_t *bundle);
+/* NULL when `function` is out of range. */
+MOERT_API const char *moert_bundle_function_name(const moert_bundle_t *bundle,
+                                                 size_t function);
+MOERT_API moert_status_t moert_bundle_find_function(
+    const moert_bundle_t *bundle, const char *name, size_t *out_function);
+
+/* A tensor of the manifest; pointers live as long as the bundle. */
+typedef struct moert_tensor_info_t {
+  const char *name;
+  moert_dtype_t dtype;
+  size_t rank;
+  const int64_t *shape;   /* `rank` dimensions */
+  size_t element_count;
+  size_t byte_size;
+} moert_tensor_info_t;
+
+MOERT_API size_t moert_bundle_input_count(const moert_bundle_t *bundle,
+                                          size_t function);
+MOERT_API size_t moert_bundle_output_count(const moert_bundle_t *bundle,
+                                           size_t function);
+MOERT_API moert_status_t moert_bundle_input_info(const moert_bundle_t *bundle,
+                                                 size_t function, size_t input,
+                                                 moert_tensor_info_t *out_info);
+MOERT_API moert_status_t moert_bundle_output_info(
+    const moert_bundle_t *bundle, size_t function, size_t output,
+    moert_tensor_info_t *out_info);
+
+/* The function's reference program (JSON), or NULL when the bundle has none
+ * for it. Lives as long as the bundle. */
+MOERT_API const char *
+moert_bundle_reference_program(const moert_bundle_t *bundle, size_t function);
+
+/*===----------------------------------------------------------------------===*
+ * Sessions
+ *===----------------------------------------------------------------------===*/
+
+typedef struct moert_session_s moert_session_t;
+
+typedef enum moert_device_t {
+  MOERT_DEVICE_CPU = 0,
+  MOERT_DEVICE_CUDA = 1,
+} moert_device_t;
+
+/* Loads the bundle's kernels for running on the CPU. The session keeps the
+ * bundle alive (the caller may release its own reference). */
+MOERT_API moert_status_t moert_session_create(moert_bundle_t *bundle,
+                                              moert_session_t **out_session);
+/* As moert_session_create, on `device`: MOERT_ERROR_UNSUPPORTED when the
+ * bundle's target does not run there or the backend is not built. */
+MOERT_API moert_status_t moert_session_create_on_device(
+    moert_bundle_t *bundle, moert_device_t device,
+    moert_session_t **out_session);
+MOERT_API void moert_session_release(moert_session_t *session);
+
+/* Host data of one input or output. `shape` must equal the manifest's and
+ * `byte_size` the tensor's size; data is dense row-major. */
+typedef struct moert_tensor_view_t {
+  moert_dtype_t dtype;
+  size_t rank;
+  const int64_t *shape;
+  void *data;
+  size_t byte_size;
+} moert_tensor_view_t;
+
+/* Runs `function` with `inputs` (manifest order) and writes its `outputs`
+ * (manifest order, caller-allocated). */
+MOERT_API moert_status_t moert_session_run(moert_session_t *session,
+                                           size_t function,
+                                           const moert_tensor_view_t *inputs,
+                                           size_t input_count,
+                                           const moert_tensor_view_t *outputs,
+                                           size_t output_count);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MOERT_MOERT_H */

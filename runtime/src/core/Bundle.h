@@ -1,0 +1,94 @@
+//===- Bundle.h - a loaded, validated artifact bundle -----------*- C++ -*-===//
+//
+// The runtime's in-memory form of a bundle (runtime/include/moert/
+// bundle_format.h). `parseBundle` checks every offset, size, index and count
+// before it is used; a Bundle that it returns is self-consistent, so the
+// executor indexes it without further checks.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CORE_BUNDLE_H
+#define MOERT_CORE_BUNDLE_H
+
+#include "moert/bundle_format.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// A dense row-major tensor type with a static shape.
+struct TensorType {
+  moert_dtype_t dtype = MOERT_DTYPE_INVALID;
+  std::vector<int64_t> shape;
+  size_t elementCount = 0;
+  size_t byteSize = 0;
+
+  bool operator==(const TensorType &other) const {
+    return dtype == other.dtype && shape == other.shape;
+  }
+  bool operator!=(const TensorType &other) const { return !(*this == other); }
+  /// "f32[2, 3]".
+  std::string str() const;
+};
+
+struct TensorInfo {
+  std::string name;
+  TensorType type;
+};
+
+/// A function of the manifest.
+struct Function {
+  std::string name;
+  std::string symbol;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+  /// Reference program JSON (empty when the bundle has none for it).
+  std::string reference;
+};
+
+/// A kernel entry point of the KERNELS image.
+struct Kernel {
+  std::string symbol;
+  std::vector<TensorType> arguments;
+  std::vector<TensorType> results;
+};
+
+struct Command {
+  moert_bundle_command_kind_t kind = MOERT_BUNDLE_COMMAND_ALLOCATE;
+  /// The input (bind_input), output (output) or kernel (call) index.
+  uint32_t index = 0;
+  /// The buffer of allocate, bind_input and output.
+  uint32_t buffer = 0;
+  /// Buffers of a call.
+  std::vector<uint32_t> arguments;
+  std::vector<uint32_t> results;
+};
+
+/// The command list of one function.
+struct Program {
+  std::vector<TensorType> buffers;
+  std::vector<Command> commands;
+};
+
+struct Bundle {
+  std::string target;
+  std::vector<Function> functions;
+  std::vector<Kernel> kernels;
+  /// programs[i] runs functions[i].
+  std::vector<Program> programs;
+  /// The KERNELS section (a shared object for cpu-x86_64).
+  std::vector<uint8_t> kernelImage;
+};
+
+/// Validates `size` bytes at `data` and fills `bundle`; on failure returns
+/// false with a one-line reason in `error` (without an "invalid bundle"
+/// prefix). Never reads outside [data, data + size).
+bool parseBundle(const uint8_t *data, size_t size, Bundle &bundle,
+                 std::string &error);
+
+} // namespace moert
+
+#endif // MOERT_CORE_BUNDLE_H

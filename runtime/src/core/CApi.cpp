@@ -1,0 +1,401 @@
+//===- CApi.cpp - the moert_* C API ---------------------------------------===//
+
+#include "moert/moert.h"
+
+#include "Bundle.h"
+#include "Executor.h"
+#include "KernelLibrary.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+
+struct moert_status_s {
+  moert_status_code_t code;
+  std::string message;
+};
+
+struct moert_bundle_s {
+  moert::Bundle bundle;
+  std::atomic<int> references{1};
+};
+
+struct moert_session_s {
+  moert_bundle_t *bundle = nullptr;
+  std::unique_ptr<moert::KernelLibrary> library;
+  /// entries[k]: the address of bundle.kernels[k].
+  std::vector<void *> entries;
+};
+
+namespace {
+
+/// Returned when there is no memory for a status itself; never freed.
+moert_status_s outOfMemoryStatus{MOERT_ERROR_OUT_OF_MEMORY, "out of memory"};
+
+moert_status_t makeStatus(moert_status_code_t code, std::string message) {
+  try {
+    return new moert_status_s{code, std::move(message)};
+  } catch (...) {
+    return &outOfMemoryStatus;
+  }
+}
+
+moert_status_t invalidArgument(const std::string &message) {
+  return makeStatus(MOERT_ERROR_INVALID_ARGUMENT, message);
+}
+
+void retain(moert_bundle_t *bundle) { bundle->references.fetch_add(1); }
+
+/// Runs `body`, turning C++ exceptions (std::bad_alloc from containers) into
+/// statuses: nothing escapes through the C API.
+template <typename Body> moert_status_t guarded(Body body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    return makeStatus(MOERT_ERROR_OUT_OF_MEMORY, "out of memory");
+  } catch (const std::exception &e) {
+    return makeStatus(MOERT_ERROR_INTERNAL, e.what());
+  } catch (...) {
+    return makeStatus(MOERT_ERROR_INTERNAL, "unknown internal error");
+  }
+}
+
+moert_status_t loadBytes(const uint8_t *data, size_t size,
+                         moert_bundle_t **out_bundle) {
+  auto bundle = std::make_unique<moert_bundle_s>();
+  std::string error;
+  if (!moert::parseBundle(data, size, bundle->bundle, error))
+    return makeStatus(MOERT_ERROR_INVALID_BUNDLE, "invalid bundle: " + error);
+  *out_bundle = bundle.release();
+  return nullptr;
+}
+
+moert_status_t tensorInfo(const moert_bundle_t *bundle, size_t function,
+                          size_t index, bool input,
+                          moert_tensor_info_t *out_info) {
+  if (!bundle || !out_info)
+    return invalidArgument("null bundle or info");
+  if (function >= bundle->bundle.functions.size())
+    return makeStatus(MOERT_ERROR_NOT_FOUND,
+                      "no function " + std::to_string(function));
+  const moert::Function &f = bundle->bundle.functions[function];
+  const auto &list = input ? f.inputs : f.outputs;
+  if (index >= list.size())
+    return makeStatus(MOERT_ERROR_NOT_FOUND,
+                      std::string("function \"") + f.name + "\" has no " +
+                          (input ? "input " : "output ") +
+                          std::to_string(index));
+  const moert::TensorInfo &info = list[index];
+  out_info->name = info.name.c_str();
+  out_info->dtype = info.type.dtype;
+  out_info->rank = info.type.shape.size();
+  out_info->shape = info.type.shape.data();
+  out_info->element_count = info.type.elementCount;
+  out_info->byte_size = info.type.byteSize;
+  return nullptr;
+}
+
+/// Checks host views against the manifest's tensors.
+moert_status_t checkViews(const moert::Function &function,
+                          const std::vector<moert::TensorInfo> &tensors,
+                          const moert_tensor_view_t *views, size_t count,
+                          const char *what,
+                          std::vector<moert::HostBuffer> &buffers) {
+  if (count != tensors.size())
+    return invalidArgument("function \"" + function.name + "\" takes " +
+                           std::to_string(tensors.size()) + " " + what +
+                           "s, got " + std::to_string(count));
+  if (count && !views)
+    return invalidArgument(std::string("null ") + what + "s");
+  for (size_t i = 0; i < count; ++i) {
+    const moert_tensor_view_t &view = views[i];
+    const moert::TensorInfo &info = tensors[i];
+    std::string at = std::string(what) + " " + std::to_string(i) + " (\"" +
+                     info.name + "\")";
+    if (view.dtype != info.type.dtype) {
+      const char *name = moert_dtype_name(view.dtype);
+      return invalidArgument(at + " is " + (name ? name : "an unknown dtype") +
+                             ", expected " + info.type.str());
+    }
+    if (view.rank != info.type.shape.size() ||
+        (view.rank && !view.shape) ||
+        (view.rank && std::memcmp(view.shape, info.type.shape.data(),
+                                  view.rank * sizeof(int64_t)) != 0)) {
+      std::string shape = "[";
+      for (size_t d = 0; view.shape && d < view.rank; ++d)
+        shape += (d ? ", " : "") + std::to_string(view.shape[d]);
+      return invalidArgument(at + " has shape " + shape +
+                             "], expected " + info.type.str());
+    }
+    if (view.byte_size != info.type.byteSize)
+      return invalidArgument(at + " has " + std::to_string(view.byte_size) +
+                             " bytes, expected " +
+                             std::to_string(info.type.byteSize));
+    if (!view.data && view.byte_size)
+      return invalidArgument(at + " has no data");
+    buffers.push_back({view.data, view.byte_size});
+  }
+  return nullptr;
+}
+
+} // namespace
+
+extern "C" {
+
+//===----------------------------------------------------------------------===//
+// Status
+//===----------------------------------------------------------------------===//
+
+moert_status_code_t moert_status_code(moert_status_t status) {
+  return status ? status->code : MOERT_OK;
+}
+
+const char *moert_status_message(moert_status_t status) {
+  return status ? status->message.c_str() : "OK";
+}
+
+void moert_status_free(moert_status_t status) {
+  if (status != &outOfMemoryStatus)
+    delete status;
+}
+
+const char *moert_status_code_string(moert_status_code_t code) {
+  switch (code) {
+  case MOERT_OK: return "OK";
+  case MOERT_ERROR_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+  case MOERT_ERROR_NOT_FOUND: return "NOT_FOUND";
+  case MOERT_ERROR_IO: return "IO";
+  case MOERT_ERROR_INVALID_BUNDLE: return "INVALID_BUNDLE";
+  case MOERT_ERROR_UNSUPPORTED: return "UNSUPPORTED";
+  case MOERT_ERROR_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
+  case MOERT_ERROR_KERNEL: return "KERNEL";
+  case MOERT_ERROR_INTERNAL: return "INTERNAL";
+  }
+  return "UNKNOWN";
+}
+
+//===----------------------------------------------------------------------===//
+// Bundles
+//===----------------------------------------------------------------------===//
+
+moert_status_t moert_bundle_load_file(const char *path,
+                                      moert_bundle_t **out_bundle) {
+  if (!path || !out_bundle)
+    return invalidArgument("null path or bundle");
+  *out_bundle = nullptr;
+  return guarded([&]() -> moert_status_t {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+      int err = errno;
+      return makeStatus(err == ENOENT ? MOERT_ERROR_NOT_FOUND : MOERT_ERROR_IO,
+                        std::string("cannot open bundle '") + path +
+                            "': " + std::strerror(err));
+    }
+    std::vector<uint8_t> bytes;
+    char chunk[1 << 16];
+    while (file.read(chunk, sizeof(chunk)) || file.gcount() > 0) {
+      bytes.insert(bytes.end(), chunk, chunk + file.gcount());
+      if (bytes.size() > MOERT_BUNDLE_MAX_KERNELS_BYTES +
+                             4 * MOERT_BUNDLE_MAX_JSON_BYTES)
+        return makeStatus(MOERT_ERROR_INVALID_BUNDLE,
+                          std::string("invalid bundle: '") + path +
+                              "' is larger than any valid bundle");
+    }
+    if (file.bad())
+      return makeStatus(MOERT_ERROR_IO,
+                        std::string("cannot read bundle '") + path + "'");
+    moert_status_t status = loadBytes(bytes.data(), bytes.size(), out_bundle);
+    if (status && status != &outOfMemoryStatus)
+      status->message = std::string(path) + ": " + status->message;
+    return status;
+  });
+}
+
+moert_status_t moert_bundle_load_memory(const void *data, size_t size,
+                                        moert_bundle_t **out_bundle) {
+  if (!out_bundle || (!data && size))
+    return invalidArgument("null data or bundle");
+  *out_bundle = nullptr;
+  return guarded([&] {
+    static const uint8_t empty = 0;
+    return loadBytes(data ? static_cast<const uint8_t *>(data) : &empty, size,
+                     out_bundle);
+  });
+}
+
+void moert_bundle_release(moert_bundle_t *bundle) {
+  if (bundle && bundle->references.fetch_sub(1) == 1)
+    delete bundle;
+}
+
+const char *moert_bundle_target(const moert_bundle_t *bundle) {
+  return bundle ? bundle->bundle.target.c_str() : nullptr;
+}
+
+size_t moert_bundle_function_count(const moert_bundle_t *bundle) {
+  return bundle ? bundle->bundle.functions.size() : 0;
+}
+
+const char *moert_bundle_function_name(const moert_bundle_t *bundle,
+                                       size_t function) {
+  if (!bundle || function >= bundle->bundle.functions.size())
+    return nullptr;
+  return bundle->bundle.functions[function].name.c_str();
+}
+
+moert_status_t moert_bundle_find_function(const moert_bundle_t *bundle,
+                                          const char *name,
+                                          size_t *out_function) {
+  if (!bundle || !name || !out_function)
+    return invalidArgument("null bundle, name or index");
+  return guarded([&]() -> moert_status_t {
+    const auto &functions = bundle->bundle.functions;
+    for (size_t i = 0; i < functions.size(); ++i)
+      if (functions[i].name == name) {
+        *out_function = i;
+        return nullptr;
+      }
+    std::string known;
+    for (const moert::Function &f : functions)
+      known += (known.empty() ? "" : ", ") + f.name;
+    return makeStatus(MOERT_ERROR_NOT_FOUND,
+                      std::string("no function \"") + name +
+                          "\" in the bundle (it has: " + known + ")");
+  });
+}
+
+size_t moert_bundle_input_count(const moert_bundle_t *bundle,
+                                size_t function) {
+  if (!bundle || function >= bundle->bundle.functions.size())
+    return 0;
+  return bundle->bundle.functions[function].inputs.size();
+}
+
+size_t moert_bundle_output_count(const moert_bundle_t *bundle,
+                                 size_t function) {
+  if (!bundle || function >= bundle->bundle.functions.size())
+    return 0;
+  return bundle->bundle.functions[function].outputs.size();
+}
+
+moert_status_t moert_bundle_input_info(const moert_bundle_t *bundle,
+                                       size_t function, size_t input,
+                                       moert_tensor_info_t *out_info) {
+  return tensorInfo(bundle, function, input, /*input=*/true, out_info);
+}
+
+moert_status_t moert_bundle_output_info(const moert_bundle_t *bundle,
+                                        size_t function, size_t output,
+                                        moert_tensor_info_t *out_info) {
+  return tensorInfo(bundle, function, output, /*input=*/false, out_info);
+}
+
+const char *moert_bundle_reference_program(const moert_bundle_t *bundle,
+                                           size_t function) {
+  if (!bundle || function >= bundle->bundle.functions.size())
+    return nullptr;
+  const std::string &reference = bundle->bundle.functions[function].reference;
+  return reference.empty() ? nullptr : reference.c_str();
+}
+
+//===----------------------------------------------------------------------===//
+// Sessions
+//===----------------------------------------------------------------------===//
+
+moert_status_t moert_session_create(moert_bundle_t *bundle,
+                                    moert_session_t **out_session) {
+  return moert_session_create_on_device(bundle, MOERT_DEVICE_CPU,
+                                        out_session);
+}
+
+moert_status_t moert_session_create_on_device(moert_bundle_t *bundle,
+                                              moert_device_t device,
+                                              moert_session_t **out_session) {
+  if (!bundle || !out_session)
+    return invalidArgument("null bundle or session");
+  *out_session = nullptr;
+  return guarded([&]() -> moert_status_t {
+    const std::string &target = bundle->bundle.target;
+    bool cpuTarget = target == MOERT_BUNDLE_TARGET_CPU_X86_64;
+    if (device == MOERT_DEVICE_CUDA) {
+      if (cpuTarget)
+        return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                          "this bundle targets cpu (" + target +
+                              "), not cuda: run it on the cpu device");
+      return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                        "CUDA backend not built (bundle target " + target +
+                            ")");
+    }
+    if (device != MOERT_DEVICE_CPU)
+      return invalidArgument("unknown device " +
+                             std::to_string(static_cast<int>(device)));
+    if (!cpuTarget)
+      return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                        "this bundle targets " + target +
+                            ", which the cpu device does not run");
+#if !defined(__x86_64__)
+    return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                      "this bundle targets " + target +
+                          " and this host is not x86-64");
+#endif
+    auto session = std::make_unique<moert_session_s>();
+    std::string error;
+    session->library =
+        moert::KernelLibrary::load(bundle->bundle.kernelImage, error);
+    if (!session->library)
+      return makeStatus(MOERT_ERROR_KERNEL, error);
+    for (const moert::Kernel &kernel : bundle->bundle.kernels) {
+      void *entry = session->library->lookup(kernel.symbol, error);
+      if (!entry)
+        return makeStatus(MOERT_ERROR_KERNEL, error);
+      session->entries.push_back(entry);
+    }
+    retain(bundle);
+    session->bundle = bundle;
+    *out_session = session.release();
+    return nullptr;
+  });
+}
+
+void moert_session_release(moert_session_t *session) {
+  if (!session)
+    return;
+  moert_bundle_t *bundle = session->bundle;
+  delete session;
+  moert_bundle_release(bundle);
+}
+
+moert_status_t moert_session_run(moert_session_t *session, size_t function,
+                                 const moert_tensor_view_t *inputs,
+                                 size_t input_count,
+                                 const moert_tensor_view_t *outputs,
+                                 size_t output_count) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    const moert::Bundle &bundle = session->bundle->bundle;
+    if (function >= bundle.functions.size())
+      return makeStatus(MOERT_ERROR_NOT_FOUND,
+                        "no function " + std::to_string(function));
+    const moert::Function &f = bundle.functions[function];
+    std::vector<moert::HostBuffer> in, out;
+    if (moert_status_t status =
+            checkViews(f, f.inputs, inputs, input_count, "input", in))
+      return status;
+    if (moert_status_t status =
+            checkViews(f, f.outputs, outputs, output_count, "output", out))
+      return status;
+    std::string error;
+    if (!moert::runProgram(bundle, bundle.programs[function], session->entries,
+                           in, out, error))
+      return makeStatus(MOERT_ERROR_INTERNAL,
+                        "running \"" + f.name + "\": " + error);
+    return nullptr;
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,259 @@
+//===- Executor.cpp - run a bundle program on the CPU ---------------------===//
+
+#include "Executor.h"
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_set>
+#include <utility>
+
+namespace moert {
+
+namespace {
+
+/// A memref descriptor {allocated, aligned, offset, sizes[R], strides[R]} as
+/// 64-bit words (the C layout of MLIR's `_mlir_ciface_` descriptors: every
+/// field is pointer- or int64-sized, so a struct of descriptors is their
+/// concatenation).
+size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
+
+void writeDescriptor(int64_t *words, void *allocated, void *aligned,
+                     const std::vector<int64_t> &shape) {
+  size_t rank = shape.size();
+  std::memcpy(&words[0], &allocated, sizeof(void *));
+  std::memcpy(&words[1], &aligned, sizeof(void *));
+  words[2] = 0;
+  int64_t stride = 1;
+  for (size_t i = rank; i-- > 0;) {
+    words[3 + i] = shape[i];
+    words[3 + rank + i] = stride;
+    stride *= shape[i];
+  }
+}
+
+/// Calls `entry` with `count` pointer arguments.
+using Entry = void *;
+template <size_t... I>
+void callWithPointers(Entry entry, void *const *args,
+                      std::index_sequence<I...>) {
+  using Fn = void (*)(decltype((void)I, (void *)nullptr)...);
+  reinterpret_cast<Fn>(entry)(args[I]...);
+}
+
+template <size_t... N>
+constexpr auto makeCallTable(std::index_sequence<N...>) {
+  return std::array<void (*)(Entry, void *const *), sizeof...(N)>{
+      [](Entry entry, void *const *args) {
+        callWithPointers(entry, args, std::make_index_sequence<N>());
+      }...};
+}
+
+// Arguments + one pointer to the results.
+constexpr auto kCallTable =
+    makeCallTable(std::make_index_sequence<MOERT_BUNDLE_MAX_KERNEL_ARGS + 2>());
+
+/// Marker MLIR stores as the `allocated` pointer of constant globals.
+const uintptr_t kGlobalMarker = 0xdeadbeef;
+
+struct BufferState {
+  /// Base of the dense row-major data (aligned + offset).
+  void *data = nullptr;
+  /// The runtime's or the kernel's allocation, to free; null for none.
+  void *allocated = nullptr;
+  bool defined = false;
+};
+
+/// Owns every allocation of one run.
+class RunState {
+public:
+  explicit RunState(size_t bufferCount) : buffers(bufferCount) {}
+  ~RunState() {
+    for (void *allocation : owned)
+      std::free(allocation);
+  }
+
+  std::vector<BufferState> buffers;
+
+  void *allocate(size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *memory = std::aligned_alloc(64, rounded ? rounded : 64);
+    if (memory)
+      owned.insert(memory);
+    return memory;
+  }
+  /// Takes ownership of a kernel allocation unless it aliases one already
+  /// owned (a kernel may return its argument) or is no heap pointer.
+  void adopt(void *allocation) {
+    if (!allocation || reinterpret_cast<uintptr_t>(allocation) == kGlobalMarker)
+      return;
+    owned.insert(allocation);
+  }
+
+private:
+  std::unordered_set<void *> owned;
+};
+
+/// Copies a strided view of `type` into dense row-major `dst`.
+void copyStrided(const char *base, const std::vector<int64_t> &shape,
+                 const int64_t *strides, size_t elementSize, char *dst) {
+  size_t rank = shape.size();
+  if (rank == 0) {
+    std::memcpy(dst, base, elementSize);
+    return;
+  }
+  for (int64_t d : shape)
+    if (d == 0)
+      return;
+  std::vector<int64_t> index(rank, 0);
+  while (true) {
+    int64_t offset = 0;
+    for (size_t i = 0; i < rank; ++i)
+      offset += index[i] * strides[i];
+    std::memcpy(dst, base + offset * int64_t(elementSize), elementSize);
+    dst += elementSize;
+    size_t i = rank;
+    while (i > 0 && ++index[i - 1] == shape[i - 1])
+      index[--i] = 0;
+    if (i == 0)
+      return;
+  }
+}
+
+} // namespace
+
+bool runProgram(const Bundle &bundle, const Program &program,
+                const std::vector<void *> &entries,
+                const std::vector<HostBuffer> &inputs,
+                const std::vector<HostBuffer> &outputs, std::string &error) {
+  RunState run(program.buffers.size());
+  std::vector<int64_t> argumentWords, resultWords;
+  std::vector<void *> pointers;
+
+  for (const Command &command : program.commands) {
+    switch (command.kind) {
+    case MOERT_BUNDLE_COMMAND_ALLOCATE: {
+      const TensorType &type = program.buffers[command.buffer];
+      void *memory = run.allocate(type.byteSize);
+      if (!memory) {
+        error = "out of memory allocating buffer " +
+                std::to_string(command.buffer) + " (" +
+                std::to_string(type.byteSize) + " bytes)";
+        return false;
+      }
+      run.buffers[command.buffer] = {memory, memory, true};
+      break;
+    }
+    case MOERT_BUNDLE_COMMAND_BIND_INPUT: {
+      const TensorType &type = program.buffers[command.buffer];
+      const HostBuffer &input = inputs[command.index];
+      if (input.byteSize != type.byteSize) {
+        error = "input " + std::to_string(command.index) + " has " +
+                std::to_string(input.byteSize) + " bytes, expected " +
+                std::to_string(type.byteSize);
+        return false;
+      }
+      if (type.byteSize)
+        std::memcpy(run.buffers[command.buffer].data, input.data,
+                    type.byteSize);
+      break;
+    }
+    case MOERT_BUNDLE_COMMAND_OUTPUT: {
+      const TensorType &type = program.buffers[command.buffer];
+      const HostBuffer &output = outputs[command.index];
+      if (output.byteSize != type.byteSize) {
+        error = "output " + std::to_string(command.index) + " has " +
+                std::to_string(output.byteSize) + " bytes, expected " +
+                std::to_string(type.byteSize);
+        return false;
+      }
+      if (type.byteSize)
+        std::memcpy(output.data, run.buffers[command.buffer].data,
+                    type.byteSize);
+      break;
+    }
+    case MOERT_BUNDLE_COMMAND_CALL: {
+      const Kernel &kernel = bundle.kernels[command.index];
+      // Descriptors: results first (one struct of all of them), then one per
+      // argument, each passed by pointer.
+      size_t argumentTotal = 0, resultTotal = 0;
+      for (uint32_t id : command.arguments)
+        argumentTotal += descriptorWords(program.buffers[id].shape.size());
+      for (uint32_t id : command.results)
+        resultTotal += descriptorWords(program.buffers[id].shape.size());
+      argumentWords.assign(argumentTotal, 0);
+      resultWords.assign(resultTotal + 1, 0);
+      pointers.clear();
+      if (!command.results.empty())
+        pointers.push_back(resultWords.data());
+      size_t at = 0;
+      for (uint32_t id : command.arguments) {
+        const BufferState &buffer = run.buffers[id];
+        writeDescriptor(&argumentWords[at], buffer.allocated, buffer.data,
+                        program.buffers[id].shape);
+        pointers.push_back(&argumentWords[at]);
+        at += descriptorWords(program.buffers[id].shape.size());
+      }
+      kCallTable[pointers.size()](entries[command.index], pointers.data());
+
+      at = 0;
+      for (size_t r = 0; r < command.results.size(); ++r) {
+        uint32_t id = command.results[r];
+        const TensorType &type = program.buffers[id];
+        size_t rank = type.shape.size();
+        const int64_t *words = &resultWords[at];
+        at += descriptorWords(rank);
+        void *allocated = nullptr, *aligned = nullptr;
+        std::memcpy(&allocated, &words[0], sizeof(void *));
+        std::memcpy(&aligned, &words[1], sizeof(void *));
+        run.adopt(allocated);
+        const int64_t *sizes = &words[3];
+        const int64_t *strides = &words[3 + rank];
+        for (size_t i = 0; i < rank; ++i)
+          if (sizes[i] != type.shape[i]) {
+            error = "kernel " + kernel.symbol + " returned result " +
+                    std::to_string(r) + " with dimension " +
+                    std::to_string(i) + " = " + std::to_string(sizes[i]) +
+                    ", expected " + type.str();
+            return false;
+          }
+        if ((!aligned && type.byteSize) || words[2] < 0) {
+          error = "kernel " + kernel.symbol + " returned an invalid result " +
+                  std::to_string(r);
+          return false;
+        }
+        char *base = static_cast<char *>(aligned) +
+                     words[2] * int64_t(moert_dtype_size(type.dtype));
+        // Dense row-major results are used in place; others are copied.
+        bool dense = true;
+        int64_t expected = 1;
+        for (size_t i = rank; i-- > 0;) {
+          if (type.shape[i] != 1 && strides[i] != expected)
+            dense = false;
+          expected *= type.shape[i];
+        }
+        BufferState &buffer = run.buffers[id];
+        buffer.defined = true;
+        if (dense) {
+          buffer.data = base;
+          buffer.allocated = allocated;
+          continue;
+        }
+        void *copy = run.allocate(type.byteSize);
+        if (!copy) {
+          error = "out of memory copying a strided result";
+          return false;
+        }
+        copyStrided(base, type.shape, strides, moert_dtype_size(type.dtype),
+                    static_cast<char *>(copy));
+        buffer.data = copy;
+        buffer.allocated = copy;
+      }
+      break;
+    }
+    }
+  }
+  return true;
+}
+
+} // namespace moert

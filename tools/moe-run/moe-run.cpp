@@ -1,0 +1,482 @@
+//===- moe-run.cpp - run a function of an artifact bundle -----------------===//
+//
+// A thin client of the runtime C API (moert.h): loads a bundle, binds inputs
+// from safetensors files (random ones from a seed otherwise), runs a function,
+// prints each output's summary and the run time, and with --check compares
+// with the bundle's reference program. Never links MLIR or LLVM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/moert.h"
+
+#include "DType.h"
+#include "Random.h"
+#include "Safetensors.h"
+#include "WeightBinder.h"
+
+#ifdef MOE_RUN_HAVE_REFERENCE
+#include "ReferenceProgram.h"
+#endif
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *kUsage = R"(usage: moe-run BUNDLE [options]
+
+Runs a function of an artifact bundle (written by moe-translate --moe-to-bundle)
+and prints each output's name, dtype, shape and summary (min, max, mean, L2),
+and the run time.
+
+options:
+  --function NAME    the function to run (needed when the bundle has several)
+  --weights FILE     a .safetensors file to bind inputs from, by their names
+                     (the moe.input argument attributes); may be repeated
+  --seed N           seed of the random inputs (default 0): inputs not found in
+                     the weights files are uniform in +-1/sqrt(last dim); the
+                     token inputs in +-1; integer inputs in [0, 1]
+  --check            also run the bundle's reference program on the same inputs
+                     and compare: PASS when max_abs_err <= tol * max(1, max|ref|),
+                     tol = 1e-4 (f32), 2e-3 (f16), 1.6e-2 (bf16), 0 (integers)
+  --repeat N         run N times (default 1) and report the median time
+  --device cpu|cuda  where to run (default cpu)
+  --print-outputs    also print every output element
+  --help             this text
+
+exit status: 0 success, 1 error, 2 --check FAIL.
+)";
+
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "moe-run: error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+/// Dies with the status message; frees nothing (the process ends).
+void check(moert_status_t status, const char *context = nullptr) {
+  if (!status)
+    return;
+  std::string message = moert_status_message(status);
+  moert_status_free(status);
+  die(context ? std::string(context) + ": " + message : message);
+}
+
+struct Options {
+  std::string bundle;
+  std::string function;
+  std::vector<std::string> weights;
+  uint64_t seed = 0;
+  bool check = false;
+  bool printOutputs = false;
+  uint64_t repeat = 1;
+  std::string device = "cpu";
+};
+
+bool parseUnsigned(const std::string &text, uint64_t &out) {
+  if (text.empty() || text.size() > 20 ||
+      text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  errno = 0;
+  char *end = nullptr;
+  unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  if (errno || *end)
+    return false;
+  out = value;
+  return true;
+}
+
+Options parseOptions(int argc, char **argv) {
+  Options options;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (arg.size() < 2 || arg.compare(0, 2, "--") != 0 || arg == "--") {
+      if (arg.size() > 1 && arg[0] == '-')
+        die("unknown option '" + arg + "' (see --help)");
+      positional.push_back(arg);
+      continue;
+    }
+    std::string name = arg, value;
+    bool inlineValue = false;
+    if (size_t eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      inlineValue = true;
+    }
+    auto takeValue = [&]() {
+      if (inlineValue)
+        return value;
+      if (i + 1 >= argc)
+        die("option '" + name + "' needs a value");
+      return std::string(argv[++i]);
+    };
+    auto noValue = [&]() {
+      if (inlineValue)
+        die("option '" + name + "' takes no value");
+    };
+    if (name == "--function") {
+      options.function = takeValue();
+    } else if (name == "--weights") {
+      options.weights.push_back(takeValue());
+    } else if (name == "--seed") {
+      std::string text = takeValue();
+      if (!parseUnsigned(text, options.seed))
+        die("--seed: '" + text + "' is not a non-negative integer");
+    } else if (name == "--repeat") {
+      std::string text = takeValue();
+      if (!parseUnsigned(text, options.repeat) || options.repeat == 0 ||
+          options.repeat > 1000000)
+        die("--repeat: '" + text + "' is not an integer in [1, 1000000]");
+    } else if (name == "--device") {
+      options.device = takeValue();
+      if (options.device != "cpu" && options.device != "cuda")
+        die("--device: '" + options.device + "' is not 'cpu' or 'cuda'");
+    } else if (name == "--check") {
+      noValue();
+      options.check = true;
+    } else if (name == "--print-outputs") {
+      noValue();
+      options.printOutputs = true;
+    } else {
+      die("unknown option '" + name + "' (see --help)");
+    }
+  }
+  if (positional.empty())
+    die("no bundle given (usage: moe-run BUNDLE [options]; see --help)");
+  if (positional.size() > 1)
+    die("more than one bundle given ('" + positional[0] + "', '" +
+        positional[1] + "')");
+  options.bundle = positional[0];
+  return options;
+}
+
+/// A host tensor of the run: the manifest's type and its bytes.
+struct Tensor {
+  moert_tensor_info_t info;
+  moert::DType dtype;
+  std::vector<unsigned char> bytes;
+  /// Where an input came from, for the report.
+  std::string source;
+};
+
+moert::DType toDType(moert_dtype_t dtype) {
+  moert::DType out = moert::DType::F32;
+  const char *name = moert_dtype_name(dtype);
+  if (!name || !moert::parseDType(name, out))
+    die(std::string("unsupported dtype ") + (name ? name : "?"));
+  return out;
+}
+
+std::string shapeText(const moert_tensor_info_t &info) {
+  std::string text = "[";
+  for (size_t i = 0; i < info.rank; ++i)
+    text += (i ? ", " : "") + std::to_string(info.shape[i]);
+  return text + "]";
+}
+
+std::vector<double> toDoubles(const Tensor &tensor) {
+  std::vector<double> values(tensor.info.element_count);
+  size_t size = moert::dtypeSize(tensor.dtype);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = moert::loadElement(tensor.dtype, tensor.bytes.data() + i * size);
+  return values;
+}
+
+/// The names of inputs used as "tokens" operands by a reference program.
+std::vector<bool> tokenInputs(const char *program, size_t inputCount) {
+  std::vector<bool> tokens(inputCount, false);
+  if (!program) {
+    if (inputCount)
+      tokens[0] = true; // without a program: the first input
+    return tokens;
+  }
+  // Light scan of the JSON: "tokens": <id> pairs (value ids of arguments
+  // are the input indices).
+  const char *key = "\"tokens\":";
+  for (const char *at = std::strstr(program, key); at;
+       at = std::strstr(at + 1, key)) {
+    const char *digits = at + std::strlen(key);
+    while (*digits == ' ')
+      ++digits;
+    char *end = nullptr;
+    unsigned long long id = std::strtoull(digits, &end, 10);
+    if (end != digits && id < inputCount)
+      tokens[id] = true;
+  }
+  return tokens;
+}
+
+struct Summary {
+  double min = 0, max = 0, mean = 0, l2 = 0;
+  size_t nonFinite = 0;
+};
+
+Summary summarize(const std::vector<double> &values) {
+  Summary s;
+  if (values.empty())
+    return s;
+  s.min = INFINITY;
+  s.max = -INFINITY;
+  double sum = 0, squares = 0;
+  size_t finite = 0;
+  for (double v : values) {
+    if (!std::isfinite(v)) {
+      ++s.nonFinite;
+      continue;
+    }
+    ++finite;
+    s.min = std::min(s.min, v);
+    s.max = std::max(s.max, v);
+    sum += v;
+    squares += v * v;
+  }
+  if (!finite)
+    s.min = s.max = NAN;
+  s.mean = finite ? sum / double(finite) : NAN;
+  s.l2 = std::sqrt(squares);
+  return s;
+}
+
+double tolerance(moert::DType dtype) {
+  switch (dtype) {
+  case moert::DType::F32:
+    return 1e-4;
+  case moert::DType::F16:
+    return 2e-3;
+  case moert::DType::BF16:
+    return 1.6e-2;
+  default:
+    return 0.0;
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options = parseOptions(argc, argv);
+
+  moert_bundle_t *bundle = nullptr;
+  check(moert_bundle_load_file(options.bundle.c_str(), &bundle));
+
+  size_t function = 0;
+  size_t functionCount = moert_bundle_function_count(bundle);
+  if (!options.function.empty()) {
+    check(moert_bundle_find_function(bundle, options.function.c_str(),
+                                     &function));
+  } else if (functionCount != 1) {
+    std::string names;
+    for (size_t i = 0; i < functionCount; ++i)
+      names += (i ? ", " : "") +
+               std::string(moert_bundle_function_name(bundle, i));
+    die("the bundle has " + std::to_string(functionCount) +
+        " functions (" + names + "); choose one with --function");
+  }
+  const char *functionName = moert_bundle_function_name(bundle, function);
+  const char *reference = moert_bundle_reference_program(bundle, function);
+  if (options.check && !reference)
+    die(std::string("--check: the bundle has no reference program for "
+                    "function '") +
+        functionName + "' (it holds ops outside the moe dialect)");
+#ifndef MOE_RUN_HAVE_REFERENCE
+  if (options.check)
+    die("--check: moe-run was built without the reference library");
+#endif
+
+  moert_session_t *session = nullptr;
+  check(moert_session_create_on_device(
+      bundle,
+      options.device == "cuda" ? MOERT_DEVICE_CUDA : MOERT_DEVICE_CPU,
+      &session));
+
+  // Weights files.
+  std::vector<std::unique_ptr<moert::SafetensorsFile>> files;
+  std::vector<const moert::SafetensorsFile *> filePointers;
+  for (const std::string &path : options.weights) {
+    std::string error;
+    std::unique_ptr<moert::SafetensorsFile> file =
+        moert::SafetensorsFile::open(path, error);
+    if (!file)
+      die("--weights: " + error);
+    filePointers.push_back(file.get());
+    files.push_back(std::move(file));
+  }
+  moert::WeightBinder binder(filePointers);
+  auto inWeights = [&](const std::string &name) {
+    std::string concrete = moert::hasExpertPlaceholder(name)
+                               ? moert::expandExpertName(name, 0)
+                               : name;
+    for (const moert::SafetensorsFile *file : filePointers)
+      if (file->find(concrete))
+        return true;
+    return false;
+  };
+
+  std::printf("bundle   %s (target %s)\nfunction %s on %s\n",
+              options.bundle.c_str(), moert_bundle_target(bundle),
+              functionName, options.device.c_str());
+
+  // Inputs.
+  size_t inputCount = moert_bundle_input_count(bundle, function);
+  std::vector<bool> tokens = tokenInputs(reference, inputCount);
+  std::vector<Tensor> inputs(inputCount);
+  for (size_t i = 0; i < inputCount; ++i) {
+    Tensor &input = inputs[i];
+    check(moert_bundle_input_info(bundle, function, i, &input.info));
+    input.dtype = toDType(input.info.dtype);
+    input.bytes.assign(input.info.byte_size, 0);
+    std::string error;
+    if (inWeights(input.info.name)) {
+      if (!binder.bind(input.info.name, input.dtype,
+                       std::vector<int64_t>(input.info.shape,
+                                            input.info.shape + input.info.rank),
+                       input.bytes.data(), input.bytes.size(), error))
+        die("--weights: " + error);
+      input.source = "weights";
+      continue;
+    }
+    double low, high;
+    if (!moert::isFloatDType(input.dtype)) {
+      low = 0;
+      high = 1;
+    } else if (tokens[i]) {
+      low = -1;
+      high = 1;
+    } else {
+      int64_t last = input.info.rank ? input.info.shape[input.info.rank - 1] : 1;
+      high = 1.0 / std::sqrt(double(std::max<int64_t>(last, 1)));
+      low = -high;
+    }
+    if (!moert::fillRandom(options.seed, input.info.name, input.dtype,
+                           input.info.element_count, low, high,
+                           input.bytes.data(), error))
+      die("random input '" + std::string(input.info.name) + "': " + error);
+    char range[64];
+    std::snprintf(range, sizeof(range), "random in [%g, %g]", low, high);
+    input.source = range;
+  }
+  for (const Tensor &input : inputs)
+    std::printf("input    %s %s %s  (%s)\n", input.info.name,
+                moert_dtype_name(input.info.dtype),
+                shapeText(input.info).c_str(), input.source.c_str());
+
+  // Outputs and the runs.
+  size_t outputCount = moert_bundle_output_count(bundle, function);
+  std::vector<Tensor> outputs(outputCount);
+  for (size_t o = 0; o < outputCount; ++o) {
+    check(moert_bundle_output_info(bundle, function, o, &outputs[o].info));
+    outputs[o].dtype = toDType(outputs[o].info.dtype);
+    outputs[o].bytes.assign(outputs[o].info.byte_size, 0);
+  }
+  auto views = [](std::vector<Tensor> &tensors) {
+    std::vector<moert_tensor_view_t> out;
+    for (Tensor &t : tensors)
+      out.push_back({t.info.dtype, t.info.rank, t.info.shape, t.bytes.data(),
+                     t.bytes.size()});
+    return out;
+  };
+  std::vector<moert_tensor_view_t> inputViews = views(inputs);
+  std::vector<moert_tensor_view_t> outputViews = views(outputs);
+  std::vector<double> times;
+  for (uint64_t r = 0; r < options.repeat; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    check(moert_session_run(session, function, inputViews.data(),
+                            inputViews.size(), outputViews.data(),
+                            outputViews.size()));
+    auto end = std::chrono::steady_clock::now();
+    times.push_back(std::chrono::duration<double, std::milli>(end - start)
+                        .count());
+  }
+
+  std::vector<std::vector<double>> results;
+  for (const Tensor &output : outputs) {
+    results.push_back(toDoubles(output));
+    Summary s = summarize(results.back());
+    std::printf("output   %s %s %s  min %.6g max %.6g mean %.6g l2 %.6g",
+                output.info.name, moert_dtype_name(output.info.dtype),
+                shapeText(output.info).c_str(), s.min, s.max, s.mean, s.l2);
+    if (s.nonFinite)
+      std::printf("  (%zu non-finite)", s.nonFinite);
+    std::printf("\n");
+    if (options.printOutputs) {
+      std::printf("values   %s =", output.info.name);
+      for (double v : results.back())
+        std::printf(" %.6g", v);
+      std::printf("\n");
+    }
+  }
+  std::sort(times.begin(), times.end());
+  double median = times.size() % 2
+                      ? times[times.size() / 2]
+                      : 0.5 * (times[times.size() / 2 - 1] +
+                               times[times.size() / 2]);
+  std::printf("time     median %.4f ms over %zu run%s\n", median, times.size(),
+              times.size() == 1 ? "" : "s");
+
+  int status = 0;
+#ifdef MOE_RUN_HAVE_REFERENCE
+  if (options.check) {
+    std::vector<moert::reference::HostTensor> arguments, expected;
+    for (const Tensor &input : inputs)
+      arguments.push_back(
+          {moert_dtype_name(input.info.dtype),
+           std::vector<int64_t>(input.info.shape,
+                                input.info.shape + input.info.rank),
+           toDoubles(input)});
+    std::string error;
+    if (!moert::reference::runProgram(reference, arguments, expected, error))
+      die("--check: the reference program failed: " + error);
+    if (expected.size() != outputs.size())
+      die("--check: the reference program returns " +
+          std::to_string(expected.size()) + " values, the function " +
+          std::to_string(outputs.size()));
+    bool pass = true;
+    for (size_t o = 0; o < outputs.size(); ++o) {
+      const Tensor &output = outputs[o];
+      const moert::reference::HostTensor &ref = expected[o];
+      if (ref.data.size() != results[o].size())
+        die("--check: the reference result " + std::to_string(o) + " has " +
+            std::to_string(ref.data.size()) + " elements, the output " +
+            std::to_string(results[o].size()));
+      double maxError = 0, maxRef = 0;
+      bool nanMismatch = false;
+      for (size_t i = 0; i < ref.data.size(); ++i) {
+        double a = results[o][i], b = ref.data[i];
+        if (std::isnan(a) != std::isnan(b)) {
+          nanMismatch = true;
+          continue;
+        }
+        if (std::isnan(a))
+          continue;
+        maxError = std::max(maxError, std::fabs(a - b));
+        maxRef = std::max(maxRef, std::fabs(b));
+      }
+      double tol = tolerance(output.dtype);
+      double bound = tol * std::max(1.0, maxRef);
+      bool ok = !nanMismatch && maxError <= bound;
+      pass = pass && ok;
+      std::printf("check    %s max_abs_err %.3g (bound %.3g = %g * max(1, "
+                  "max|ref| %.6g))%s %s\n",
+                  output.info.name, maxError, bound, tol, maxRef,
+                  nanMismatch ? " NaN mismatch" : "", ok ? "PASS" : "FAIL");
+    }
+    std::printf("check    %s\n", pass ? "PASS" : "FAIL");
+    status = pass ? 0 : 2;
+  }
+#endif
+
+  moert_session_release(session);
+  moert_bundle_release(bundle);
+  return status;
+}

@@ -12,6 +12,8 @@
 #include "moe/IR/MoEDialect.h"
 #include "moe/IR/MoEOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
 #include "BundleDType.h"
 #include "moert/bundle_format.h"
 
@@ -167,6 +169,12 @@ FailureOr<json::Object> ProgramBuilder::operandsOf(Operation *op) {
                      add("down_weight", o.getDownWeight());
                      return true;
                    })
+                   .Case<arith::AddFOp>([&](arith::AddFOp o) {
+                     // Residual sums between blocks.
+                     add("lhs", o.getLhs());
+                     add("rhs", o.getRhs());
+                     return true;
+                   })
                    .Case<CompositionOp>([&](CompositionOp o) {
                      add("selector", o.getSelector());
                      add("inputs", o.getInputs());
@@ -266,7 +274,9 @@ FailureOr<json::Value> ProgramBuilder::attributeValue(Operation *op,
 FailureOr<json::Object> ProgramBuilder::attributesOf(Operation *op) {
   json::Object attributes;
   std::optional<RegisteredOperationName> info = op->getRegisteredInfo();
-  if (!info)
+  // Only moe ops carry attributes the reference needs (fast-math flags of a
+  // residual add change nothing in double precision).
+  if (!info || !isa<MoEDialect>(op->getDialect()))
     return attributes;
   for (StringAttr name : info->getAttributeNames()) {
     if (name.getValue() == "operandSegmentSizes" ||
@@ -303,9 +313,9 @@ FailureOr<std::string> ProgramBuilder::build() {
         returns.push_back(ids.lookup(operand));
       continue;
     }
-    if (!isa<MoEDialect>(op.getDialect())) {
+    if (!isa<MoEDialect>(op.getDialect()) && !isa<arith::AddFOp>(op)) {
       (void)fail(&op, "it contains '" + op.getName().getStringRef() +
-                          "', an op outside the moe dialect");
+                          "', an op outside the moe dialect and arith.addf");
       return failure();
     }
     FailureOr<json::Object> operands = operandsOf(&op);

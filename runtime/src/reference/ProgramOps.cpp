@@ -195,6 +195,24 @@ static bool runUnionFFN(const OpOperands &operands, const json &attributes,
   return unionFFN(ops, numExperts, capacity, activation, results[0], error);
 }
 
+/// arith.addf on tensors: the residual sums between blocks.
+static bool runAddF(const OpOperands &operands, const json &,
+                    const DeclaredShapes &, std::vector<HostTensor> &results,
+                    std::string &error) {
+  const HostTensor &lhs = *operand(operands, "lhs");
+  const HostTensor &rhs = *operand(operands, "rhs");
+  if (lhs.shape != rhs.shape || lhs.data.size() != rhs.data.size()) {
+    error = "arith.addf operands have different shapes " +
+            shapeToString(lhs.shape) + " and " + shapeToString(rhs.shape);
+    return false;
+  }
+  results.resize(1);
+  results[0] = lhs;
+  for (size_t i = 0; i < rhs.data.size(); ++i)
+    results[0].data[i] += rhs.data[i];
+  return true;
+}
+
 static const std::vector<std::string> kBlockOptionalOperands = {
     "bias",
     "gate_weight",
@@ -206,6 +224,7 @@ static const std::vector<std::string> kBlockOptionalOperands = {
     "constant_mix"};
 
 static const OpDefinition kOps[] = {
+    {"arith.addf", {"lhs", "rhs"}, {}, "f", runAddF},
     {"moe.router", {"logits"}, {"bias"}, "fi", runRouter},
     {"moe.dispatch", {"tokens", "indices"}, {"weights"}, "fii", runDispatch},
     {"moe.experts",

@@ -356,3 +356,21 @@ TEST(ReferenceProgramTest, DispatchExpertsAgainstOffsets) {
 }
 
 } // namespace
+
+// Tests that residual sums between blocks (arith.addf) are interpreted, and
+// that operands of different shapes are an error.
+TEST(ReferenceProgramTest, ResidualAdd) {
+  std::string program = R"({"function": "f",
+    "values": [{"dtype": "f32", "shape": [2]}, {"dtype": "f32", "shape": [2]},
+               {"dtype": "f32", "shape": [2]}],
+    "ops": [{"op": "arith.addf", "operands": {"lhs": 0, "rhs": 1},
+             "results": [2], "attributes": {}}],
+    "returns": [2]})";
+  std::vector<HostTensor> args = {{"f32", {2}, {1.0, 2.0}},
+                                  {"f32", {2}, {0.5, -4.0}}};
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(program, args, results, error)) << error;
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].data, (std::vector<double>{1.5, -2.0}));
+}

@@ -6,7 +6,7 @@
 // RUN: moe-translate --moe-to-bundle %s -o %t.bundle 2>&1 | FileCheck %s --check-prefix=WARN
 // RUN: FileCheck %s --input-file=%t.bundle
 
-// WARN: manifest.mlir:[[@LINE+7]]:11: warning: no reference program for function 'mm': it contains 'arith.constant', an op outside the moe dialect
+// WARN: manifest.mlir:[[@LINE+7]]:11: warning: no reference program for function 'mm': it contains 'arith.constant', an op outside the moe dialect and arith.addf
 // WARN-NOT: warning
 
 // CHECK: MOEBNDL1

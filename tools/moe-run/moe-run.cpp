@@ -39,7 +39,8 @@ and the run time.
 
 options:
   --function NAME    the function to run (needed when the bundle has several)
-  --weights FILE     a .safetensors file to bind inputs from, by their names
+  --weights FILE, --inputs FILE
+                     a .safetensors file to bind inputs from, by their names
                      (the moe.input argument attributes); may be repeated
   --seed N           seed of the random inputs (default 0): inputs not found in
                      the weights files are uniform in +-1/sqrt(last dim); the
@@ -128,7 +129,8 @@ Options parseOptions(int argc, char **argv) {
     };
     if (name == "--function") {
       options.function = takeValue();
-    } else if (name == "--weights") {
+    } else if (name == "--weights" || name == "--inputs") {
+      // Activations and weights bind the same way, by name.
       options.weights.push_back(takeValue());
     } else if (name == "--seed") {
       std::string text = takeValue();

@@ -9,7 +9,12 @@
  * moert_status_free. Nothing here aborts the host process.
  *
  * Threads: a loaded bundle is immutable and may be shared. A session may run
- * functions from several threads at once (each run has its own buffers).
+ * functions from several threads at once (each run has its own buffers), and
+ * any number of sessions may run concurrently.
+ *
+ * Inputs and outputs are host memory the caller owns: moert_tensor_view_t
+ * (dtype, shape, pointer, bytes) or a DLPack DLTensor (moert_dl_tensor_t).
+ * Running on a caller's CUDA stream is pending the CUDA backend.
  *
  *   moert_bundle_t *bundle = NULL;
  *   moert_status_t s = moert_bundle_load_file("model.bundle", &bundle);
@@ -156,6 +161,72 @@ MOERT_API moert_status_t moert_session_run(moert_session_t *session,
                                            size_t input_count,
                                            const moert_tensor_view_t *outputs,
                                            size_t output_count);
+
+/*===----------------------------------------------------------------------===*
+ * DLPack-style tensors
+ *
+ * moert_dl_tensor_t has the layout of DLPack's DLTensor (dlpack.h 0.6 and
+ * later, including 1.x), so a host holding a DLManagedTensor (from
+ * torch.utils.dlpack.to_dlpack, JAX, CuPy, TVM, ...) passes
+ * `&managed->dl_tensor` as is; this header does not need dlpack.h. The
+ * runtime only borrows the memory for the duration of the call.
+ *
+ * Accepted today: CPU (and pinned CUDA-host) memory, lanes == 1, the dtype of
+ * the manifest, and a compact row-major layout (strides NULL, or equal to the
+ * row-major strides; dimensions of size 1 may carry any stride). Device
+ * memory (MOERT_DL_CUDA) and running on a caller's CUDA stream come with the
+ * CUDA backend: until then they are MOERT_ERROR_UNSUPPORTED.
+ *===----------------------------------------------------------------------===*/
+
+/* DLDeviceType values. */
+enum {
+  MOERT_DL_CPU = 1,
+  MOERT_DL_CUDA = 2,
+  MOERT_DL_CUDA_HOST = 3,
+};
+
+/* DLDataTypeCode values. */
+enum {
+  MOERT_DL_INT = 0,
+  MOERT_DL_UINT = 1,
+  MOERT_DL_FLOAT = 2,
+  MOERT_DL_BFLOAT = 4,
+};
+
+typedef struct moert_dl_device_t {
+  int32_t device_type; /* MOERT_DL_CPU, ... (DLDeviceType) */
+  int32_t device_id;
+} moert_dl_device_t;
+
+typedef struct moert_dl_dtype_t {
+  uint8_t code; /* MOERT_DL_FLOAT, ... (DLDataTypeCode) */
+  uint8_t bits;
+  uint16_t lanes;
+} moert_dl_dtype_t;
+
+typedef struct moert_dl_tensor_t {
+  void *data;
+  moert_dl_device_t device;
+  int32_t ndim;
+  moert_dl_dtype_t dtype;
+  int64_t *shape;       /* `ndim` dimensions */
+  int64_t *strides;     /* in elements; NULL for compact row-major */
+  uint64_t byte_offset; /* added to `data` */
+} moert_dl_tensor_t;
+
+/* The DLPack dtype of `dtype`; MOERT_ERROR_INVALID_ARGUMENT for
+ * MOERT_DTYPE_INVALID. */
+MOERT_API moert_status_t moert_dtype_to_dl(moert_dtype_t dtype,
+                                           moert_dl_dtype_t *out_dtype);
+
+/* As moert_session_run, with DLPack-style tensors. Checks every tensor
+ * (device, dtype, shape, layout) against the manifest before running. */
+MOERT_API moert_status_t moert_session_run_dl(moert_session_t *session,
+                                              size_t function,
+                                              const moert_dl_tensor_t *inputs,
+                                              size_t input_count,
+                                              const moert_dl_tensor_t *outputs,
+                                              size_t output_count);
 
 #ifdef __cplusplus
 } /* extern "C" */

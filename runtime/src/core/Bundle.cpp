@@ -510,7 +510,54 @@ bool parseReference(const json &reference, Bundle &bundle,
   return true;
 }
 
-/// Checks that the KERNELS image is an x86-64 little-endian ELF shared object.
+/// Reads a little-endian integer of type T at `offset` of `image` (in bounds).
+template <typename T>
+T readInteger(const std::vector<uint8_t> &image, uint64_t offset) {
+  T value;
+  std::memcpy(&value, image.data() + offset, sizeof(T));
+  return value;
+}
+
+/// Checks that the program header table and every segment's file bytes lie
+/// inside the image. The dynamic loader maps segments straight from the file
+/// and reads them without checking the file's size, so a truncated or
+/// corrupted image would otherwise end the process with SIGBUS inside dlopen
+/// instead of giving an error.
+bool checkElfLayout(const std::vector<uint8_t> &image, std::string &error) {
+  const uint64_t size = image.size();
+  const uint64_t phoff = readInteger<uint64_t>(image, 32);
+  const uint16_t phentsize = readInteger<uint16_t>(image, 54);
+  const uint16_t phnum = readInteger<uint16_t>(image, 56);
+  const uint64_t kPhdrSize = 56; // sizeof(Elf64_Phdr)
+  if (phnum == 0)
+    return true; // nothing to map: dlopen reports it
+  if (phentsize != kPhdrSize || phoff > size ||
+      uint64_t(phnum) * kPhdrSize > size - phoff) {
+    error = "KERNELS section is a truncated or corrupt ELF shared object: "
+            "its program header table [" +
+            std::to_string(phoff) + ", +" +
+            std::to_string(uint64_t(phnum) * phentsize) +
+            ") lies outside the " + std::to_string(size) + "-byte image";
+    return false;
+  }
+  for (uint16_t i = 0; i < phnum; ++i) {
+    uint64_t entry = phoff + uint64_t(i) * kPhdrSize;
+    uint64_t offset = readInteger<uint64_t>(image, entry + 8);
+    uint64_t fileSize = readInteger<uint64_t>(image, entry + 32);
+    if (offset > size || fileSize > size - offset) {
+      error = "KERNELS section is a truncated or corrupt ELF shared object: "
+              "segment " +
+              std::to_string(i) + " [" + std::to_string(offset) + ", +" +
+              std::to_string(fileSize) + ") lies outside the " +
+              std::to_string(size) + "-byte image";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Checks that the KERNELS image is an x86-64 little-endian ELF shared object
+/// whose segments lie inside it.
 bool checkCpuKernelImage(const std::vector<uint8_t> &image,
                          std::string &error) {
   // e_ident (16) + e_type (2) + e_machine (2).
@@ -526,7 +573,7 @@ bool checkCpuKernelImage(const std::vector<uint8_t> &image,
     error = "KERNELS section is not an x86-64 ELF shared object";
     return false;
   }
-  return true;
+  return checkElfLayout(image, error);
 }
 
 } // namespace

@@ -142,6 +142,105 @@ moert_status_t checkViews(const moert::Function &function,
   return nullptr;
 }
 
+/// The moert dtype of a DLPack dtype; MOERT_DTYPE_INVALID when none.
+moert_dtype_t dtypeFromDL(moert_dl_dtype_t dtype) {
+  if (dtype.lanes != 1)
+    return MOERT_DTYPE_INVALID;
+  for (int d = MOERT_DTYPE_F32; d <= MOERT_DTYPE_I64; ++d) {
+    moert_dl_dtype_t dl;
+    if (!moert_dtype_to_dl(static_cast<moert_dtype_t>(d), &dl) &&
+        dl.code == dtype.code && dl.bits == dtype.bits)
+      return static_cast<moert_dtype_t>(d);
+  }
+  return MOERT_DTYPE_INVALID;
+}
+
+/// Turns DLPack tensors into host views, checking what views cannot say
+/// (device, lanes, layout); checkViews checks dtype, shape and size after.
+moert_status_t viewsFromDL(const moert::Function &function,
+                           const std::vector<moert::TensorInfo> &tensors,
+                           const moert_dl_tensor_t *dl, size_t count,
+                           const char *what,
+                           std::vector<moert_tensor_view_t> &views) {
+  if (count != tensors.size())
+    return invalidArgument("function \"" + function.name + "\" takes " +
+                           std::to_string(tensors.size()) + " " + what +
+                           "s, got " + std::to_string(count));
+  if (count && !dl)
+    return invalidArgument(std::string("null ") + what + "s");
+  for (size_t i = 0; i < count; ++i) {
+    const moert_dl_tensor_t &tensor = dl[i];
+    std::string at = std::string(what) + " " + std::to_string(i) + " (\"" +
+                     tensors[i].name + "\")";
+    int32_t device = tensor.device.device_type;
+    if (device == MOERT_DL_CUDA)
+      return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                        at + " is in CUDA device memory; device tensors are "
+                             "pending the CUDA backend (copy it to the host)");
+    if (device != MOERT_DL_CPU && device != MOERT_DL_CUDA_HOST)
+      return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                        at + " is on DLPack device type " +
+                            std::to_string(device) + "; only host memory "
+                            "(kDLCPU, kDLCUDAHost) is supported");
+    if (tensor.ndim < 0 || (tensor.ndim > 0 && !tensor.shape))
+      return invalidArgument(at + " has no valid shape");
+    moert_tensor_view_t view;
+    view.dtype = dtypeFromDL(tensor.dtype);
+    if (view.dtype == MOERT_DTYPE_INVALID)
+      return invalidArgument(
+          at + " has DLPack dtype (code " + std::to_string(tensor.dtype.code) +
+          ", bits " + std::to_string(tensor.dtype.bits) + ", lanes " +
+          std::to_string(tensor.dtype.lanes) + "), expected " +
+          tensors[i].type.str());
+    view.rank = static_cast<size_t>(tensor.ndim);
+    view.shape = tensor.shape;
+    size_t elements = 1;
+    for (size_t d = 0; d < view.rank; ++d)
+      elements *= tensor.shape[d] < 0 ? 0 : static_cast<size_t>(tensor.shape[d]);
+    if (tensor.strides) {
+      int64_t expected = 1;
+      for (size_t d = view.rank; d-- > 0;) {
+        if (tensor.shape[d] != 1 && tensor.strides[d] != expected)
+          return invalidArgument(at + " is not contiguous (stride " +
+                                 std::to_string(tensor.strides[d]) +
+                                 " in dimension " + std::to_string(d) +
+                                 ", expected " + std::to_string(expected) +
+                                 "); pass a compact row-major tensor");
+        expected *= tensor.shape[d];
+      }
+    }
+    view.byte_size = elements * moert_dtype_size(view.dtype);
+    view.data = tensor.data ? static_cast<char *>(tensor.data) +
+                                  tensor.byte_offset
+                            : nullptr;
+    views.push_back(view);
+  }
+  return nullptr;
+}
+
+/// Checks `inputs`/`outputs` against the manifest and runs `function`.
+moert_status_t runChecked(moert_session_t *session, size_t function,
+                          const moert_tensor_view_t *inputs,
+                          size_t input_count,
+                          const moert_tensor_view_t *outputs,
+                          size_t output_count) {
+  const moert::Bundle &bundle = session->bundle->bundle;
+  const moert::Function &f = bundle.functions[function];
+  std::vector<moert::HostBuffer> in, out;
+  if (moert_status_t status =
+          checkViews(f, f.inputs, inputs, input_count, "input", in))
+    return status;
+  if (moert_status_t status =
+          checkViews(f, f.outputs, outputs, output_count, "output", out))
+    return status;
+  std::string error;
+  moert_status_code_t code = MOERT_ERROR_INTERNAL;
+  if (!moert::runProgram(bundle, bundle.programs[function], session->entries,
+                         in, out, error, &code))
+    return makeStatus(code, "running \"" + f.name + "\": " + error);
+  return nullptr;
+}
+
 } // namespace
 
 extern "C" {
@@ -381,20 +480,49 @@ moert_status_t moert_session_run(moert_session_t *session, size_t function,
     if (function >= bundle.functions.size())
       return makeStatus(MOERT_ERROR_NOT_FOUND,
                         "no function " + std::to_string(function));
+    return runChecked(session, function, inputs, input_count, outputs,
+                      output_count);
+  });
+}
+
+moert_status_t moert_dtype_to_dl(moert_dtype_t dtype,
+                                 moert_dl_dtype_t *out_dtype) {
+  if (!out_dtype)
+    return invalidArgument("null dtype");
+  switch (dtype) {
+  case MOERT_DTYPE_F32: *out_dtype = {MOERT_DL_FLOAT, 32, 1}; return nullptr;
+  case MOERT_DTYPE_F16: *out_dtype = {MOERT_DL_FLOAT, 16, 1}; return nullptr;
+  case MOERT_DTYPE_BF16: *out_dtype = {MOERT_DL_BFLOAT, 16, 1}; return nullptr;
+  case MOERT_DTYPE_I32: *out_dtype = {MOERT_DL_INT, 32, 1}; return nullptr;
+  case MOERT_DTYPE_I64: *out_dtype = {MOERT_DL_INT, 64, 1}; return nullptr;
+  case MOERT_DTYPE_INVALID: break;
+  }
+  return invalidArgument("dtype " + std::to_string(static_cast<int>(dtype)) +
+                         " has no DLPack equivalent");
+}
+
+moert_status_t moert_session_run_dl(moert_session_t *session, size_t function,
+                                    const moert_dl_tensor_t *inputs,
+                                    size_t input_count,
+                                    const moert_dl_tensor_t *outputs,
+                                    size_t output_count) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    const moert::Bundle &bundle = session->bundle->bundle;
+    if (function >= bundle.functions.size())
+      return makeStatus(MOERT_ERROR_NOT_FOUND,
+                        "no function " + std::to_string(function));
     const moert::Function &f = bundle.functions[function];
-    std::vector<moert::HostBuffer> in, out;
+    std::vector<moert_tensor_view_t> in, out;
     if (moert_status_t status =
-            checkViews(f, f.inputs, inputs, input_count, "input", in))
+            viewsFromDL(f, f.inputs, inputs, input_count, "input", in))
       return status;
     if (moert_status_t status =
-            checkViews(f, f.outputs, outputs, output_count, "output", out))
+            viewsFromDL(f, f.outputs, outputs, output_count, "output", out))
       return status;
-    std::string error;
-    if (!moert::runProgram(bundle, bundle.programs[function], session->entries,
-                           in, out, error))
-      return makeStatus(MOERT_ERROR_INTERNAL,
-                        "running \"" + f.name + "\": " + error);
-    return nullptr;
+    return runChecked(session, function, in.data(), in.size(), out.data(),
+                      out.size());
   });
 }
 

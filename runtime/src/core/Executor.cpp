@@ -3,6 +3,8 @@
 #include "Executor.h"
 
 #include <array>
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_set>
@@ -32,9 +34,16 @@ void writeDescriptor(int64_t *words, void *allocated, void *aligned,
   }
 }
 
-/// Calls `entry` with `count` pointer arguments.
+/// Calls `entry` with `count` pointer arguments. Kernels take memref
+/// descriptors by pointer, so every kernel is called as void(void *, ...),
+/// whatever C type its source gave the pointers: identical at the ABI level,
+/// but a mismatch to -fsanitize=function when the kernel itself is built with
+/// it (test kernels in the sanitizer build), hence the exemption.
 using Entry = void *;
 template <size_t... I>
+#if defined(__clang__)
+__attribute__((no_sanitize("function")))
+#endif
 void callWithPointers(Entry entry, void *const *args,
                       std::index_sequence<I...>) {
   using Fn = void (*)(decltype((void)I, (void *)nullptr)...);
@@ -64,6 +73,35 @@ struct BufferState {
   bool defined = false;
 };
 
+/// The allocation that fails (setAllocationFault); 0: none, kUnread: not yet
+/// read from MOERT_FAULT_ALLOC_FAIL_AT.
+constexpr uint64_t kUnread = ~uint64_t(0);
+std::atomic<uint64_t> allocationFaultAt{kUnread};
+std::atomic<uint64_t> allocationCount{0};
+
+uint64_t faultFromEnvironment() {
+  const char *text = std::getenv("MOERT_FAULT_ALLOC_FAIL_AT");
+  if (!text || !*text)
+    return 0;
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long value = std::strtoull(text, &end, 10);
+  if (errno || *end || text[0] == '-')
+    return 0;
+  return value;
+}
+
+/// True when this allocation is the one to fail.
+bool injectedAllocationFault() {
+  uint64_t at = allocationFaultAt.load(std::memory_order_relaxed);
+  if (at == kUnread) {
+    uint64_t fromEnvironment = faultFromEnvironment();
+    allocationFaultAt.compare_exchange_strong(at, fromEnvironment);
+    at = allocationFaultAt.load(std::memory_order_relaxed);
+  }
+  return at != 0 && allocationCount.fetch_add(1) + 1 == at;
+}
+
 /// Owns every allocation of one run.
 class RunState {
 public:
@@ -75,23 +113,37 @@ public:
 
   std::vector<BufferState> buffers;
 
+  /// Null when memory is exhausted (or a fault is injected).
   void *allocate(size_t bytes) {
+    if (injectedAllocationFault())
+      return nullptr;
     size_t rounded = (bytes + 63) / 64 * 64;
     void *memory = std::aligned_alloc(64, rounded ? rounded : 64);
     if (memory)
       owned.insert(memory);
     return memory;
   }
+  /// Frees an allocation of this run before its end.
+  void release(void *allocation) {
+    if (owned.erase(allocation))
+      std::free(allocation);
+  }
+  /// Records caller memory that the run uses in place and must never free.
+  void borrow(const void *memory) { borrowed.insert(memory); }
   /// Takes ownership of a kernel allocation unless it aliases one already
-  /// owned (a kernel may return its argument) or is no heap pointer.
+  /// owned or borrowed (a kernel may return its argument) or is no heap
+  /// pointer.
   void adopt(void *allocation) {
-    if (!allocation || reinterpret_cast<uintptr_t>(allocation) == kGlobalMarker)
+    if (!allocation ||
+        reinterpret_cast<uintptr_t>(allocation) == kGlobalMarker ||
+        borrowed.count(allocation))
       return;
     owned.insert(allocation);
   }
 
 private:
   std::unordered_set<void *> owned;
+  std::unordered_set<const void *> borrowed;
 };
 
 /// Copies a strided view of `type` into dense row-major `dst`.
@@ -120,12 +172,33 @@ void copyStrided(const char *base, const std::vector<int64_t> &shape,
   }
 }
 
+/// Names the injected fault in out-of-memory messages, so that a test's
+/// failure is never mistaken for a real one.
+std::string faultNote() {
+  uint64_t at = allocationFaultAt.load(std::memory_order_relaxed);
+  if (at == 0 || at == kUnread || allocationCount.load() < at)
+    return "";
+  return " (fault injected at allocation " + std::to_string(at) +
+         ": MOERT_FAULT_ALLOC_FAIL_AT)";
+}
+
 } // namespace
+
+void setAllocationFault(uint64_t failAt) {
+  allocationCount.store(0);
+  allocationFaultAt.store(failAt);
+}
 
 bool runProgram(const Bundle &bundle, const Program &program,
                 const std::vector<void *> &entries,
                 const std::vector<HostBuffer> &inputs,
-                const std::vector<HostBuffer> &outputs, std::string &error) {
+                const std::vector<HostBuffer> &outputs, std::string &error,
+                moert_status_code_t *code) {
+  auto fail = [&](moert_status_code_t failure) {
+    if (code)
+      *code = failure;
+    return false;
+  };
   RunState run(program.buffers.size());
   std::vector<int64_t> argumentWords, resultWords;
   std::vector<void *> pointers;
@@ -138,8 +211,8 @@ bool runProgram(const Bundle &bundle, const Program &program,
       if (!memory) {
         error = "out of memory allocating buffer " +
                 std::to_string(command.buffer) + " (" +
-                std::to_string(type.byteSize) + " bytes)";
-        return false;
+                std::to_string(type.byteSize) + " bytes)" + faultNote();
+        return fail(MOERT_ERROR_OUT_OF_MEMORY);
       }
       run.buffers[command.buffer] = {memory, memory, true};
       break;
@@ -151,11 +224,17 @@ bool runProgram(const Bundle &bundle, const Program &program,
         error = "input " + std::to_string(command.index) + " has " +
                 std::to_string(input.byteSize) + " bytes, expected " +
                 std::to_string(type.byteSize);
-        return false;
+        return fail(MOERT_ERROR_INTERNAL);
       }
-      if (type.byteSize)
-        std::memcpy(run.buffers[command.buffer].data, input.data,
-                    type.byteSize);
+      // Inputs are used in place: kernels never write their arguments (the
+      // CPU pipeline bufferizes them as read-only), so weights are not copied
+      // on every run.
+      BufferState &buffer = run.buffers[command.buffer];
+      run.release(buffer.allocated);
+      void *data = input.data;
+      run.borrow(data);
+      buffer.data = data;
+      buffer.allocated = data;
       break;
     }
     case MOERT_BUNDLE_COMMAND_OUTPUT: {
@@ -165,7 +244,7 @@ bool runProgram(const Bundle &bundle, const Program &program,
         error = "output " + std::to_string(command.index) + " has " +
                 std::to_string(output.byteSize) + " bytes, expected " +
                 std::to_string(type.byteSize);
-        return false;
+        return fail(MOERT_ERROR_INTERNAL);
       }
       if (type.byteSize)
         std::memcpy(output.data, run.buffers[command.buffer].data,
@@ -215,12 +294,12 @@ bool runProgram(const Bundle &bundle, const Program &program,
                     std::to_string(r) + " with dimension " +
                     std::to_string(i) + " = " + std::to_string(sizes[i]) +
                     ", expected " + type.str();
-            return false;
+            return fail(MOERT_ERROR_INTERNAL);
           }
         if ((!aligned && type.byteSize) || words[2] < 0) {
           error = "kernel " + kernel.symbol + " returned an invalid result " +
                   std::to_string(r);
-          return false;
+          return fail(MOERT_ERROR_INTERNAL);
         }
         char *base = static_cast<char *>(aligned) +
                      words[2] * int64_t(moert_dtype_size(type.dtype));
@@ -241,8 +320,10 @@ bool runProgram(const Bundle &bundle, const Program &program,
         }
         void *copy = run.allocate(type.byteSize);
         if (!copy) {
-          error = "out of memory copying a strided result";
-          return false;
+          error = "out of memory copying strided result " +
+                  std::to_string(r) + " of kernel " + kernel.symbol + " (" +
+                  std::to_string(type.byteSize) + " bytes)" + faultNote();
+          return fail(MOERT_ERROR_OUT_OF_MEMORY);
         }
         copyStrided(base, type.shape, strides, moert_dtype_size(type.dtype),
                     static_cast<char *>(copy));

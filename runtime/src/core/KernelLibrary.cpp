@@ -32,6 +32,15 @@ static bool writeAll(int fd, const std::vector<uint8_t> &image,
 }
 
 static void *openPath(const std::string &path, std::string &error) {
+  // The dynamic loader hands back an already loaded object of the same name
+  // instead of reading the file: a different bundle's kernels, once a path
+  // such as /proc/self/fd/N is reused. Never reuse one.
+  if (void *loaded = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {
+    ::dlclose(loaded);
+    error = "cannot load the bundle's kernels: a library named " + path +
+            " is already loaded";
+    return nullptr;
+  }
   void *handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *reason = ::dlerror();
@@ -42,21 +51,27 @@ static void *openPath(const std::string &path, std::string &error) {
 }
 
 /// memfd_create + dlopen of /proc/self/fd/N; null on failure, with `tried`
-/// false when memfd itself is unavailable.
+/// false when memfd itself is unavailable. On success `fd` stays open until
+/// the library is closed, so that no other library loaded meanwhile gets the
+/// same /proc/self/fd/N name (openPath).
 static void *loadFromMemfd(const std::vector<uint8_t> &image, bool &tried,
-                           std::string &error) {
+                           int &fd, std::string &error) {
   tried = false;
 #if defined(__linux__) && defined(MFD_CLOEXEC)
-  int fd = ::memfd_create("moert-kernels", MFD_CLOEXEC);
+  fd = ::memfd_create("moert-kernels", MFD_CLOEXEC);
   if (fd < 0)
     return nullptr;
   tried = true;
   void *handle = nullptr;
   if (writeAll(fd, image, error))
     handle = openPath("/proc/self/fd/" + std::to_string(fd), error);
-  ::close(fd);
+  if (!handle) {
+    ::close(fd);
+    fd = -1;
+  }
   return handle;
 #else
+  fd = -1;
   (void)image;
   (void)error;
   return nullptr;
@@ -90,20 +105,23 @@ KernelLibrary::load(const std::vector<uint8_t> &image, std::string &error) {
   // Where memfd is missing or its files may not be mapped executable
   // (vm.memfd_noexec), a private temporary file still works.
   bool tried = false;
+  int fd = -1;
   std::string memfdError;
-  void *handle = loadFromMemfd(image, tried, memfdError);
+  void *handle = loadFromMemfd(image, tried, fd, memfdError);
   if (!handle)
     handle = loadFromTempFile(image, error);
   if (!handle && tried && !memfdError.empty() && error != memfdError)
     error = memfdError + "; from a temporary file: " + error;
   if (!handle)
     return nullptr;
-  return std::unique_ptr<KernelLibrary>(new KernelLibrary(handle));
+  return std::unique_ptr<KernelLibrary>(new KernelLibrary(handle, fd));
 }
 
 KernelLibrary::~KernelLibrary() {
   if (handle)
     ::dlclose(handle);
+  if (fd >= 0)
+    ::close(fd);
 }
 
 void *KernelLibrary::lookup(const std::string &symbol,

@@ -2,7 +2,8 @@
 //
 // Loads the KERNELS shared object of a cpu bundle from memory (memfd_create +
 // dlopen("/proc/self/fd/N"); a private temporary file where memfd is not
-// available) and resolves kernel symbols.
+// available) and resolves kernel symbols. Each load is a library of its own,
+// never one already loaded under the same name.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,8 +31,11 @@ public:
   void *lookup(const std::string &symbol, std::string &error) const;
 
 private:
-  explicit KernelLibrary(void *handle) : handle(handle) {}
+  KernelLibrary(void *handle, int fd) : handle(handle), fd(fd) {}
   void *handle;
+  /// The memfd the library was loaded from, kept open while it is loaded
+  /// (its /proc/self/fd/N name must stay unique); -1 for none.
+  int fd;
 };
 
 } // namespace moert

@@ -253,73 +253,110 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
   file->mapping_ = static_cast<const unsigned char *>(mapping);
+  file->mapped_ = true;
   file->fileSize_ = fileSize;
+  if (!file->parse(error))
+    return nullptr;
+  return file;
+}
+
+std::unique_ptr<SafetensorsFile>
+SafetensorsFile::openFromMemory(const void *data, size_t size,
+                                const std::string &name, std::string &error) {
+  if (!data && size) {
+    error = name + ": no data";
+    return nullptr;
+  }
+  if (size < 8) {
+    error = name + ": file is " + std::to_string(size) +
+            " bytes, too short for the 8-byte header length of a safetensors file";
+    return nullptr;
+  }
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = name;
+  try {
+    const auto *bytes = static_cast<const unsigned char *>(data);
+    file->owned_.assign(bytes, bytes + size);
+  } catch (const std::exception &e) { // std::bad_alloc
+    error = name + ": cannot copy " + std::to_string(size) + " bytes: " + e.what();
+    return nullptr;
+  }
+  file->mapping_ = file->owned_.data();
+  file->fileSize_ = size;
+  if (!file->parse(error))
+    return nullptr;
+  return file;
+}
+
+bool SafetensorsFile::parse(std::string &error) {
+  const std::string &path = path_;
+  const uint64_t fileSize = fileSize_;
 
   uint64_t headerSize = 0;
   for (int i = 7; i >= 0; --i)
-    headerSize = (headerSize << 8) | file->mapping_[i];
+    headerSize = (headerSize << 8) | mapping_[i];
   if (headerSize > kSafetensorsMaxHeaderBytes) {
     error = path + ": header length " + std::to_string(headerSize) +
             " exceeds the limit of " + std::to_string(kSafetensorsMaxHeaderBytes) +
             " bytes (not a safetensors file?)";
-    return nullptr;
+    return false;
   }
   if (headerSize > fileSize - 8) {
     error = path + ": header length " + std::to_string(headerSize) +
             " runs past the end of the file (" + std::to_string(fileSize) +
             " bytes; truncated?)";
-    return nullptr;
+    return false;
   }
-  if (headerSize == 0 || file->mapping_[8] != '{') {
+  if (headerSize == 0 || mapping_[8] != '{') {
     error = path + ": header does not start with '{' (not a safetensors file?)";
-    return nullptr;
+    return false;
   }
-  file->dataStart_ = 8 + headerSize;
-  const uint64_t dataSize = fileSize - file->dataStart_;
+  dataStart_ = 8 + headerSize;
+  const uint64_t dataSize = fileSize - dataStart_;
 
   json header;
   try {
-    const char *begin = reinterpret_cast<const char *>(file->mapping_ + 8);
+    const char *begin = reinterpret_cast<const char *>(mapping_ + 8);
     header = json::parse(begin, begin + headerSize, DuplicateKeyCheck());
   } catch (const HeaderShapeError &e) {
     error = path + ": bad header: " + e.message;
-    return nullptr;
+    return false;
   } catch (const json::exception &e) {
     error = path + ": header is not valid JSON: " + e.what();
-    return nullptr;
+    return false;
   } catch (const std::exception &e) { // e.g. std::bad_alloc
     error = path + ": cannot parse header: " + e.what();
-    return nullptr;
+    return false;
   }
   if (!header.is_object()) {
     error = path + ": header is a JSON " + std::string(header.type_name()) +
             ", expected an object";
-    return nullptr;
+    return false;
   }
 
   try {
     for (const auto &[name, entry] : header.items()) {
       if (name == "__metadata__") {
-        if (!parseMetadata(path, entry, file->metadata_, error))
-          return nullptr;
+        if (!parseMetadata(path, entry, metadata_, error))
+          return false;
         continue;
       }
       SafetensorsTensor tensor;
       tensor.name = name;
       if (!parseTensorEntry(path + ": tensor " + quote(name), entry, dataSize,
                             tensor, error))
-        return nullptr;
-      file->tensors_.push_back(std::move(tensor));
+        return false;
+      tensors_.push_back(std::move(tensor));
     }
   } catch (const std::exception &e) { // only bad_alloc is expected here
     error = path + ": cannot read header: " + e.what();
-    return nullptr;
+    return false;
   }
   // nlohmann::json objects iterate in key order, so tensors_ is sorted by name.
 
   // No two non-empty byte ranges may overlap.
   std::vector<const SafetensorsTensor *> byOffset;
-  for (const auto &tensor : file->tensors_)
+  for (const auto &tensor : tensors_)
     if (tensor.byteSize)
       byOffset.push_back(&tensor);
   std::sort(byOffset.begin(), byOffset.end(), [](const auto *a, const auto *b) {
@@ -334,14 +371,14 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
               ") overlaps tensor " + quote(prev.name) + " (bytes " +
               std::to_string(prev.dataBegin) + ".." +
               std::to_string(prev.dataBegin + prev.byteSize) + ")";
-      return nullptr;
+      return false;
     }
   }
-  return file;
+  return true;
 }
 
 SafetensorsFile::~SafetensorsFile() {
-  if (mapping_)
+  if (mapped_)
     ::munmap(const_cast<unsigned char *>(mapping_), size_t(fileSize_));
 }
 

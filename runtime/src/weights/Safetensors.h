@@ -64,11 +64,19 @@ public:
   static std::unique_ptr<SafetensorsFile> open(const std::string &path,
                                                std::string &error);
 
+  /// Validates the `size` bytes at `data` (copied; the caller keeps `data`)
+  /// exactly as open() validates a file; `name` stands for the path in
+  /// path() and in messages. For loaders that get the bytes from elsewhere,
+  /// and for the fuzzer.
+  static std::unique_ptr<SafetensorsFile>
+  openFromMemory(const void *data, size_t size, const std::string &name,
+                 std::string &error);
+
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile &) = delete;
   SafetensorsFile &operator=(const SafetensorsFile &) = delete;
 
-  /// The path the file was opened with.
+  /// The path the file was opened with (openFromMemory: its `name`).
   const std::string &path() const { return path_; }
 
   /// Every tensor, sorted by name.
@@ -93,10 +101,17 @@ public:
 private:
   SafetensorsFile() = default;
 
+  /// Validates the header of the `fileSize_` bytes at `mapping_`.
+  bool parse(std::string &error);
+
   std::string path_;
   std::vector<SafetensorsTensor> tensors_;
   std::map<std::string, std::string> metadata_;
   const unsigned char *mapping_ = nullptr;
+  /// True when mapping_ is an mmap of the file; false when it points into
+  /// owned_ (openFromMemory).
+  bool mapped_ = false;
+  std::vector<unsigned char> owned_;
   uint64_t fileSize_ = 0;
   uint64_t dataStart_ = 0; // 8 + N
 };

@@ -330,3 +330,37 @@ TEST_F(WeightsSafetensors, WriterErrors) {
   ASSERT_NE(file, nullptr) << error;
   EXPECT_TRUE(file->tensors().empty());
 }
+
+// Tests that openFromMemory reads what open reads, from a copy of the bytes,
+// and rejects what open rejects, naming the buffer.
+TEST_F(WeightsSafetensors, OpenFromMemory) {
+  std::string header = "{" + entry("a", "U8", "[2]", "[4,6]") + "," +
+                       entry("e", "F32", "[0]", "[4,4]") + "}";
+  std::string bytes = safetensorsBytes(header, "\x01\x02\x03\x04\x05\x06");
+  std::string error;
+  auto file = SafetensorsFile::openFromMemory(bytes.data(), bytes.size(),
+                                              "<memory>", error);
+  ASSERT_NE(file, nullptr) << error;
+  EXPECT_EQ(file->path(), "<memory>");
+  EXPECT_EQ(file->fileSize(), bytes.size());
+  ASSERT_EQ(file->tensors().size(), 2u);
+  bytes.assign(bytes.size(), '\0'); // the file holds its own copy
+  EXPECT_EQ(static_cast<const char *>(file->data(*file->find("a")))[1], '\x06');
+
+  for (const auto &[bad, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"", "too short"},
+           {"1234567", "too short"},
+           {safetensorsBytes(header, "\x01"), "run past the data section"},
+           {safetensorsBytes("[]", ""), "does not start with '{'"},
+           {safetensorsBytes("{\"a\":1,\"a\":2}", ""), "duplicate tensor name"}}) {
+    EXPECT_EQ(SafetensorsFile::openFromMemory(bad.data(), bad.size(), "<memory>",
+                                              error),
+              nullptr)
+        << needle;
+    EXPECT_EQ(error.rfind("<memory>: ", 0), 0u) << error;
+    EXPECT_NE(error.find(needle), std::string::npos)
+        << "expected '" << needle << "' in: " << error;
+  }
+  EXPECT_EQ(SafetensorsFile::openFromMemory(nullptr, 8, "<memory>", error), nullptr);
+  EXPECT_NE(error.find("no data"), std::string::npos) << error;
+}

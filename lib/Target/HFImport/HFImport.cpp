@@ -41,6 +41,12 @@ namespace {
 /// it has one.
 using DenseRule = std::function<std::optional<std::string>(int64_t layer)>;
 
+/// The first layer at or after `layer` that the family's layer arithmetic
+/// (sparse step, dense prefix, frequency) leaves MoE; the DenseRule still has
+/// the last word. Lets the importer find the first MoE layer without visiting
+/// each of up to 2^31 layers.
+using NextCandidate = std::function<int64_t(int64_t layer)>;
+
 /// The MoE block of one decoder layer, as the config describes it.
 struct LayerSpec {
   std::string family;
@@ -84,6 +90,8 @@ struct LayerSpec {
   StringRef sharedBlock;
 
   DenseRule denseRule;
+  /// With a denseRule; absent: every layer is a candidate.
+  NextCandidate nextCandidate;
 };
 
 } // namespace
@@ -205,6 +213,10 @@ static LogicalResult readQwenLayers(ConfigReader &reader, LayerSpec &spec) {
                            step)
           .str();
     return std::nullopt;
+  };
+  // The next layer i with (i + 1) a multiple of step.
+  spec.nextCandidate = [step](int64_t layer) {
+    return (layer + 1 + step - 1) / step * step - 1;
   };
   return success();
 }
@@ -358,6 +370,11 @@ static LogicalResult readDeepSeek(ConfigReader &reader, LayerSpec &spec,
           .str();
     return std::nullopt;
   };
+  // The next multiple of frequency at or after first_k_dense_replace.
+  spec.nextCandidate = [firstDense, frequency](int64_t layer) {
+    layer = std::max(layer, firstDense);
+    return (layer + frequency - 1) / frequency * frequency;
+  };
   return success();
 }
 
@@ -397,7 +414,13 @@ static LogicalResult chooseLayer(ConfigReader &reader, LayerSpec &spec,
     spec.layer = *requested;
     return success();
   }
-  for (int64_t layer = 0; layer < spec.numLayers; ++layer) {
+  // Visit only the candidates: a config may claim 2^31 - 1 layers of which
+  // none, or only the last, is MoE.
+  auto next = [&](int64_t layer) {
+    return spec.nextCandidate ? spec.nextCandidate(layer) : layer;
+  };
+  for (int64_t layer = next(0); layer < spec.numLayers;
+       layer = next(layer + 1)) {
     if (!rule(layer)) {
       spec.layer = layer;
       return success();

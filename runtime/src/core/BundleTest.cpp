@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Bundle.h"
+#include "TestBundles.h"
 #include "moert/moert.h"
 
 #include <gtest/gtest.h>
@@ -16,39 +17,12 @@
 
 namespace {
 
-struct Section {
-  uint32_t kind;
-  std::string bytes;
-};
+using moert::testing::Section;
 
 /// Lays out a bundle the way the writer does.
 std::vector<uint8_t> buildBundle(const std::vector<Section> &sections,
                                  const char *target = "cpu-x86_64") {
-  size_t offset = MOERT_BUNDLE_HEADER_SIZE +
-                  sections.size() * MOERT_BUNDLE_SECTION_ENTRY_SIZE;
-  std::vector<moert_bundle_section_t> table;
-  for (const Section &s : sections) {
-    offset = (offset + MOERT_BUNDLE_SECTION_ALIGNMENT - 1) /
-             MOERT_BUNDLE_SECTION_ALIGNMENT * MOERT_BUNDLE_SECTION_ALIGNMENT;
-    table.push_back({s.kind, 0, offset, s.bytes.size()});
-    offset += s.bytes.size();
-  }
-  std::vector<uint8_t> out(offset, 0);
-  moert_bundle_header_t header = {};
-  std::memcpy(header.magic, MOERT_BUNDLE_MAGIC, MOERT_BUNDLE_MAGIC_SIZE);
-  header.version = MOERT_BUNDLE_FORMAT_VERSION;
-  header.section_count = static_cast<uint32_t>(sections.size());
-  header.file_size = out.size();
-  std::strncpy(header.target, target, MOERT_BUNDLE_TARGET_SIZE - 1);
-  std::memcpy(out.data(), &header, sizeof(header));
-  for (size_t i = 0; i < table.size(); ++i) {
-    std::memcpy(out.data() + MOERT_BUNDLE_HEADER_SIZE +
-                    i * MOERT_BUNDLE_SECTION_ENTRY_SIZE,
-                &table[i], sizeof(table[i]));
-    std::memcpy(out.data() + table[i].offset, sections[i].bytes.data(),
-                sections[i].bytes.size());
-  }
-  return out;
+  return moert::testing::layOutBundle(sections, target);
 }
 
 /// An ELF header of an x86-64 shared object (not loadable: no segments).
@@ -62,24 +36,8 @@ std::string fakeElf() {
   return elf;
 }
 
-const char *kManifest = R"({"target": "cpu-x86_64", "functions": [
-  {"name": "mm", "symbol": "_mlir_ciface_mm",
-   "inputs": [{"name": "a", "dtype": "f32", "shape": [2, 3]},
-              {"name": "b", "dtype": "f32", "shape": [3, 4]}],
-   "outputs": [{"name": "result0", "dtype": "f32", "shape": [2, 4]}]}]})";
-
-const char *kSchedule = R"({"kernels": [{"symbol": "_mlir_ciface_mm",
-   "arguments": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]}],
-   "results": [{"dtype": "f32", "shape": [2, 4]}]}],
- "programs": [{"function": "mm",
-   "buffers": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]},
-               {"dtype": "f32", "shape": [2, 4]}],
-   "commands": [{"command": "allocate", "buffer": 0},
-                {"command": "bind_input", "input": 0, "buffer": 0},
-                {"command": "allocate", "buffer": 1},
-                {"command": "bind_input", "input": 1, "buffer": 1},
-                {"command": "call", "kernel": 0, "arguments": [0, 1], "results": [2]},
-                {"command": "output", "output": 0, "buffer": 2}]}]})";
+const char *const kManifest = moert::testing::kMatmulManifest;
+const char *const kSchedule = moert::testing::kMatmulSchedule;
 
 const char *kReference =
     R"({"programs": [{"function": "mm", "values": [], "ops": [], "returns": []}]})";

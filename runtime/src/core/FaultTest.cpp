@@ -12,6 +12,7 @@
 
 #include "Executor.h"
 #include "moert/moert.h"
+#include "TestBundles.h"
 
 #include <gtest/gtest.h>
 
@@ -68,47 +69,19 @@ std::string schedule() {
          "]}";
 }
 
-std::string readFile(const char *path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
+using moert::testing::readFile;
 
 const std::string &kernelImage() {
   static const std::string image = readFile(MOERT_FAULT_TEST_KERNEL);
   return image;
 }
 
-/// Lays out a bundle the way the writer does, with `kernels` as its image.
+/// The two-function test bundle with `kernels` as its image.
 std::vector<uint8_t> buildBundle(const std::string &kernels) {
-  std::vector<std::pair<uint32_t, std::string>> sections = {
-      {MOERT_BUNDLE_SECTION_MANIFEST, kManifest},
-      {MOERT_BUNDLE_SECTION_SCHEDULE, schedule()},
-      {MOERT_BUNDLE_SECTION_KERNELS, kernels}};
-  size_t offset = MOERT_BUNDLE_HEADER_SIZE +
-                  sections.size() * MOERT_BUNDLE_SECTION_ENTRY_SIZE;
-  std::vector<moert_bundle_section_t> table;
-  for (const auto &[kind, bytes] : sections) {
-    offset = (offset + MOERT_BUNDLE_SECTION_ALIGNMENT - 1) /
-             MOERT_BUNDLE_SECTION_ALIGNMENT * MOERT_BUNDLE_SECTION_ALIGNMENT;
-    table.push_back({kind, 0, offset, bytes.size()});
-    offset += bytes.size();
-  }
-  std::vector<uint8_t> out(offset, 0);
-  moert_bundle_header_t header = {};
-  std::memcpy(header.magic, MOERT_BUNDLE_MAGIC, MOERT_BUNDLE_MAGIC_SIZE);
-  header.version = MOERT_BUNDLE_FORMAT_VERSION;
-  header.section_count = static_cast<uint32_t>(sections.size());
-  header.file_size = out.size();
-  std::strncpy(header.target, "cpu-x86_64", MOERT_BUNDLE_TARGET_SIZE - 1);
-  std::memcpy(out.data(), &header, sizeof(header));
-  for (size_t i = 0; i < table.size(); ++i) {
-    std::memcpy(out.data() + MOERT_BUNDLE_HEADER_SIZE +
-                    i * MOERT_BUNDLE_SECTION_ENTRY_SIZE,
-                &table[i], sizeof(table[i]));
-    std::memcpy(out.data() + table[i].offset, sections[i].second.data(),
-                sections[i].second.size());
-  }
-  return out;
+  return moert::testing::layOutBundle(
+      {{MOERT_BUNDLE_SECTION_MANIFEST, kManifest},
+       {MOERT_BUNDLE_SECTION_SCHEDULE, schedule()},
+       {MOERT_BUNDLE_SECTION_KERNELS, kernels}});
 }
 
 /// The status's code and message, freeing it ("" and MOERT_OK for success).

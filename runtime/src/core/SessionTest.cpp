@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/moert.h"
+#include "TestBundles.h"
 
 #include <gtest/gtest.h>
 
@@ -28,61 +29,14 @@
 
 namespace {
 
-const char *kManifest = R"({"target": "cpu-x86_64", "functions": [
-  {"name": "mm", "symbol": "_mlir_ciface_mm",
-   "inputs": [{"name": "a", "dtype": "f32", "shape": [2, 3]},
-              {"name": "b", "dtype": "f32", "shape": [3, 4]}],
-   "outputs": [{"name": "result0", "dtype": "f32", "shape": [2, 4]}]}]})";
+using moert::testing::readFile;
 
-const char *kSchedule = R"({"kernels": [{"symbol": "_mlir_ciface_mm",
-   "arguments": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]}],
-   "results": [{"dtype": "f32", "shape": [2, 4]}]}],
- "programs": [{"function": "mm",
-   "buffers": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]},
-               {"dtype": "f32", "shape": [2, 4]}],
-   "commands": [{"command": "allocate", "buffer": 0},
-                {"command": "bind_input", "input": 0, "buffer": 0},
-                {"command": "allocate", "buffer": 1},
-                {"command": "bind_input", "input": 1, "buffer": 1},
-                {"command": "call", "kernel": 0, "arguments": [0, 1], "results": [2]},
-                {"command": "output", "output": 0, "buffer": 2}]}]})";
-
-std::string readFile(const char *path) {
-  std::ifstream file(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(file), {});
-}
-
-/// Lays out a bundle the way the writer does.
+/// The matmul test bundle around the test kernel.
 std::vector<uint8_t> buildBundle() {
-  std::vector<std::pair<uint32_t, std::string>> sections = {
-      {MOERT_BUNDLE_SECTION_MANIFEST, kManifest},
-      {MOERT_BUNDLE_SECTION_SCHEDULE, kSchedule},
-      {MOERT_BUNDLE_SECTION_KERNELS, readFile(MOERT_TEST_KERNEL)}};
-  size_t offset = MOERT_BUNDLE_HEADER_SIZE +
-                  sections.size() * MOERT_BUNDLE_SECTION_ENTRY_SIZE;
-  std::vector<moert_bundle_section_t> table;
-  for (const auto &[kind, bytes] : sections) {
-    offset = (offset + MOERT_BUNDLE_SECTION_ALIGNMENT - 1) /
-             MOERT_BUNDLE_SECTION_ALIGNMENT * MOERT_BUNDLE_SECTION_ALIGNMENT;
-    table.push_back({kind, 0, offset, bytes.size()});
-    offset += bytes.size();
-  }
-  std::vector<uint8_t> out(offset, 0);
-  moert_bundle_header_t header = {};
-  std::memcpy(header.magic, MOERT_BUNDLE_MAGIC, MOERT_BUNDLE_MAGIC_SIZE);
-  header.version = MOERT_BUNDLE_FORMAT_VERSION;
-  header.section_count = static_cast<uint32_t>(sections.size());
-  header.file_size = out.size();
-  std::strncpy(header.target, "cpu-x86_64", MOERT_BUNDLE_TARGET_SIZE - 1);
-  std::memcpy(out.data(), &header, sizeof(header));
-  for (size_t i = 0; i < table.size(); ++i) {
-    std::memcpy(out.data() + MOERT_BUNDLE_HEADER_SIZE +
-                    i * MOERT_BUNDLE_SECTION_ENTRY_SIZE,
-                &table[i], sizeof(table[i]));
-    std::memcpy(out.data() + table[i].offset, sections[i].second.data(),
-                sections[i].second.size());
-  }
-  return out;
+  return moert::testing::layOutBundle(
+      {{MOERT_BUNDLE_SECTION_MANIFEST, moert::testing::kMatmulManifest},
+       {MOERT_BUNDLE_SECTION_SCHEDULE, moert::testing::kMatmulSchedule},
+       {MOERT_BUNDLE_SECTION_KERNELS, readFile(MOERT_TEST_KERNEL)}});
 }
 
 /// Inputs of one run (scaled by `seed`) and the expected product.

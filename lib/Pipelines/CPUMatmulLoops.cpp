@@ -5,9 +5,10 @@
 // prove C does not alias A or B) and so never vectorises it. This rewrites
 // buffer-level linalg.matmul, in the two layouts the moe lowering produces,
 // into loops LLVM's vectoriser handles:
-//   C = A·Bᵀ (B [N, K], Hugging Face weights): for i, and four j at a time:
-//     dot products over k in scalar accumulators sharing each load of A, with
-//     reassociation allowed so that they become SIMD partial sums;
+//   C = A·Bᵀ (B [N, K], Hugging Face weights): blocks of 2 rows x 4 columns
+//     of dot products over k in scalar accumulators that share the loads of
+//     A's and B's rows, with reassociation allowed so that they become SIMD
+//     partial sums (tails take one row / one column);
 //   C = A·B  (B [K, N]): for i, k: C[i, :] += A[i, k] · B[k, :], an axpy over
 //     the contiguous rows of B and C.
 // Products accumulate in C's element type (f32 in the moe lowering).
@@ -81,57 +82,89 @@ struct CPUMatmulLoops
       Value depth = memref::DimOp::create(b, a, 1);
       Value cols = memref::DimOp::create(b, c, 1);
       if (isTransposed) {
-        // Four outputs per step share each load of A's row; the tail takes
-        // one output at a time.
-        constexpr int64_t kBlock = 4;
-        Value block = arith::ConstantIndexOp::create(b, kBlock);
-        Value blocked = arith::MulIOp::create(
-            b, arith::DivUIOp::create(b, cols, block), block);
-        auto dotProducts = [&](ImplicitLocOpBuilder &bj, Value iv, Value jv,
-                               int64_t count) {
-          SmallVector<Value> columns, inits;
-          for (int64_t q = 0; q < count; ++q) {
-            Value column = q == 0 ? jv
-                                  : Value(arith::AddIOp::create(
-                                        bj, jv,
-                                        arith::ConstantIndexOp::create(bj, q)));
-            columns.push_back(column);
-            inits.push_back(memref::LoadOp::create(bj, c, ValueRange{iv, column}));
-          }
+        // Blocks of 2 rows x 4 columns share each load of A's rows and B's
+        // rows across 8 accumulators; tails take one row / one column.
+        constexpr int64_t kRowBlock = 2, kColBlock = 4;
+        auto roundDown = [&](Value size, int64_t block) -> Value {
+          Value step = arith::ConstantIndexOp::create(b, block);
+          return arith::MulIOp::create(
+              b, arith::DivUIOp::create(b, size, step), step);
+        };
+        Value blockedRows = roundDown(rows, kRowBlock);
+        Value blockedCols = roundDown(cols, kColBlock);
+        auto offsetBy = [](ImplicitLocOpBuilder &bb, Value base, int64_t q) {
+          return q == 0 ? base
+                        : Value(arith::AddIOp::create(
+                              bb, base, arith::ConstantIndexOp::create(bb, q)));
+        };
+        // C[i0 + r, j0 + q] += Σ_k A[i0 + r, k] · B[j0 + q, k].
+        auto dotBlock = [&](ImplicitLocOpBuilder &bj, Value i0, int64_t rowCount,
+                            Value j0, int64_t colCount) {
+          SmallVector<Value> rowIndex, colIndex, inits;
+          for (int64_t r = 0; r < rowCount; ++r)
+            rowIndex.push_back(offsetBy(bj, i0, r));
+          for (int64_t q = 0; q < colCount; ++q)
+            colIndex.push_back(offsetBy(bj, j0, q));
+          for (int64_t r = 0; r < rowCount; ++r)
+            for (int64_t q = 0; q < colCount; ++q)
+              inits.push_back(memref::LoadOp::create(
+                  bj, c, ValueRange{rowIndex[r], colIndex[q]}));
           auto sums = scf::ForOp::create(
               bj, zero, depth, one, inits,
               [&](OpBuilder &nb3, Location loc3, Value kv, ValueRange acc) {
                 ImplicitLocOpBuilder bk(loc3, nb3);
-                Value x = loadAs(bk, a, {iv, kv}, accType);
-                SmallVector<Value> next;
-                for (int64_t q = 0; q < count; ++q) {
-                  Value y = loadAs(bk, bMat, {columns[q], kv}, accType);
-                  Value product = arith::MulFOp::create(bk, x, y, fast);
-                  next.push_back(arith::AddFOp::create(bk, acc[q], product, fast));
-                }
+                SmallVector<Value> xs, ys, next;
+                for (int64_t r = 0; r < rowCount; ++r)
+                  xs.push_back(loadAs(bk, a, {rowIndex[r], kv}, accType));
+                for (int64_t q = 0; q < colCount; ++q)
+                  ys.push_back(loadAs(bk, bMat, {colIndex[q], kv}, accType));
+                for (int64_t r = 0; r < rowCount; ++r)
+                  for (int64_t q = 0; q < colCount; ++q) {
+                    Value product =
+                        arith::MulFOp::create(bk, xs[r], ys[q], fast);
+                    next.push_back(arith::AddFOp::create(
+                        bk, acc[r * colCount + q], product, fast));
+                  }
                 scf::YieldOp::create(bk, next);
               });
-          for (int64_t q = 0; q < count; ++q)
-            memref::StoreOp::create(bj, sums.getResult(q), c,
-                                    ValueRange{iv, columns[q]});
+          for (int64_t r = 0; r < rowCount; ++r)
+            for (int64_t q = 0; q < colCount; ++q)
+              memref::StoreOp::create(bj, sums.getResult(r * colCount + q), c,
+                                      ValueRange{rowIndex[r], colIndex[q]});
         };
-        scf::ForOp::create(b, zero, rows, one, ValueRange{},
-            [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
-              ImplicitLocOpBuilder bi(loc, nb);
-              scf::ForOp::create(bi, zero, blocked, block, ValueRange{},
-                  [&](OpBuilder &nb2, Location loc2, Value jv, ValueRange) {
-                    ImplicitLocOpBuilder bj(loc2, nb2);
-                    dotProducts(bj, iv, jv, kBlock);
-                    scf::YieldOp::create(bj);
-                  });
-              scf::ForOp::create(bi, blocked, cols, one, ValueRange{},
-                  [&](OpBuilder &nb2, Location loc2, Value jv, ValueRange) {
-                    ImplicitLocOpBuilder bj(loc2, nb2);
-                    dotProducts(bj, iv, jv, 1);
-                    scf::YieldOp::create(bj);
-                  });
-              scf::YieldOp::create(bi);
-            });
+        // One band of `rowCount` rows starting at i0: blocked columns, then
+        // the column tail.
+        auto band = [&](ImplicitLocOpBuilder &bi, Value i0, int64_t rowCount) {
+          scf::ForOp::create(
+              bi, zero, blockedCols,
+              arith::ConstantIndexOp::create(bi, kColBlock), ValueRange{},
+              [&](OpBuilder &nb2, Location loc2, Value jv, ValueRange) {
+                ImplicitLocOpBuilder bj(loc2, nb2);
+                dotBlock(bj, i0, rowCount, jv, kColBlock);
+                scf::YieldOp::create(bj);
+              });
+          scf::ForOp::create(
+              bi, blockedCols, cols, one, ValueRange{},
+              [&](OpBuilder &nb2, Location loc2, Value jv, ValueRange) {
+                ImplicitLocOpBuilder bj(loc2, nb2);
+                dotBlock(bj, i0, rowCount, jv, 1);
+                scf::YieldOp::create(bj);
+              });
+        };
+        scf::ForOp::create(b, zero, blockedRows,
+                           arith::ConstantIndexOp::create(b, kRowBlock),
+                           ValueRange{},
+                           [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
+                             ImplicitLocOpBuilder bi(loc, nb);
+                             band(bi, iv, kRowBlock);
+                             scf::YieldOp::create(bi);
+                           });
+        scf::ForOp::create(b, blockedRows, rows, one, ValueRange{},
+                           [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
+                             ImplicitLocOpBuilder bi(loc, nb);
+                             band(bi, iv, 1);
+                             scf::YieldOp::create(bi);
+                           });
       } else {
         scf::ForOp::create(b, zero, rows, one, ValueRange{},
             [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {

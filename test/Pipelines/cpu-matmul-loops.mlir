@@ -1,19 +1,21 @@
 // RUN: moe-opt %s --moe-cpu-matmul-loops -split-input-file | FileCheck %s
 
-// Tests C += A·Bᵀ (Hugging Face layout): four dot products per step share the
-// loads of A's row, accumulate in registers with reassociation allowed, and a
-// tail loop takes the remaining columns one at a time.
+// Tests C += A·Bᵀ (Hugging Face layout): blocks of 2 rows x 4 columns of dot
+// products share the loads of A's and B's rows in 8 register accumulators with
+// reassociation allowed; tail loops take the last columns and the last row.
 // CHECK-LABEL: func.func @transposed
 // CHECK-SAME: (%[[A:.*]]: memref<?x16xbf16>, %[[B:.*]]: memref<10x16xbf16>, %[[C:.*]]: memref<?x10xf32>)
-// CHECK: scf.for %[[I:.*]] = %c0 to %{{.*}} step %c1 {
-// CHECK: scf.for %[[J:.*]] = %c0 to %{{.*}} step %c4 {
-// CHECK: %{{.*}}:4 = scf.for %[[K:.*]] = %c0 to %{{.*}} step %c1 iter_args
+// CHECK: scf.for %[[I:.*]] = %c0 to %{{.*}} step %c2{{.*}} {
+// CHECK: scf.for %[[J:.*]] = %c0 to %{{.*}} step %c4{{.*}} {
+// CHECK: %{{.*}}:8 = scf.for %[[K:.*]] = %c0 to %{{.*}} step %c1 iter_args
 // CHECK: memref.load %[[A]][%[[I]], %[[K]]]
 // CHECK: arith.extf
 // CHECK: arith.mulf %{{.*}}, %{{.*}} fastmath<reassoc,contract> : f32
 // CHECK: arith.addf %{{.*}}, %{{.*}} fastmath<reassoc,contract> : f32
 // CHECK: memref.store
-// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1 {
+// CHECK: %{{.*}}:2 = scf.for {{.*}} iter_args
+// CHECK: %{{.*}}:4 = scf.for {{.*}} iter_args
+// CHECK: scf.for {{.*}} iter_args({{[^,]*}}) -> (f32)
 // CHECK-NOT: linalg.matmul
 func.func @transposed(%a: memref<?x16xbf16>, %b: memref<10x16xbf16>, %c: memref<?x10xf32>) {
   linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>]

@@ -74,14 +74,22 @@ moert_status_t loadBytes(const uint8_t *data, size_t size,
   return nullptr;
 }
 
+/// NOT_FOUND unless `function` indexes a function of `bundle`.
+static moert_status_t checkFunction(const moert::Bundle &bundle,
+                                    size_t function) {
+  if (function < bundle.functions.size())
+    return nullptr;
+  return makeStatus(MOERT_ERROR_NOT_FOUND,
+                    "no function " + std::to_string(function));
+}
+
 moert_status_t tensorInfo(const moert_bundle_t *bundle, size_t function,
                           size_t index, bool input,
                           moert_tensor_info_t *out_info) {
   if (!bundle || !out_info)
     return invalidArgument("null bundle or info");
-  if (function >= bundle->bundle.functions.size())
-    return makeStatus(MOERT_ERROR_NOT_FOUND,
-                      "no function " + std::to_string(function));
+  if (moert_status_t status = checkFunction(bundle->bundle, function))
+    return status;
   const moert::Function &f = bundle->bundle.functions[function];
   const auto &list = input ? f.inputs : f.outputs;
   if (index >= list.size())
@@ -477,9 +485,8 @@ moert_status_t moert_session_run(moert_session_t *session, size_t function,
     return invalidArgument("null session");
   return guarded([&]() -> moert_status_t {
     const moert::Bundle &bundle = session->bundle->bundle;
-    if (function >= bundle.functions.size())
-      return makeStatus(MOERT_ERROR_NOT_FOUND,
-                        "no function " + std::to_string(function));
+    if (moert_status_t status = checkFunction(bundle, function))
+      return status;
     return runChecked(session, function, inputs, input_count, outputs,
                       output_count);
   });
@@ -510,9 +517,8 @@ moert_status_t moert_session_run_dl(moert_session_t *session, size_t function,
     return invalidArgument("null session");
   return guarded([&]() -> moert_status_t {
     const moert::Bundle &bundle = session->bundle->bundle;
-    if (function >= bundle.functions.size())
-      return makeStatus(MOERT_ERROR_NOT_FOUND,
-                        "no function " + std::to_string(function));
+    if (moert_status_t status = checkFunction(bundle, function))
+      return status;
     const moert::Function &f = bundle.functions[function];
     std::vector<moert_tensor_view_t> in, out;
     if (moert_status_t status =

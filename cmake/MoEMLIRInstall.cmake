@@ -43,7 +43,7 @@ install(EXPORT MoEMLIRRuntimeTargets NAMESPACE MoEMLIR::
 # generated .inc files, the TableGen sources, and the libraries.
 if(MOE_ENABLE_COMPILER)
   set(moe_compiler_libraries
-    MoEDialect MoETransforms MoEToLinalg MoEPipelines
+    MoEDialect MoETransforms MoEToLinalg MoEToGPU MoEPipelines
     MoETargetBundle MoETargetHFImport MoETargetRoundTrip
     MoECompiler MoECAPI)
   set_target_properties(MoECompiler PROPERTIES EXPORT_NAME Compiler)

@@ -26,3 +26,10 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.moe_tools_dir, config.llvm_tools_dir]
 tools = ["moe-opt", "moe-translate", "mlir-runner", "moe-run"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The CUDA pipeline serializes kernels with the CUDA toolkit's ptxas (found by
+# MLIR under $CUDA_HOME or /usr/local/cuda); tests of whole bundles need it.
+import shutil
+cuda_root = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if shutil.which("ptxas") or os.path.exists(os.path.join(cuda_root, "bin", "ptxas")):
+    config.available_features.add("ptxas")

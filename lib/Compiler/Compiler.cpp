@@ -11,6 +11,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/Support/raw_ostream.h"
@@ -27,6 +28,9 @@ void moe::registerDialects(DialectRegistry &registry) {
   mlir::registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  // The CUDA pipeline serializes kernels (gpu-module-to-binary) and
+  // translates gpu.binary / gpu.launch_func.
+  registerAllGPUToLLVMIRTranslations(registry);
   moe::registerAllDialects(registry);
 }
 
@@ -37,9 +41,6 @@ void moe::registerPasses() {
 
 FailureOr<std::string> moe::compileToBundle(ModuleOp module,
                                             const BundleOptions &options) {
-  if (options.target != BundleTarget::CPU)
-    return module.emitError() << "only the CPU bundle target is available",
-           failure();
   if (options.verify && failed(mlir::verify(module)))
     return failure();
   // The pipeline needs upstream interface models (bufferization,
@@ -51,7 +52,7 @@ FailureOr<std::string> moe::compileToBundle(ModuleOp module,
 
   std::string bytes;
   llvm::raw_string_ostream os(bytes);
-  if (failed(translateModuleToBundle(module, os)))
+  if (failed(translateModuleToBundle(module, os, options.target)))
     return failure();
   os.flush();
   return bytes;

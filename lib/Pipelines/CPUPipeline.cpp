@@ -2,6 +2,7 @@
 
 #include "moe/Pipelines/Pipelines.h"
 #include "CPUMatmulLoops.h"
+#include "PipelineSteps.h"
 #include "moe/Conversion/Passes.h"
 #include "moe/Transforms/Passes.h"
 
@@ -22,58 +23,6 @@
 
 using namespace mlir;
 
-namespace {
-/// Rewrites memref.copy into linalg.copy, which becomes plain loops. The LLVM
-/// lowering of a strided memref.copy calls `memrefCopy` from MLIR's runner
-/// utilities; the kernels must not need MLIR libraries at run time.
-struct CopiesToLoops : PassWrapper<CopiesToLoops, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(CopiesToLoops)
-  StringRef getArgument() const final { return "moe-copies-to-loops"; }
-  void runOnOperation() override {
-    SmallVector<memref::CopyOp> copies;
-    getOperation().walk([&](memref::CopyOp copy) { copies.push_back(copy); });
-    for (memref::CopyOp copy : copies) {
-      OpBuilder builder(copy);
-      linalg::CopyOp::create(builder, copy.getLoc(), copy.getSource(),
-                             copy.getTarget());
-      copy.erase();
-    }
-  }
-};
-
-/// Marks the arguments of public functions `bufferization.writable = false`:
-/// bufferization then copies before it would write into one.
-struct ReadOnlyArguments
-    : PassWrapper<ReadOnlyArguments, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(ReadOnlyArguments)
-  StringRef getArgument() const final { return "moe-read-only-arguments"; }
-  void runOnOperation() override {
-    for (auto func : getOperation().getOps<func::FuncOp>()) {
-      if (!func.isPublic() || func.isExternal())
-        continue;
-      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-        if (isa<TensorType>(func.getArgumentTypes()[i]))
-          func.setArgAttr(i, bufferization::BufferizationDialect::kWritableAttrName,
-                          BoolAttr::get(&getContext(), false));
-    }
-  }
-};
-
-/// Marks every public function for a C interface wrapper, so that the runtime
-/// calls `_mlir_ciface_<name>` with memref descriptors.
-struct EmitCInterfaces
-    : PassWrapper<EmitCInterfaces, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitCInterfaces)
-  StringRef getArgument() const final { return "moe-emit-c-interfaces"; }
-  void runOnOperation() override {
-    for (auto func : getOperation().getOps<func::FuncOp>())
-      if (func.isPublic() && !func.isExternal())
-        func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                      UnitAttr::get(&getContext()));
-  }
-};
-} // namespace
-
 void mlir::moe::buildCPUPipeline(OpPassManager &pm,
                                  const CPUPipelineOptions &options) {
   // Whole layers and chains into their parts.
@@ -82,33 +31,19 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createMoEDecompose(decompose));
   pm.addPass(createCanonicalizerPass());
   // moe ops into linalg/tensor/scf.
-  pm.addPass(createConvertMoEToLinalg());
-  // Residual and shared-expert sums are elementwise arith on tensors.
-  pm.addPass(createConvertElementwiseToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-
-  // Tensors to buffers. Function boundaries use identity layouts so that the
-  // C interface sees plain strided memrefs, and arguments are read-only: the
-  // runtime passes the caller's inputs (weights) in place.
-  pm.addPass(std::make_unique<ReadOnlyArguments>());
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  pm.addPass(createCanonicalizerPass());
-  bufferization::BufferDeallocationPipelineOptions deallocation;
-  bufferization::buildBufferDeallocationPipeline(pm, deallocation);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  if (options.parallelForms)
+    pm.addPass(createConvertMoEToParallelLinalg());
+  else
+    pm.addPass(createConvertMoEToLinalg());
+  addBufferizationSteps(pm, /*deallocate=*/true);
 
   // Loops, then LLVM.
-  pm.addPass(std::make_unique<CopiesToLoops>());
   pm.addPass(createCPUMatmulLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   if (!options.lowerToLLVM) {
     if (options.emitCInterfaces)
-      pm.addPass(std::make_unique<EmitCInterfaces>());
+      pm.addPass(createEmitCInterfacesPass());
     pm.addPass(createCanonicalizerPass());
     return;
   }
@@ -118,7 +53,7 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm,
   // erf (GELU) has no LLVM intrinsic: call libm.
   pm.addPass(createConvertMathToLibmPass());
   if (options.emitCInterfaces)
-    pm.addPass(std::make_unique<EmitCInterfaces>());
+    pm.addPass(createEmitCInterfacesPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
@@ -140,11 +75,18 @@ struct CPUPipelineTextOptions
       llvm::cl::desc("Give every public function a C interface "
                      "(_mlir_ciface_<name>) for the runtime"),
       llvm::cl::init(true)};
+  Option<bool> parallelForms{
+      *this, "parallel-forms",
+      llvm::cl::desc("Lower moe ops with the GPU path's data-parallel forms "
+                     "(convert-moe-to-parallel-linalg), to test their numerics "
+                     "on the CPU"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
 void mlir::moe::registerPipelines() {
   registerCPUMatmulLoopsPass();
+  registerCUDAPipeline();
   PassPipelineRegistration<CPUPipelineTextOptions>(
       "moe-cpu-pipeline",
       "Lowers moe ops through linalg/scf and bufferization to the LLVM "
@@ -153,6 +95,7 @@ void mlir::moe::registerPipelines() {
         CPUPipelineOptions options;
         options.lowerToLLVM = text.lowerToLLVM;
         options.emitCInterfaces = text.emitCInterfaces;
+        options.parallelForms = text.parallelForms;
         buildCPUPipeline(pm, options);
       });
 }

@@ -12,7 +12,7 @@
 // LOOPS-SAME: memref<4x8xf32>
 // LOOPS-SAME: llvm.emit_c_interface
 // LOOPS: scf.for
-// LOOPS-NOT: moe.
+// LOOPS-NOT: = moe.
 // LOOPS-NOT: llvm.
 // NOCI-LABEL: func.func @layer
 // NOCI-NOT: llvm.emit_c_interface

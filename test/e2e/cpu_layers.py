@@ -505,7 +505,7 @@ def run_case(name, seed, tools):
         f.write(text)
         path = f.name
     libs = ",".join(f"{tools.lib_dir}/{lib}" for lib in ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
-    compiled = subprocess.run([tools.moe_opt, path, "--pass-pipeline=builtin.module(moe-cpu-pipeline)"],
+    compiled = subprocess.run([tools.moe_opt, path, f"--pass-pipeline=builtin.module({tools.pipeline})"],
                               capture_output=True, text=True)
     if compiled.returncode:
         return name, False, "compile failed:\n" + compiled.stderr[-2000:]
@@ -530,6 +530,8 @@ def main():
     parser.add_argument("--lib-dir", required=True)
     parser.add_argument("--only")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--pipeline", default="moe-cpu-pipeline",
+                        help="the CPU pipeline with options, e.g. moe-cpu-pipeline{parallel-forms=true}")
     tools = parser.parse_args()
     names = [tools.only] if tools.only else list(CASES) + list(UNION_CASES)
     jobs = [(n, s) for n in names for s in range(tools.seeds)]

@@ -56,6 +56,13 @@ def MoE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getInputAttrName() {
       return ::llvm::StringLiteral("moe.input");
     }
+    /// Name of the unit attribute the lowerings put on an `scf.for` whose
+    /// iterations are independent: each writes only its own part of the
+    /// loop-carried tensors and reads nothing another iteration writes. The
+    /// GPU path runs such loops as parallel loops; the CPU path ignores it.
+    static constexpr ::llvm::StringLiteral getIndependentIterationsAttrName() {
+      return ::llvm::StringLiteral("moe.independent_iterations");
+    }
   }];
 }
 

@@ -20,6 +20,15 @@ void MoEDialect::initialize() {
 
 LogicalResult MoEDialect::verifyOperationAttribute(Operation *op,
                                                    NamedAttribute attr) {
+  if (attr.getName() == getIndependentIterationsAttrName()) {
+    if (!isa<UnitAttr>(attr.getValue()))
+      return op->emitError() << "'" << getIndependentIterationsAttrName()
+                             << "' must be a unit attribute";
+    if (op->getName().getStringRef() != "scf.for")
+      return op->emitError() << "'" << getIndependentIterationsAttrName()
+                             << "' may only be attached to an scf.for";
+    return success();
+  }
   if (attr.getName() != getParallelAttrName())
     return op->emitError() << "unknown moe dialect attribute '"
                            << attr.getName().getValue() << "'";

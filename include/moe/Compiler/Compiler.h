@@ -20,6 +20,7 @@
 #define MOE_COMPILER_COMPILER_H
 
 #include "moe/Pipelines/Pipelines.h"
+#include "moe/Target/Bundle.h"
 
 #include "mlir/Support/LLVM.h"
 
@@ -40,20 +41,15 @@ void registerDialects(DialectRegistry &registry);
 /// registry, for hosts that parse textual pipelines. Idempotent.
 void registerPasses();
 
-// The CPU pipeline goes into a host's pass manager (anchored on
-// builtin.module) with `buildCPUPipeline(pm, CPUPipelineOptions{...})` from
+// The pipelines go into a host's pass manager (anchored on builtin.module)
+// with `buildCPUPipeline(pm, CPUPipelineOptions{...})` or
+// `buildCUDAPipeline(pm, CUDAPipelineOptions{...})` from
 // moe/Pipelines/Pipelines.h, included above.
-
-/// The CUDA pipeline (`moe-cuda-pipeline{sm=90a}`) is pending the CUDA
-/// backend; `BundleOptions::target` takes only BundleTarget::CPU for now.
-enum class BundleTarget {
-  /// The host CPU (bundle target "cpu-<arch>").
-  CPU,
-};
 
 /// Options of compileToBundle.
 struct BundleOptions {
-  BundleTarget target = BundleTarget::CPU;
+  /// CPU (default) or CUDA with a chip (moe/Target/Bundle.h).
+  BundleTarget target;
   /// Run the verifier on the module first (a clear error instead of a
   /// failure deep in a pass when a host built invalid IR).
   bool verify = true;

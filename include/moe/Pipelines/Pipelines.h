@@ -3,6 +3,9 @@
 #ifndef MOE_PIPELINES_PIPELINES_H
 #define MOE_PIPELINES_PIPELINES_H
 
+#include <cstdint>
+#include <string>
+
 namespace mlir {
 class OpPassManager;
 namespace moe {
@@ -15,6 +18,10 @@ struct CPUPipelineOptions {
   /// Give every public function a C interface (`_mlir_ciface_<name>`), the
   /// entry points the runtime calls.
   bool emitCInterfaces = true;
+  /// Lower moe ops with the GPU path's data-parallel forms
+  /// (convert-moe-to-parallel-linalg) instead of convert-moe-to-linalg: runs
+  /// the GPU path's tensor-level numerics on the CPU, for tests.
+  bool parallelForms = false;
 };
 
 /// The CPU pipeline (`moe-cpu-pipeline`): moe ops -> linalg/tensor/scf ->
@@ -22,6 +29,39 @@ struct CPUPipelineOptions {
 /// (`_mlir_ciface_<name>`, memref descriptors by pointer) for the runtime.
 void buildCPUPipeline(OpPassManager &pm,
                       const CPUPipelineOptions &options = {});
+
+/// Options of the CUDA pipeline. The defaults are what bundles for Hopper
+/// (H100/H200) need.
+struct CUDAPipelineOptions {
+  /// The GPU architecture the kernels are compiled for (ptxas -arch).
+  std::string chip = "sm_90a";
+  /// PTX features (the PTX ISA version).
+  std::string features = "+ptx80";
+  /// Optimisation level of the device code (0-3).
+  unsigned optLevel = 3;
+  /// Threads per block of the parallel-loop kernels.
+  int64_t blockSize = 256;
+  /// CUDA toolkit root (bin/ptxas, nvvm/libdevice). Empty: $CUDA_HOME,
+  /// $CUDA_PATH, $CUDA_ROOT, else /usr/local/cuda.
+  std::string toolkitPath;
+  /// Lower to the LLVM dialect with the device code compiled to a fatbin
+  /// (needs ptxas). When false the pipeline stops at gpu.launch kernels in
+  /// host functions (scf, memref, gpu), which lit tests check.
+  bool lowerToLLVM = true;
+};
+
+/// The CUDA pipeline (`moe-cuda-pipeline`): moe ops -> data-parallel
+/// linalg/scf -> bufferized loops -> gpu.launch kernels with device buffers
+/// -> NVVM -> cubin (fatbin) embedded in host code that calls the runtime's
+/// mgpu* ABI; every public function gets a C interface.
+void buildCUDAPipeline(OpPassManager &pm,
+                       const CUDAPipelineOptions &options = {});
+
+/// The CUDA toolkit the pipeline uses (CUDAPipelineOptions::toolkitPath).
+std::string cudaToolkitPath(const CUDAPipelineOptions &options);
+
+/// Registers `moe-cuda-pipeline` (part of registerPipelines).
+void registerCUDAPipeline();
 
 /// Registers the named pipelines with the global pass registry.
 void registerPipelines();

@@ -91,8 +91,9 @@ struct LowerNullExperts : OpRewritePattern<NullExpertsOp> {
           })[0];
     };
 
+    // Tokens are independent: token t adds only into row t.
     Value acc = zeroAccumulator(b, tokens, 0, tokens, 1);
-    acc = b.forLoop(zero, b.dim(tokens, 0), {acc},
+    acc = b.independentForLoop(zero, b.dim(tokens, 0), {acc},
         [&](LoweringBuilder &b, Value t, ValueRange outer) -> SmallVector<Value> {
           return b.forLoop(zero, b.dim(indices, 1), outer,
               [&](LoweringBuilder &b, Value k, ValueRange state)

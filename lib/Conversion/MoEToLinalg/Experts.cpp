@@ -83,41 +83,8 @@ struct LowerSharedExperts : OpRewritePattern<SharedExpertsOp> {
     Value tokens = op.getTokens();
     Value output = b.ffn(tokens, op.getGateWeight(), op.getUpWeight(),
                          op.getDownWeight(), op.getActivation(), op.getLayout());
-    if (Value gateWeight = op.getSigmoidGate()) {
-      // gate[t] = x_t · g in f32, then output[t, :] *= sigmoid(gate[t]).
-      SmallVector<OpFoldResult> perToken = {
-          tensor::getMixedSize(b, b.getLoc(), tokens, 0)};
-      Value init = b.filled(perToken, b.getF32Type(), 0.0);
-      Value logits = linalg::MatvecOp::create(b, ValueRange{tokens, gateWeight},
-                                              ValueRange{init})
-                         .getResult(0);
-      auto type = cast<RankedTensorType>(output.getType());
-      MLIRContext *context = b.getContext();
-      AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
-      AffineMap perRow =
-          AffineMap::get(2, 0, {getAffineDimExpr(0, context)}, context);
-      Value empty = tensor::EmptyOp::create(b, b.sizes(output),
-                                            type.getElementType());
-      output = linalg::GenericOp::create(
-                   b, TypeRange{type}, ValueRange{output, logits},
-                   ValueRange{empty},
-                   ArrayRef<AffineMap>{identity, perRow, identity},
-                   ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                                 utils::IteratorType::parallel},
-                   [&](OpBuilder &nested, Location loc, ValueRange args) {
-                     LoweringBuilder inner(loc, nested);
-                     Value negExp = math::ExpOp::create(
-                         inner, arith::NegFOp::create(inner, args[1]));
-                     Value sigmoid = arith::DivFOp::create(
-                         inner, inner.f32(1.0),
-                         arith::AddFOp::create(inner, inner.f32(1.0), negExp));
-                     Value scaled = arith::MulFOp::create(
-                         inner, inner.toF32(args[0]), sigmoid);
-                     linalg::YieldOp::create(
-                         inner, inner.fromF32(scaled, type.getElementType()));
-                   })
-                   .getResult(0);
-    }
+    if (Value gateWeight = op.getSigmoidGate())
+      output = b.scaleRowsBySigmoidGate(tokens, output, gateWeight);
     rewriter.replaceOp(op, output);
     return success();
   }

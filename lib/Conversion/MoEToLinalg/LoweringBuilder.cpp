@@ -2,6 +2,8 @@
 
 #include "LoweringBuilder.h"
 
+#include "moe/IR/MoEDialect.h"
+
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 
 #include <cmath>
@@ -93,6 +95,40 @@ SmallVector<Value> LoweringBuilder::forLoop(Value lower, Value upper,
         scf::YieldOp::create(inner, results);
       });
   return SmallVector<Value>(loop.getResults());
+}
+
+SmallVector<Value> LoweringBuilder::independentForLoop(Value lower,
+                                                       Value upper,
+                                                       ValueRange iterArgs,
+                                                       LoopBody body) {
+  SmallVector<Value> results = forLoop(lower, upper, iterArgs, body);
+  Operation *loop = results.empty()
+                        ? nullptr
+                        : results.front().getDefiningOp();
+  if (loop)
+    loop->setAttr(MoEDialect::getIndependentIterationsAttrName(),
+                  getUnitAttr());
+  return results;
+}
+
+Value LoweringBuilder::generate(
+    RankedTensorType type, ValueRange dynamicSizes,
+    function_ref<Value(LoweringBuilder &, ValueRange)> body) {
+  Value init = tensor::EmptyOp::create(*this, type, dynamicSizes);
+  AffineMap identity = getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> iterators(type.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      *this, TypeRange{type}, ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{identity}, iterators,
+      [&](OpBuilder &nested, Location loc, ValueRange) {
+        LoweringBuilder inner(loc, nested);
+        SmallVector<Value> indices;
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          indices.push_back(linalg::IndexOp::create(inner, d));
+        linalg::YieldOp::create(inner, body(inner, indices));
+      });
+  return generic.getResult(0);
 }
 
 SmallVector<Value> LoweringBuilder::ifElse(Value condition, Branch thenBranch,
@@ -246,6 +282,43 @@ Value LoweringBuilder::ffn(Value x, Value gate, Value up, Value down,
   }
   Value output = matmulF32(castElements(hidden, elementType), down, outIn);
   return castElements(output, elementType);
+}
+
+Value LoweringBuilder::scaleRowsBySigmoidGate(Value tokens, Value output,
+                                              Value gateWeight) {
+  // gate[t] = x_t · g in f32, then output[t, :] *= sigmoid(gate[t]).
+  SmallVector<OpFoldResult> perToken = {
+      tensor::getMixedSize(*this, getLoc(), tokens, 0)};
+  Value init = filled(perToken, getF32Type(), 0.0);
+  Value logits = linalg::MatvecOp::create(*this, ValueRange{tokens, gateWeight},
+                                          ValueRange{init})
+                     .getResult(0);
+  auto type = cast<RankedTensorType>(output.getType());
+  MLIRContext *context = getContext();
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(2, context);
+  AffineMap perRow =
+      AffineMap::get(2, 0, {mlir::getAffineDimExpr(0, context)}, context);
+  Value empty = tensor::EmptyOp::create(*this, sizes(output),
+                                        type.getElementType());
+  return linalg::GenericOp::create(
+             *this, TypeRange{type}, ValueRange{output, logits},
+             ValueRange{empty},
+             ArrayRef<AffineMap>{identity, perRow, identity},
+             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                           utils::IteratorType::parallel},
+             [&](OpBuilder &nested, Location loc, ValueRange args) {
+               LoweringBuilder inner(loc, nested);
+               Value negExp = math::ExpOp::create(
+                   inner, arith::NegFOp::create(inner, args[1]));
+               Value sigmoid = arith::DivFOp::create(
+                   inner, inner.f32(1.0),
+                   arith::AddFOp::create(inner, inner.f32(1.0), negExp));
+               Value scaled =
+                   arith::MulFOp::create(inner, inner.toF32(args[0]), sigmoid);
+               linalg::YieldOp::create(
+                   inner, inner.fromF32(scaled, type.getElementType()));
+             })
+      .getResult(0);
 }
 
 std::pair<Value, Value> LoweringBuilder::argMax(Value values, Value taken,

@@ -59,6 +59,17 @@ public:
   /// scf.for from `lower` to `upper` (step 1) carrying `iterArgs`.
   SmallVector<Value> forLoop(Value lower, Value upper, ValueRange iterArgs,
                              LoopBody body);
+  /// As forLoop, for a loop whose iterations are independent (each writes
+  /// only its own part of `iterArgs` and reads nothing another iteration
+  /// writes): marked `moe.independent_iterations`, which the GPU path runs
+  /// in parallel.
+  SmallVector<Value> independentForLoop(Value lower, Value upper,
+                                        ValueRange iterArgs, LoopBody body);
+  /// A tensor of `type` whose element at each index is `body(indices)`: a
+  /// linalg.generic with parallel iterators only, no inputs, and the indices
+  /// from linalg.index. Every element is computed independently (GPU forms).
+  Value generate(RankedTensorType type, ValueRange dynamicSizes,
+                 function_ref<Value(LoweringBuilder &, ValueRange)> body);
   /// scf.if whose branches yield values of the same types.
   SmallVector<Value> ifElse(Value condition, Branch thenBranch,
                             Branch elseBranch);
@@ -98,6 +109,9 @@ public:
   /// accumulate in f32; the intermediate and the result take x's element type.
   Value ffn(Value x, Value gate, Value up, Value down, Activation kind,
             WeightLayout layout);
+  /// `output` [T, H] with row t scaled by sigmoid(tokens[t] · gateWeight),
+  /// the gate in f32 (shared experts' optional sigmoid gate).
+  Value scaleRowsBySigmoidGate(Value tokens, Value output, Value gateWeight);
 };
 
 } // namespace mlir::moe

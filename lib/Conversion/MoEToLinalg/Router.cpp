@@ -1,6 +1,6 @@
 //===- Router.cpp - moe.router -> scf/tensor/arith ------------------------===//
 //
-// One scf.for over tokens. Per token, in f32:
+// One scf.for over tokens (independent iterations). Per token, in f32:
 //   scores    s[e] = softmax(logits)[e] or sigmoid(logits[e])
 //   selection v[e] = s[e] (+ bias[e]); experts outside the kept groups -> -inf
 //   slot k    = arg-max of v over experts not yet taken (ties: lower index)
@@ -114,7 +114,8 @@ struct LowerRouter : OpRewritePattern<RouterOp> {
     if (FloatAttr p = routing.getTopP())
       topP = p.getValueAsDouble();
 
-    SmallVector<Value> results = b.forLoop(
+    // Tokens are independent: token t writes only row t of the results.
+    SmallVector<Value> results = b.independentForLoop(
         zero, numTokens, {weights, indices},
         [&](LoweringBuilder &b, Value t, ValueRange acc) -> SmallVector<Value> {
           auto logit = [&](LoweringBuilder &b, Value e) {

@@ -54,7 +54,8 @@ Value unflattenTokens(LoweringBuilder &b, Value flat, Value like) {
 Value rowSoftmax(LoweringBuilder &b, Value logits, Value bias) {
   Value zero = b.index(0);
   Value columns = b.dim(logits, 1);
-  return b.forLoop(zero, b.dim(logits, 0), {logits},
+  // Rows are independent: row r reads and writes only row r.
+  return b.independentForLoop(zero, b.dim(logits, 0), {logits},
       [&](LoweringBuilder &b, Value r, ValueRange acc) -> SmallVector<Value> {
         auto logit = [&](LoweringBuilder &b, Value n) -> Value {
           return arith::AddFOp::create(b, b.extract(logits, {r, n}),
@@ -315,7 +316,7 @@ struct LowerUnionAttention : OpRewritePattern<UnionAttentionOp> {
     Value gate =
         rowSoftmax(b, b.matmulF32(flat, op.getGate(), false), op.getGateBias());
     // Keep each token's top-k heads (others 0).
-    gate = b.forLoop(zero, b.dim(flat, 0), {gate},
+    gate = b.independentForLoop(zero, b.dim(flat, 0), {gate},
         [&](LoweringBuilder &b, Value r, ValueRange acc) -> SmallVector<Value> {
           Value row = b.rowSlice(acc[0], r);
           Value taken = b.filled(ArrayRef<OpFoldResult>{heads}, b.getI1Type(), 0.0);

@@ -9,7 +9,10 @@
 
 #include "moe/Target/Bundle.h"
 
-#include "CPUKernels.h"
+#include "KernelObject.h"
+
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/CommandLine.h"
 
 #include "moe/IR/MoEDialect.h"
 #include "moe/InitAllDialects.h"
@@ -293,7 +296,8 @@ writeBundle(ModuleOp module, StringRef target,
 }
 
 LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
-                                                 raw_ostream &output) {
+                                                 raw_ostream &output,
+                                                 const BundleTarget &target) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the bundle writer lays out little-endian integers in place");
   FailureOr<std::vector<FunctionSpec>> functions = describeFunctions(module);
@@ -316,7 +320,7 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
     references.push_back(std::move(*parsed));
   }
 
-  FailureOr<CPUKernels> kernels = compileCPUKernels(module);
+  FailureOr<KernelObject> kernels = compileKernelObject(module, target);
   if (failed(kernels))
     return failure();
 
@@ -335,15 +339,31 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
 }
 
 void mlir::moe::registerBundleTranslation() {
+  static llvm::cl::OptionCategory category("moe-to-bundle options");
+  static llvm::cl::opt<BundleTarget::Kind> kind(
+      "bundle-target", llvm::cl::desc("What the bundle's kernels run on"),
+      llvm::cl::values(
+          clEnumValN(BundleTarget::Kind::CPU, "cpu", "the host CPU (default)"),
+          clEnumValN(BundleTarget::Kind::CUDA, "cuda",
+                     "an NVIDIA GPU (--bundle-chip)")),
+      llvm::cl::init(BundleTarget::Kind::CPU), llvm::cl::cat(category));
+  static llvm::cl::opt<std::string> chip(
+      "bundle-chip",
+      llvm::cl::desc("GPU architecture of a cuda bundle (default sm_90a)"),
+      llvm::cl::init("sm_90a"), llvm::cl::cat(category));
   TranslateFromMLIRRegistration registration(
       "moe-to-bundle",
-      "compile a tensor-level module for the CPU and write the artifact "
-      "bundle (manifest, kernels, schedule, reference programs)",
+      "compile a tensor-level module for the CPU (or, with "
+      "--bundle-target=cuda, a GPU) and write the artifact bundle (manifest, "
+      "kernels, schedule, reference programs)",
       [](Operation *op, raw_ostream &output) -> LogicalResult {
         auto module = dyn_cast<ModuleOp>(op);
         if (!module)
           return op->emitError() << "expected a builtin.module";
-        return translateModuleToBundle(module, output);
+        BundleTarget target;
+        target.kind = kind;
+        target.chip = chip;
+        return translateModuleToBundle(module, output, target);
       },
       [](DialectRegistry &registry) {
         mlir::registerAllDialects(registry);
@@ -351,5 +371,6 @@ void mlir::moe::registerBundleTranslation() {
         mlir::moe::registerAllDialects(registry);
         registerBuiltinDialectTranslation(registry);
         registerLLVMDialectTranslation(registry);
+        registerAllGPUToLLVMIRTranslations(registry);
       });
 }

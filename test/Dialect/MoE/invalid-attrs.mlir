@@ -199,6 +199,26 @@ func.func @f() attributes {moe.parallel = #moe.parallel<attn = {dp = 2}, moe = {
 
 // -----
 
+// Tests that 'moe.independent_iterations' must be a unit attribute.
+func.func @f(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{'moe.independent_iterations' must be a unit attribute}}
+  scf.for %i = %c0 to %n step %c1 {
+  } {moe.independent_iterations = 1 : i64}
+  return
+}
+
+// -----
+
+// Tests that 'moe.independent_iterations' may only be attached to an scf.for.
+// expected-error @+1 {{'moe.independent_iterations' may only be attached to an scf.for}}
+func.func @f() attributes {moe.independent_iterations} {
+  return
+}
+
+// -----
+
 // Tests that the moe dialect rejects an unknown moe.* discardable attribute.
 // expected-error @+1 {{unknown moe dialect attribute 'moe.plan'}}
 module attributes {moe.plan = #moe.parallel<attn = {dp = 2}, moe = {ep = 2}>} {

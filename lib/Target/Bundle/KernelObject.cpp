@@ -1,6 +1,6 @@
 //===- CPUKernels.cpp - compile a module into a CPU shared object ---------===//
 
-#include "CPUKernels.h"
+#include "KernelObject.h"
 
 #include "moe/Pipelines/Pipelines.h"
 
@@ -8,6 +8,7 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -71,6 +72,21 @@ static FailureOr<std::string> findLinker(ModuleOp module) {
                 ", /usr/lib/llvm-22/bin and PATH); install lld-22 or set "
                 "MOE_LLD",
          failure();
+}
+
+/// A CUDA chip name the toolchain and the runtime understand: sm_<digits>
+/// with an optional `a` (architecture-specific features, e.g. sm_90a).
+static LogicalResult checkCUDAChip(ModuleOp module, StringRef chip) {
+  StringRef digits = chip;
+  bool valid = digits.consume_front("sm_");
+  digits.consume_back("a");
+  valid = valid && digits.size() >= 2 && digits.size() <= 3 &&
+          llvm::all_of(digits, llvm::isDigit);
+  if (valid)
+    return success();
+  return moe::moduleError(module)
+         << "'" << chip
+         << "' is not a CUDA chip: expected sm_<major><minor>[a], e.g. sm_90a";
 }
 
 /// A target machine for the host CPU (PIC, -O3).
@@ -170,7 +186,11 @@ static FailureOr<std::string> linkSharedObject(ModuleOp module,
   return (*library)->getBuffer().str();
 }
 
-FailureOr<moe::CPUKernels> moe::compileCPUKernels(ModuleOp module) {
+FailureOr<moe::KernelObject>
+moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
+  bool cuda = target.kind == BundleTarget::Kind::CUDA;
+  if (cuda && failed(checkCUDAChip(module, target.chip)))
+    return failure();
   MLIRContext *context = module.getContext();
   OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(module->clone());
 
@@ -190,11 +210,27 @@ FailureOr<moe::CPUKernels> moe::compileCPUKernels(ModuleOp module) {
     if (isMoEAttr(attr))
       (*lowered)->removeDiscardableAttr(attr.getName());
 
+  if (cuda) {
+    // The kernels are serialized through LLVM IR (gpu-module-to-binary), and
+    // gpu.binary / gpu.launch_func translate to an embedded fatbin and mgpu*
+    // calls.
+    DialectRegistry gpuTranslations;
+    registerAllGPUToLLVMIRTranslations(gpuTranslations);
+    context->appendDialectRegistry(gpuTranslations);
+  }
   PassManager pm(context, ModuleOp::getOperationName());
-  buildCPUPipeline(pm);
+  if (cuda) {
+    CUDAPipelineOptions options;
+    options.chip = target.chip;
+    buildCUDAPipeline(pm, options);
+  } else {
+    buildCPUPipeline(pm);
+  }
   if (failed(pm.run(*lowered)))
     return moe::moduleError(module)
-               << "the CPU pipeline (moe-cpu-pipeline) failed on this module",
+               << "the " << (cuda ? "CUDA pipeline (moe-cuda-pipeline)"
+                                  : "CPU pipeline (moe-cpu-pipeline)")
+               << " failed on this module",
            failure();
 
   registerBuiltinDialectTranslation(*context);
@@ -236,9 +272,10 @@ FailureOr<moe::CPUKernels> moe::compileCPUKernels(ModuleOp module) {
   FailureOr<std::string> library = linkSharedObject(module, object);
   if (failed(library))
     return failure();
-  CPUKernels kernels;
+  KernelObject kernels;
   kernels.target =
-      "cpu-" + (*machine)->getTargetTriple().getArchName().str();
+      cuda ? "cuda-" + target.chip
+           : "cpu-" + (*machine)->getTargetTriple().getArchName().str();
   kernels.sharedObject = std::move(*library);
   return kernels;
 }

@@ -1,0 +1,18 @@
+//===- MoEToGPU.h - moe to data-parallel forms and GPU kernels --*- C++ -*-===//
+
+#ifndef MOE_CONVERSION_MOETOGPU_MOETOGPU_H
+#define MOE_CONVERSION_MOETOGPU_MOETOGPU_H
+
+namespace mlir {
+class RewritePatternSet;
+namespace moe {
+
+/// Patterns lowering every executable moe op to linalg/tensor/scf/arith in a
+/// data-parallel form: static iteration spaces, each element or independent
+/// loop iteration computed on its own (convert-moe-to-parallel-linalg).
+void populateMoEToParallelLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace moe
+} // namespace mlir
+
+#endif // MOE_CONVERSION_MOETOGPU_MOETOGPU_H

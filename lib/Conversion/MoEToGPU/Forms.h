@@ -1,0 +1,21 @@
+//===- Forms.h - pattern groups of convert-moe-to-parallel-linalg -*- C++ -*-===//
+
+#ifndef MOE_LIB_CONVERSION_MOETOGPU_FORMS_H
+#define MOE_LIB_CONVERSION_MOETOGPU_FORMS_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::moe {
+
+/// The data-parallel forms win over the CPU lowerings of the same ops, which
+/// the pass also adds (for the ops whose CPU form is already parallel).
+constexpr unsigned kParallelFormBenefit = 2;
+
+/// moe.experts, moe.shared_experts and float linalg.matmul (f32 result).
+void populateExpertParallelFormPatterns(RewritePatternSet &patterns);
+/// moe.dispatch and moe.combine.
+void populateRoutingParallelFormPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::moe
+
+#endif // MOE_LIB_CONVERSION_MOETOGPU_FORMS_H

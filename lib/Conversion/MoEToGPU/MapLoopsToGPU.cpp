@@ -1,0 +1,353 @@
+//===- MapLoopsToGPU.cpp - moe-map-loops-to-gpu ---------------------------===//
+//
+// Splits each public function (bufferized, linalg already turned into
+// parallel loops) into host code and gpu.launch kernels:
+//
+//   top-level scf.parallel / independent scf.for
+//       -> gpu.launch over the flattened iteration space, one iteration per
+//          thread (delinearised from blockIdx.x * blockSize + threadIdx.x)
+//   other top-level ops touching memory
+//       -> a one-thread gpu.launch around the op
+//   inside kernels: parallel loops -> sequential scf.for nests, temporaries
+//       (memref.alloc of static shape) -> memref.alloca, their deallocs dropped
+//   host: memref.alloc/dealloc -> gpu.alloc/dealloc, memref.get_global ->
+//       a device copy of the constant
+//
+// Upstream's gpu-map-parallel-loops + convert-parallel-loops-to-gpu map loop
+// dimensions to grid and block dimensions one to one, which needs bounds that
+// fit the hardware limits; flattening handles any trip count with one rule.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/Passes.h"
+#include "moe/IR/MoEDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_MOEMAPLOOPSTOGPU
+#include "moe/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// Ops that the host may run: they compute on scalars or on buffer metadata
+/// (never on buffer contents), or allocate and free.
+bool isHostOp(Operation *op) {
+  if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp,
+          memref::SubViewOp, memref::ReinterpretCastOp, memref::CastOp,
+          memref::ExpandShapeOp, memref::CollapseShapeOp, memref::DimOp,
+          memref::ExtractStridedMetadataOp,
+          memref::ExtractAlignedPointerAsIndexOp, memref::ViewOp,
+          memref::AssumeAlignmentOp, func::ReturnOp>(op))
+    return true;
+  if (isa<scf::IfOp, scf::ForOp, scf::YieldOp>(op)) {
+    WalkResult nested = op->walk([&](Operation *inner) {
+      if (inner == op || isHostOp(inner))
+        return WalkResult::advance();
+      return WalkResult::interrupt();
+    });
+    return !nested.wasInterrupted();
+  }
+  return op->getNumRegions() == 0 && isMemoryEffectFree(op);
+}
+
+/// An index constant.
+Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+/// A loop to run in parallel: bounds, and a body block whose leading
+/// arguments are the induction variables.
+struct ParallelLoop {
+  Operation *op;
+  SmallVector<Value> lowerBounds, upperBounds, steps;
+  Block *body;
+};
+
+class LoopMapper {
+public:
+  LoopMapper(int64_t blockSize) : blockSize(blockSize) {}
+
+  LogicalResult mapFunction(func::FuncOp func) {
+    if (!func.getBody().hasOneBlock())
+      return func.emitError()
+             << "moe-map-loops-to-gpu expects functions with one block "
+                "(run it before lowering scf to cf)";
+    Block &entry = func.getBody().front();
+    for (Operation &op : llvm::make_early_inc_range(entry)) {
+      if (auto parallel = dyn_cast<scf::ParallelOp>(op)) {
+        if (parallel.getNumResults() != 0)
+          return parallel.emitError()
+                 << "a parallel loop with reductions has no GPU mapping yet";
+        launchParallel({parallel, parallel.getLowerBound(),
+                        parallel.getUpperBound(), parallel.getStep(),
+                        parallel.getBody()});
+        continue;
+      }
+      if (auto loop = dyn_cast<scf::ForOp>(op);
+          loop && loop->hasAttr(MoEDialect::getIndependentIterationsAttrName()) &&
+          loop.getNumResults() == 0 && !isHostOp(loop)) {
+        launchParallel({loop,
+                        {loop.getLowerBound()},
+                        {loop.getUpperBound()},
+                        {loop.getStep()},
+                        loop.getBody()});
+        continue;
+      }
+      if (isHostOp(&op))
+        continue;
+      for (Value result : op.getResults())
+        if (!result.use_empty())
+          return op.emitError()
+                 << "the host would need device data: this op reads device "
+                    "memory and its result is used outside a kernel";
+      launchSingleThread(&op);
+    }
+    return success();
+  }
+
+  /// Inside kernels: parallel loops run sequentially, static temporaries live
+  /// on the thread's stack (local memory), nothing is freed.
+  LogicalResult finishKernels(func::FuncOp func) {
+    SmallVector<gpu::LaunchOp> launches(func.getOps<gpu::LaunchOp>());
+    for (gpu::LaunchOp launch : launches) {
+      while (true) {
+        scf::ParallelOp parallel;
+        launch.getBody().walk([&](scf::ParallelOp found) {
+          parallel = found;
+          return WalkResult::interrupt();
+        });
+        if (!parallel)
+          break;
+        if (parallel.getNumResults() != 0)
+          return parallel.emitError()
+                 << "a parallel loop with reductions has no GPU mapping yet";
+        sequentialize(parallel);
+      }
+      SmallVector<Operation *> toErase;
+      WalkResult result = launch.getBody().walk([&](Operation *op) {
+        if (isa<memref::DeallocOp>(op)) {
+          toErase.push_back(op);
+          return WalkResult::advance();
+        }
+        auto alloc = dyn_cast<memref::AllocOp>(op);
+        if (!alloc)
+          return WalkResult::advance();
+        if (!alloc.getType().hasStaticShape()) {
+          alloc.emitError() << "a temporary buffer of dynamic size inside a "
+                               "GPU kernel has no lowering yet";
+          return WalkResult::interrupt();
+        }
+        OpBuilder b(alloc);
+        auto alloca = memref::AllocaOp::create(b, alloc.getLoc(),
+                                               alloc.getType());
+        alloc.replaceAllUsesWith(alloca.getResult());
+        toErase.push_back(alloc);
+        return WalkResult::advance();
+      });
+      if (result.wasInterrupted())
+        return failure();
+      for (Operation *op : llvm::reverse(toErase))
+        op->erase();
+    }
+    return success();
+  }
+
+  /// Host buffers in device memory: allocations become gpu.alloc, constants
+  /// read by kernels are copied to the device, and every device buffer the
+  /// function does not return is freed before it returns (bufferization ran
+  /// without deallocation on this path). A returned buffer that the function
+  /// did not allocate at its top level (an argument, a view of one) is
+  /// returned as a fresh copy, so the caller owns every result.
+  LogicalResult placeHostBuffers(func::FuncOp func) {
+    SmallVector<Operation *> hostOps;
+    func.walk([&](Operation *op) {
+      if (op->getParentOfType<gpu::LaunchOp>())
+        return;
+      if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp>(op))
+        hostOps.push_back(op);
+    });
+    Block &entry = func.getBody().front();
+    SmallVector<Value> owned;
+    for (Operation *op : hostOps) {
+      OpBuilder b(op);
+      Location loc = op->getLoc();
+      if (op->getBlock() != &entry)
+        return op->emitError()
+               << "an allocation inside host control flow has no GPU mapping";
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        auto device = gpu::AllocOp::create(
+            b, loc, alloc.getType(), /*asyncToken=*/Type(),
+            /*asyncDependencies=*/ValueRange{}, alloc.getDynamicSizes(),
+            alloc.getSymbolOperands(), /*hostShared=*/false);
+        alloc.replaceAllUsesWith(device.getMemref());
+        alloc.erase();
+        owned.push_back(device.getMemref());
+      } else if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
+        gpu::DeallocOp::create(b, loc, /*asyncToken=*/Type(), ValueRange{},
+                               dealloc.getMemref());
+        dealloc.erase();
+      } else if (auto global = dyn_cast<memref::GetGlobalOp>(op)) {
+        // Kernels cannot read host globals: copy the constant once per call.
+        b.setInsertionPointAfter(global);
+        auto device = gpu::AllocOp::create(
+            b, loc, global.getType(), Type(), ValueRange{}, ValueRange{},
+            ValueRange{}, /*hostShared=*/false);
+        auto copy = gpu::MemcpyOp::create(b, loc, TypeRange{}, ValueRange{},
+                                          device.getMemref(), global.getResult());
+        global.getResult().replaceAllUsesExcept(device.getMemref(), copy);
+        owned.push_back(device.getMemref());
+      }
+    }
+
+    auto ret = cast<func::ReturnOp>(entry.getTerminator());
+    OpBuilder b(ret);
+    llvm::SmallPtrSet<Value, 8> returned;
+    for (OpOperand &operand : ret->getOpOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type)
+        continue;
+      Value root = operand.get();
+      while (auto view = root.getDefiningOp<ViewLikeOpInterface>())
+        root = view.getViewSource();
+      bool ownedRoot = llvm::is_contained(owned, root);
+      if (ownedRoot && root == operand.get() && !returned.contains(root)) {
+        returned.insert(root);
+        continue;
+      }
+      // A view, an argument or a second return of one buffer: a fresh copy.
+      if (!type.hasStaticShape() || !type.getLayout().isIdentity())
+        return ret.emitError()
+               << "returning a view or an argument of dynamic shape or "
+                  "non-identity layout has no GPU mapping yet";
+      auto copy = gpu::AllocOp::create(b, ret.getLoc(), type, Type(),
+                                       ValueRange{}, ValueRange{}, ValueRange{},
+                                       /*hostShared=*/false);
+      gpu::MemcpyOp::create(b, ret.getLoc(), TypeRange{}, ValueRange{},
+                            copy.getMemref(), operand.get());
+      operand.set(copy.getMemref());
+      returned.insert(copy.getMemref());
+    }
+    for (Value buffer : owned)
+      if (!returned.contains(buffer))
+        gpu::DeallocOp::create(b, ret.getLoc(), Type(), ValueRange{}, buffer);
+    return success();
+  }
+
+private:
+  void launchParallel(const ParallelLoop &loop) {
+    Location loc = loop.op->getLoc();
+    OpBuilder b(loop.op);
+    Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
+    // Trip counts (never negative) and their product.
+    SmallVector<Value> trips;
+    Value total = one;
+    for (auto [lower, upper, step] :
+         llvm::zip(loop.lowerBounds, loop.upperBounds, loop.steps)) {
+      Value span = arith::SubIOp::create(b, loc, upper, lower);
+      Value trip = arith::CeilDivSIOp::create(b, loc, span, step);
+      trip = arith::MaxSIOp::create(b, loc, trip, zero);
+      trips.push_back(trip);
+      total = arith::MulIOp::create(b, loc, total, trip);
+    }
+    Value threads = indexConstant(b, loc, blockSize);
+    Value blocks = arith::CeilDivSIOp::create(b, loc, total, threads);
+    // A grid of zero blocks is invalid: launch one block that does nothing.
+    blocks = arith::MaxSIOp::create(b, loc, blocks, one);
+    auto launch =
+        gpu::LaunchOp::create(b, loc, blocks, one, one, threads, one, one);
+
+    Block &body = launch.getBody().front();
+    OpBuilder inner = OpBuilder::atBlockEnd(&body);
+    Value linear = arith::AddIOp::create(
+        inner, loc,
+        arith::MulIOp::create(inner, loc, launch.getBlockIds().x, threads),
+        launch.getThreadIds().x);
+    Value inRange = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::ult,
+                                          linear, total);
+    auto guard = scf::IfOp::create(inner, loc, inRange, /*withElse=*/false);
+    gpu::TerminatorOp::create(inner, loc);
+
+    OpBuilder then = guard.getThenBodyBuilder();
+    IRMapping mapping;
+    Value remaining = linear;
+    for (int64_t d = static_cast<int64_t>(trips.size()) - 1; d >= 0; --d) {
+      Value position = remaining;
+      if (d > 0) {
+        position = arith::RemUIOp::create(then, loc, remaining, trips[d]);
+        remaining = arith::DivUIOp::create(then, loc, remaining, trips[d]);
+      }
+      Value iv = arith::AddIOp::create(
+          then, loc, loop.lowerBounds[d],
+          arith::MulIOp::create(then, loc, position, loop.steps[d]));
+      mapping.map(loop.body->getArgument(d), iv);
+    }
+    for (Operation &op : loop.body->without_terminator())
+      then.clone(op, mapping);
+    loop.op->erase();
+  }
+
+  void launchSingleThread(Operation *op) {
+    Location loc = op->getLoc();
+    OpBuilder b(op);
+    Value one = indexConstant(b, loc, 1);
+    auto launch = gpu::LaunchOp::create(b, loc, one, one, one, one, one, one);
+    Block &body = launch.getBody().front();
+    op->moveBefore(&body, body.end());
+    OpBuilder::atBlockEnd(&body).create<gpu::TerminatorOp>(loc);
+  }
+
+  void sequentialize(scf::ParallelOp parallel) {
+    OpBuilder b(parallel);
+    scf::buildLoopNest(
+        b, parallel.getLoc(), parallel.getLowerBound(),
+        parallel.getUpperBound(), parallel.getStep(),
+        [&](OpBuilder &nested, Location, ValueRange ivs) {
+          IRMapping mapping;
+          mapping.map(parallel.getInductionVars(), ivs);
+          for (Operation &op : parallel.getBody()->without_terminator())
+            nested.clone(op, mapping);
+        });
+    parallel.erase();
+  }
+
+  int64_t blockSize;
+};
+
+struct MoEMapLoopsToGPUPass
+    : mlir::moe::impl::MoEMapLoopsToGPUBase<MoEMapLoopsToGPUPass> {
+  using MoEMapLoopsToGPUBase::MoEMapLoopsToGPUBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (blockSize < 1 || blockSize > 1024) {
+      module.emitError() << "moe-map-loops-to-gpu: block-size must be in "
+                            "[1, 1024], got "
+                         << static_cast<int64_t>(blockSize);
+      return signalPassFailure();
+    }
+    LoopMapper mapper(blockSize);
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal() || !func.isPublic())
+        continue;
+      if (failed(mapper.mapFunction(func)) ||
+          failed(mapper.finishKernels(func)) ||
+          failed(mapper.placeHostBuffers(func)))
+        return signalPassFailure();
+    }
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(&getContext()));
+  }
+};
+} // namespace

@@ -1,0 +1,62 @@
+//===- MoEToParallelLinalg.cpp - convert-moe-to-parallel-linalg -----------===//
+
+#include "moe/Conversion/MoEToGPU/MoEToGPU.h"
+#include "moe/Conversion/Passes.h"
+
+#include "Forms.h"
+#include "Patterns.h"
+
+#include "moe/IR/MoEOps.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_CONVERTMOETOPARALLELLINALG
+#include "moe/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+void mlir::moe::populateMoEToParallelLinalgPatterns(
+    RewritePatternSet &patterns) {
+  populateExpertParallelFormPatterns(patterns);
+  populateRoutingParallelFormPatterns(patterns);
+  // The CPU forms of the router (independent token iterations), null experts
+  // (independent tokens) and union of experts (sequential per expert, with
+  // independent row loops) serve as they are.
+  populateMoEToLinalgConversionPatterns(patterns);
+}
+
+namespace {
+struct ConvertMoEToParallelLinalgPass
+    : mlir::moe::impl::ConvertMoEToParallelLinalgBase<
+          ConvertMoEToParallelLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMoEDecomposePatterns(patterns, /*expandChains=*/true);
+    populateMoEToParallelLinalgPatterns(patterns);
+    GreedyRewriteConfig config;
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     config))) {
+      getOperation()->emitError()
+          << "convert-moe-to-parallel-linalg did not converge";
+      return signalPassFailure();
+    }
+    WalkResult left = getOperation()->walk([&](Operation *op) {
+      if (!isa<MoEDialect>(op->getDialect()))
+        return WalkResult::advance();
+      op->emitError() << "'" << op->getName()
+                      << "' has no GPU lowering yet "
+                         "(convert-moe-to-parallel-linalg)";
+      return WalkResult::interrupt();
+    });
+    if (left.wasInterrupted())
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,217 @@
+//===- RoutingForms.cpp - data-parallel forms of dispatch and combine -----===//
+//
+// moe.dispatch, GPU form (same results as the CPU counting sort):
+//   1. rows routed to each expert: one independent count per expert,
+//   2. offsets over the kept counts (E steps, sequential),
+//   3. per expert, independently, its slots in (token, slot) order fill its
+//      own rows [offsets[e], offsets[e+1]) of `sources` (capacity policies as
+//      on the CPU),
+//   4. rows[r, :] = tokens[sources[r] / K, :], every element on its own.
+// moe.combine, GPU form:
+//   1. the row of each slot (the inverse of `sources`), rows independent,
+//   2. out[t, h] = Σ_k w[t, k]·outputs[row(t, k), h] in f32, every element on
+//      its own, summed in slot order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Forms.h"
+
+#include "DispatchSlots.h"
+#include "moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
+  DispatchToParallelForm(MLIRContext *context)
+      : OpRewritePattern(context, kParallelFormBenefit) {}
+
+  LogicalResult matchAndRewrite(DispatchOp op,
+                                PatternRewriter &rewriter) const override {
+    LoweringBuilder b(op.getLoc(), rewriter);
+    Value tokens = op.getTokens(), indices = op.getIndices();
+    auto rowsType = op.getRows().getType();
+    auto sourcesType = op.getSources().getType();
+    int64_t numExpertsValue = op.getNumExperts();
+    std::optional<uint64_t> capacityValue = op.getCapacity();
+    bool byScore = op.getDropPolicy() == DropPolicy::score;
+
+    Value zero = b.index(0), one = b.index(1);
+    Value numTokens = b.dim(tokens, 0);
+    Value topK = b.dim(indices, 1), numExperts = b.index(numExpertsValue);
+    Value capacity = capacityValue ? b.index(*capacityValue) : Value();
+    DispatchSlots slots{indices, op.getWeights(), numTokens, topK, numExperts};
+    auto perExpert = RankedTensorType::get({numExpertsValue}, b.getIndexType());
+
+    // 1. Rows routed to each expert.
+    Value counts = b.generate(perExpert, {},
+        [&](LoweringBuilder &b, ValueRange at) -> Value {
+          return slots.forEachSlot(b, {zero},
+              [&](LoweringBuilder &b, Value t, Value k, ValueRange acc)
+                  -> SmallVector<Value> {
+                auto [expertValue, validValue] = slots.expertOf(b, t, k);
+          Value e = expertValue, valid = validValue;
+                Value mine = arith::AndIOp::create(
+                    b, valid,
+                    arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, at[0]));
+                return {arith::AddIOp::create(
+                    b, acc[0], arith::SelectOp::create(b, mine, one, zero))};
+              })[0];
+        });
+
+    // 2. Offsets and each expert's first row.
+    std::pair<Value, Value> kept = slots.keptOffsets(
+        b, counts, capacity, op.getOffsets().getType().getElementType(),
+        numExpertsValue);
+    Value offsets = kept.first, firstRows = kept.second;
+
+    // 3. Each expert fills its own rows of `sources`.
+    SmallVector<Value> dynamicRows;
+    if (rowsType.isDynamicDim(0)) {
+      Value rowCount = arith::MulIOp::create(b, numTokens, topK);
+      if (capacity)
+        rowCount = arith::MinUIOp::create(
+            b, rowCount, arith::MulIOp::create(b, numExperts, capacity));
+      dynamicRows.push_back(rowCount);
+    }
+    Type sourceElement = sourcesType.getElementType();
+    Value sources = b.filled(sourcesType, dynamicRows, -1.0);
+    sources = b.independentForLoop(zero, numExperts, {sources},
+        [&](LoweringBuilder &b, Value expert, ValueRange acc)
+            -> SmallVector<Value> {
+          Value first = b.extract(firstRows, {expert});
+          return {slots.forEachSlot(b, {acc[0], first, zero},
+              [&](LoweringBuilder &b, Value t, Value k, ValueRange state)
+                  -> SmallVector<Value> {
+                auto [expertValue, validValue] = slots.expertOf(b, t, k);
+          Value e = expertValue, valid = validValue;
+                Value mine = arith::AndIOp::create(
+                    b, valid,
+                    arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, expert));
+                return b.ifElse(mine,
+                    [&](LoweringBuilder &b) -> SmallVector<Value> {
+                      Value keep;
+                      if (!capacity)
+                        keep = b.constant(b.getI1Type(), 1);
+                      else if (byScore)
+                        keep = slots.keptByScore(b, t, k, expert, capacity);
+                      else
+                        keep = arith::CmpIOp::create(
+                            b, arith::CmpIPredicate::ult, state[2], capacity);
+                      Value seen = arith::AddIOp::create(b, state[2], one);
+                      SmallVector<Value> placed = b.ifElse(keep,
+                          [&](LoweringBuilder &b) -> SmallVector<Value> {
+                            Value written = b.insert(
+                                b.fromIndex(slots.flat(b, t, k), sourceElement),
+                                state[0], {state[1]});
+                            return {written,
+                                    arith::AddIOp::create(b, state[1], one)};
+                          },
+                          [&](LoweringBuilder &) -> SmallVector<Value> {
+                            return {state[0], state[1]};
+                          });
+                      return {placed[0], placed[1], seen};
+                    },
+                    [&](LoweringBuilder &) -> SmallVector<Value> {
+                      return {state[0], state[1], state[2]};
+                    });
+              })[0]};
+        })[0];
+
+    // 4. Gather the token rows.
+    Value rows = b.generate(rowsType, dynamicRows,
+        [&](LoweringBuilder &b, ValueRange at) -> Value {
+          Value source = b.toIndex(b.extract(sources, {at[0]}));
+          Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                             source, zero);
+          return b.ifElse(used,
+              [&](LoweringBuilder &b) -> SmallVector<Value> {
+                Value t = arith::DivUIOp::create(b, source, topK);
+                return {b.extract(tokens, {t, at[1]})};
+              },
+              [&](LoweringBuilder &b) -> SmallVector<Value> {
+                return {b.constant(rowsType.getElementType(), 0.0)};
+              })[0];
+        });
+    rewriter.replaceOp(op, {rows, offsets, sources});
+    return success();
+  }
+};
+
+struct CombineToParallelForm : OpRewritePattern<CombineOp> {
+  CombineToParallelForm(MLIRContext *context)
+      : OpRewritePattern(context, kParallelFormBenefit) {}
+
+  LogicalResult matchAndRewrite(CombineOp op,
+                                PatternRewriter &rewriter) const override {
+    LoweringBuilder b(op.getLoc(), rewriter);
+    Value outputs = op.getExpertOutputs(), sources = op.getSources();
+    Value weights = op.getWeights();
+    auto resultType = op.getResult().getType();
+    Value zero = b.index(0);
+    Value numTokens = b.dim(weights, 0), topK = b.dim(weights, 1);
+
+    // 1. Row of each slot (-1: dropped or unrouted); sources are distinct, so
+    // rows write distinct slots.
+    auto weightsType = cast<RankedTensorType>(weights.getType());
+    SmallVector<OpFoldResult> perSlot = {
+        weightsType.hasStaticShape()
+            ? OpFoldResult(b.getIndexAttr(weightsType.getDimSize(0) *
+                                          weightsType.getDimSize(1)))
+            : OpFoldResult(arith::MulIOp::create(b, numTokens, topK).getResult())};
+    Value slotRows = b.filled(perSlot, b.getIndexType(), -1.0);
+    slotRows = b.independentForLoop(zero, b.dim(outputs, 0), {slotRows},
+        [&](LoweringBuilder &b, Value r, ValueRange acc) -> SmallVector<Value> {
+          Value source = b.toIndex(b.extract(sources, {r}));
+          Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                             source, zero);
+          return b.ifElse(used,
+              [&](LoweringBuilder &b) -> SmallVector<Value> {
+                return {b.insert(r, acc[0], {source})};
+              },
+              [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
+        })[0];
+
+    // 2. Weighted sum per element.
+    SmallVector<Value> dynamic;
+    if (resultType.isDynamicDim(0))
+      dynamic.push_back(numTokens);
+    if (resultType.isDynamicDim(1))
+      dynamic.push_back(b.dim(outputs, 1));
+    Value result = b.generate(resultType, dynamic,
+        [&](LoweringBuilder &b, ValueRange at) -> Value {
+          Value t = at[0], h = at[1];
+          Value sum = b.forLoop(zero, topK, {b.f32(0.0)},
+              [&](LoweringBuilder &b, Value k, ValueRange acc)
+                  -> SmallVector<Value> {
+                Value slot = arith::AddIOp::create(
+                    b, arith::MulIOp::create(b, t, topK), k);
+                Value row = b.extract(slotRows, {slot});
+                Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                                   row, zero);
+                return b.ifElse(used,
+                    [&](LoweringBuilder &b) -> SmallVector<Value> {
+                      Value weight = b.toF32(b.extract(weights, {t, k}));
+                      Value value = b.toF32(b.extract(outputs, {row, h}));
+                      return {arith::AddFOp::create(
+                          b, acc[0], arith::MulFOp::create(b, weight, value))};
+                    },
+                    [&](LoweringBuilder &) -> SmallVector<Value> {
+                      return {acc[0]};
+                    });
+              })[0];
+          return b.fromF32(sum, resultType.getElementType());
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+} // namespace
+
+void mlir::moe::populateRoutingParallelFormPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<DispatchToParallelForm, CombineToParallelForm>(
+      patterns.getContext());
+}

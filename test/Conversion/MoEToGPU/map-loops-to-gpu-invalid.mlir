@@ -1,0 +1,77 @@
+// RUN: moe-opt %s -split-input-file -verify-diagnostics -moe-map-loops-to-gpu
+// RUN: not moe-opt %s -moe-map-loops-to-gpu=block-size=2048 2>&1 | FileCheck %s --check-prefix=BLOCK
+// BLOCK: moe-map-loops-to-gpu: block-size must be in [1, 1024], got 2048
+
+// Tests that a parallel loop with a reduction is refused.
+func.func @reduction(%a: memref<4xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %zero = arith.constant 0.0 : f32
+  // expected-error @+1 {{a parallel loop with reductions has no GPU mapping yet}}
+  %sum = scf.parallel (%i) = (%c0) to (%c4) step (%c1) init (%zero) -> f32 {
+    %v = memref.load %a[%i] : memref<4xf32>
+    scf.reduce(%v : f32) {
+    ^bb0(%x: f32, %y: f32):
+      %s = arith.addf %x, %y : f32
+      scf.reduce.return %s : f32
+    }
+  }
+  return %sum : f32
+}
+
+// -----
+
+// Tests that host code never reads device memory.
+func.func @host_reads(%a: memref<4xindex>) -> index {
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{the host would need device data: this op reads device memory and its result is used outside a kernel}}
+  %v = memref.load %a[%c0] : memref<4xindex>
+  return %v : index
+}
+
+// -----
+
+// Tests that a kernel's temporary buffer must have a static size.
+func.func @dynamic_temporary(%a: memref<4xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %f = arith.constant 0.0 : f32
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    // expected-error @+1 {{a temporary buffer of dynamic size inside a GPU kernel has no lowering yet}}
+    %t = memref.alloc(%n) : memref<?xf32>
+    memref.store %f, %t[%c0] : memref<?xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Tests that allocations stay at the top level of host code.
+func.func @nested_host_alloc(%flag: i1) {
+  scf.if %flag {
+    // expected-error @+1 {{an allocation inside host control flow has no GPU mapping}}
+    %t = memref.alloc() : memref<4xf32>
+  }
+  return
+}
+
+// -----
+
+// Tests that functions must have a single block.
+// expected-error @+1 {{moe-map-loops-to-gpu expects functions with one block (run it before lowering scf to cf)}}
+func.func @blocks() {
+  cf.br ^next
+^next:
+  return
+}
+
+// -----
+
+// Tests that a returned view of dynamic shape is refused.
+func.func @dynamic_view(%a: memref<?xf32>) -> memref<?xf32> {
+  // expected-error @+1 {{returning a view or an argument of dynamic shape or non-identity layout has no GPU mapping yet}}
+  return %a : memref<?xf32>
+}

@@ -1,0 +1,131 @@
+// RUN: moe-opt %s -split-input-file -moe-map-loops-to-gpu -canonicalize | FileCheck %s
+
+// A 2-D parallel loop becomes one launch over its 1200 flattened iterations:
+// 5 blocks of 256 threads, a bound check, and the indices delinearised.
+// CHECK-LABEL: func.func @parallel
+// CHECK-DAG: %[[C5:.*]] = arith.constant 5 : index
+// CHECK-DAG: %[[C1200:.*]] = arith.constant 1200 : index
+// CHECK-DAG: %[[C300:.*]] = arith.constant 300 : index
+// CHECK-DAG: %[[C256:.*]] = arith.constant 256 : index
+// CHECK: %[[OUT:.*]] = gpu.alloc () : memref<4x300xf32>
+// CHECK: gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C5]], %{{.*}} = %c1, %{{.*}} = %c1) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C256]], %{{.*}} = %c1, %{{.*}} = %c1)
+// CHECK:   %[[BASE:.*]] = arith.muli %[[BX]], %[[C256]]
+// CHECK:   %[[LINEAR:.*]] = arith.addi %[[BASE]], %[[TX]]
+// CHECK:   %[[IN:.*]] = arith.cmpi ult, %[[LINEAR]], %[[C1200]]
+// CHECK:   scf.if %[[IN]] {
+// CHECK:     %[[J:.*]] = arith.remui %[[LINEAR]], %[[C300]]
+// CHECK:     %[[I:.*]] = arith.divui %[[LINEAR]], %[[C300]]
+// CHECK:     memref.load %{{.*}}[%[[I]], %[[J]]]
+// CHECK:     memref.store %{{.*}}, %[[OUT]][%[[I]], %[[J]]]
+// CHECK:   gpu.terminator
+// CHECK: return %[[OUT]]
+func.func @parallel(%a: memref<4x300xf32>) -> memref<4x300xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c300 = arith.constant 300 : index
+  %b = memref.alloc() : memref<4x300xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c300) step (%c1, %c1) {
+    %v = memref.load %a[%i, %j] : memref<4x300xf32>
+    memref.store %v, %b[%i, %j] : memref<4x300xf32>
+    scf.reduce
+  }
+  return %b : memref<4x300xf32>
+}
+
+// -----
+
+// An independent scf.for is a parallel loop; its temporaries move to the
+// thread's stack. A sequential loop runs in a one-thread launch. Buffers not
+// returned are freed before the return.
+// CHECK-LABEL: func.func @independent_and_sequential
+// CHECK: %[[TMP:.*]] = gpu.alloc () : memref<8xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c256, {{.*}} = %c1, {{.*}} = %c1)
+// CHECK:   arith.cmpi ult, %{{.*}}, %c8
+// CHECK:   memref.alloca() : memref<4xf32>
+// CHECK-NOT: memref.dealloc
+// CHECK:   gpu.terminator
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
+// CHECK:   scf.for
+// CHECK:   gpu.terminator
+// CHECK: gpu.dealloc %[[TMP]]
+// CHECK: return
+func.func @independent_and_sequential(%out: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %f = arith.constant 1.0 : f32
+  %tmp = memref.alloc() : memref<8xf32>
+  scf.for %i = %c0 to %c8 step %c1 {
+    %scratch = memref.alloc() : memref<4xf32>
+    memref.store %f, %scratch[%c0] : memref<4xf32>
+    %v = memref.load %scratch[%c0] : memref<4xf32>
+    memref.store %v, %tmp[%i] : memref<8xf32>
+    memref.dealloc %scratch : memref<4xf32>
+  } {moe.independent_iterations}
+  scf.for %i = %c1 to %c8 step %c1 {
+    %p = arith.subi %i, %c1 : index
+    %v = memref.load %tmp[%p] : memref<8xf32>
+    memref.store %v, %out[%i] : memref<8xf32>
+  }
+  return
+}
+
+// -----
+
+// Nested parallel loops inside a kernel run sequentially in its thread.
+// CHECK-LABEL: func.func @nested
+// CHECK: gpu.launch
+// CHECK-NOT: scf.parallel
+// CHECK: scf.for
+// CHECK: gpu.terminator
+func.func @nested(%a: memref<2x3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %f = arith.constant 0.0 : f32
+  scf.parallel (%i) = (%c0) to (%c2) step (%c1) {
+    scf.parallel (%j) = (%c0) to (%c3) step (%c1) {
+      memref.store %f, %a[%i, %j] : memref<2x3xf32>
+      scf.reduce
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Returning an argument returns a fresh device copy (the caller owns results).
+// CHECK-LABEL: func.func @returns_argument
+// CHECK: %[[COPY:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK: gpu.memcpy %[[COPY]], %arg0
+// CHECK: return %[[COPY]]
+func.func @returns_argument(%a: memref<4xf32>) -> memref<4xf32> {
+  return %a : memref<4xf32>
+}
+
+// -----
+
+// A constant read by a kernel is copied to the device, and freed at the end.
+// CHECK-LABEL: func.func @constant
+// CHECK: %[[HOST:.*]] = memref.get_global @table
+// CHECK: %[[DEV:.*]] = gpu.alloc () : memref<2xf32>
+// CHECK: gpu.memcpy %[[DEV]], %[[HOST]]
+// CHECK: gpu.launch
+// CHECK:   memref.load %[[DEV]]
+// CHECK: gpu.dealloc %[[DEV]]
+memref.global "private" constant @table : memref<2xf32> = dense<[1.0, 2.0]>
+func.func @constant(%out: memref<2xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %t = memref.get_global @table : memref<2xf32>
+  scf.parallel (%i) = (%c0) to (%c2) step (%c1) {
+    %v = memref.load %t[%i] : memref<2xf32>
+    memref.store %v, %out[%i] : memref<2xf32>
+    scf.reduce
+  }
+  return
+}

@@ -1,0 +1,67 @@
+// RUN: moe-opt %s -convert-moe-to-parallel-linalg -canonicalize | FileCheck %s
+
+// moe.experts: each row's expert from the offsets (experts whose rows end at
+// or before it), then per (row, column) f32 dot products: gate and up fused in
+// one loop over H with SiLU, narrowed to bf16; the down projection per
+// (row, output column). Rows of no expert (index 4) are 0.
+// CHECK-LABEL: func.func @experts
+// CHECK: %[[ROWEXP:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}}outs(%{{.*}} : tensor<16xindex>)
+// CHECK:   scf.for %{{.*}} = %c0 to %c4
+// CHECK:     arith.cmpi ule
+// CHECK: %[[HIDDEN:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<16x32xbf16>)
+// CHECK:   %[[E:.*]] = tensor.extract %[[ROWEXP]]
+// CHECK:   %[[ROUTED:.*]] = arith.cmpi ult, %[[E]], %c4
+// CHECK:   scf.if %[[ROUTED]] -> (bf16)
+// CHECK:     scf.for %{{.*}} = %c0 to %c16 {{.*}} -> (f32, f32)
+// CHECK:       tensor.extract %arg3[%[[E]],
+// CHECK:       tensor.extract %arg2[%[[E]],
+// CHECK:     math.exp
+// CHECK:     arith.truncf %{{.*}} : f32 to bf16
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<16x16xbf16>)
+// CHECK:   scf.for %{{.*}} = %c0 to %c32 {{.*}} -> (f32)
+// CHECK:     tensor.extract %[[HIDDEN]]
+// CHECK:     tensor.extract %arg4
+func.func @experts(%rows: tensor<16x16xbf16>, %offsets: tensor<5xi32>, %g: tensor<4x32x16xbf16>, %u: tensor<4x32x16xbf16>, %d: tensor<4x16x32xbf16>) -> tensor<16x16xbf16> {
+  %y = moe.experts %rows, %offsets gate %g up %u down %d activation silu layout out_in : (tensor<16x16xbf16>, tensor<5xi32>, tensor<4x32x16xbf16>, tensor<4x32x16xbf16>, tensor<4x16x32xbf16>) -> tensor<16x16xbf16>
+  return %y : tensor<16x16xbf16>
+}
+
+// moe.dispatch: independent per-expert counts, sequential offsets over 4
+// experts, each expert filling its own rows of `sources` (a loop marked
+// moe.independent_iterations), then the rows gathered per element.
+// CHECK-LABEL: func.func @dispatch
+// CHECK: %[[COUNTS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}}outs(%{{.*}} : tensor<4xindex>)
+// CHECK: %[[PREFIX:.*]]:3 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<5xi32>, index, tensor<4xindex>)
+// CHECK: %[[SOURCES:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<16xi32>)
+// CHECK:   tensor.extract %[[PREFIX]]#2
+// CHECK: } {moe.independent_iterations}
+// CHECK: %[[ROWS:.*]] = linalg.generic {{.*}}outs(%{{.*}} : tensor<16x16xf32>)
+// CHECK:   tensor.extract %[[SOURCES]]
+// CHECK:   arith.divui
+// CHECK: return %[[ROWS]], %[[PREFIX]]#0, %[[SOURCES]]
+func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>) {
+  %rows, %offsets, %sources = moe.dispatch %x, %idx experts 4 : tensor<8x16xf32>, tensor<8x2xi32> -> tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>
+  return %rows, %offsets, %sources : tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>
+}
+
+// moe.combine: the row of each of the 16 slots (rows independent), then per
+// (token, column) the weighted sum over the 2 slots.
+// CHECK-LABEL: func.func @combine
+// CHECK: %[[SLOTS:.*]] = scf.for %{{.*}} = %c0 to %c16 {{.*}} -> (tensor<16xindex>)
+// CHECK: } {moe.independent_iterations}
+// CHECK: linalg.generic {{.*}}outs(%{{.*}} : tensor<8x16xf32>)
+// CHECK:   scf.for %{{.*}} = %c0 to %c2 {{.*}} -> (f32)
+// CHECK:     tensor.extract %[[SLOTS]]
+func.func @combine(%y: tensor<16x16xf32>, %sources: tensor<16xi32>, %w: tensor<8x2xf32>) -> tensor<8x16xf32> {
+  %out = moe.combine %y, %sources, %w : tensor<16x16xf32>, tensor<16xi32>, tensor<8x2xf32> -> tensor<8x16xf32>
+  return %out : tensor<8x16xf32>
+}
+
+// moe.router keeps its CPU form, with the token loop marked independent.
+// CHECK-LABEL: func.func @router
+// CHECK: scf.for
+// CHECK: } {moe.independent_iterations}
+func.func @router(%logits: tensor<8x4xf32>) -> (tensor<8x2xf32>, tensor<8x2xi32>) {
+  %w, %i = moe.router %logits routing <scoring = softmax, top_k = 2, renormalize = true> : tensor<8x4xf32> -> tensor<8x2xf32>, tensor<8x2xi32>
+  return %w, %i : tensor<8x2xf32>, tensor<8x2xi32>
+}

@@ -1,0 +1,25 @@
+// REQUIRES: ptxas
+// RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{chip=sm_90a})' | FileCheck %s
+// RUN: not moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{opt-level=x})' 2>&1 | FileCheck %s --check-prefix=BAD-OPTION
+// BAD-OPTION: 'x' value invalid for uint argument
+
+// The whole pipeline: host code in the LLVM dialect with a C interface, the
+// kernels in a gpu.binary compiled for sm_90a by ptxas (a fatbin), launched
+// through gpu.launch_func on one stream per call.
+// CHECK: llvm.func @mixtral_moe(
+// CHECK: %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
+// CHECK: llvm.call @mgpuMemAlloc({{.*}}, %[[STREAM]],
+// CHECK: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @mixtral_moe_kernel::@mixtral_moe_kernel
+// CHECK: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
+// CHECK: llvm.func @_mlir_ciface_mixtral_moe
+// CHECK: gpu.binary @mixtral_moe_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+func.func @mixtral_moe(%x: tensor<16x128xbf16>, %router: tensor<8x128xbf16>,
+                       %w1: tensor<8x256x128xbf16>, %w3: tensor<8x256x128xbf16>,
+                       %w2: tensor<8x128x256xbf16>) -> tensor<16x128xbf16> {
+  %y = moe.layer %x router %router experts gate %w1 up %w3 down %w2
+      routing <scoring = softmax, top_k = 2, renormalize = true>
+      activation silu layout out_in
+      : (tensor<16x128xbf16>, tensor<8x128xbf16>, tensor<8x256x128xbf16>,
+         tensor<8x256x128xbf16>, tensor<8x128x256xbf16>) -> tensor<16x128xbf16>
+  return %y : tensor<16x128xbf16>
+}

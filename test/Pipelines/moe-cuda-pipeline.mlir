@@ -1,0 +1,85 @@
+// RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false})' | FileCheck %s --check-prefix=GPU
+// RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false},gpu-kernel-outlining,gpu.module(convert-gpu-to-nvvm))' | FileCheck %s --check-prefix=NVVM
+
+// Every op of the moe dialect becomes gpu.launch kernels with static grids
+// over device buffers (gpu.alloc), freed before the return; the host keeps
+// only allocation and launches. After outlining, the kernels are NVVM.
+
+// GPU-LABEL: func.func @router
+// GPU-SAME: attributes {llvm.emit_c_interface}
+// GPU: gpu.alloc () : memref<4x2xf32>
+// GPU-COUNT-3: gpu.launch
+// GPU: return
+// NVVM-LABEL: gpu.module @router_kernel_1
+// NVVM: llvm.func @__nv_expf
+// NVVM: llvm.func @router_kernel({{.*}}) attributes {gpu.kernel, gpu.known_block_size = array<i32: 256, 1, 1>{{.*}}nvvm.kernel
+// NVVM: nvvm.read.ptx.sreg.tid.x
+func.func @router(%logits: tensor<4x8xf32>, %bias: tensor<8xbf16>) -> (tensor<4x2xf32>, tensor<4x2xi32>) {
+  %w, %i = moe.router %logits bias %bias routing <scoring = sigmoid, top_k = 2, renormalize = true, scaling_factor = 2.5, num_groups = 4, kept_groups = 2> : tensor<4x8xf32>, tensor<8xbf16> -> tensor<4x2xf32>, tensor<4x2xi32>
+  return %w, %i : tensor<4x2xf32>, tensor<4x2xi32>
+}
+
+// The offsets' prefix sum is the one sequential kernel (one thread).
+// GPU-LABEL: func.func @dispatch
+// GPU-COUNT-3: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
+// GPU-COUNT-3: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.dealloc
+// GPU: return
+// NVVM-LABEL: gpu.module @dispatch_kernel_7
+// NVVM: nvvm.read.ptx.sreg.tid.x
+func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>, %w: tensor<8x2xf32>) -> (tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>) {
+  %rows, %offsets, %sources = moe.dispatch %x, %idx weights %w experts 4 capacity 3 drop score : tensor<8x16xf32>, tensor<8x2xi32>, tensor<8x2xf32> -> tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>
+  return %rows, %offsets, %sources : tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>
+}
+
+// Experts: row -> expert (16 threads), gate/up (16 x 32 = 512 threads in 2
+// blocks), down (256 threads).
+// GPU-LABEL: func.func @experts
+// GPU: gpu.alloc () : memref<16xindex>
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c1,
+// GPU: gpu.alloc () : memref<16x32xbf16>
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c2,
+// GPU: %[[OUT:.*]] = gpu.alloc () : memref<16x16xbf16>
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c1,
+// GPU: gpu.dealloc
+// GPU: gpu.dealloc
+// GPU: return %[[OUT]]
+// NVVM-LABEL: gpu.module @experts_kernel_8
+// NVVM: llvm.func @experts_kernel
+// NVVM: nvvm.read.ptx.sreg.ctaid.x
+// NVVM: nvvm.read.ptx.sreg.tid.x
+func.func @experts(%rows: tensor<16x16xbf16>, %offsets: tensor<5xi32>, %g: tensor<4x32x16xbf16>, %u: tensor<4x32x16xbf16>, %d: tensor<4x16x32xbf16>) -> tensor<16x16xbf16> {
+  %y = moe.experts %rows, %offsets gate %g up %u down %d activation silu layout out_in : (tensor<16x16xbf16>, tensor<5xi32>, tensor<4x32x16xbf16>, tensor<4x32x16xbf16>, tensor<4x16x32xbf16>) -> tensor<16x16xbf16>
+  return %y : tensor<16x16xbf16>
+}
+
+// GPU-LABEL: func.func @combine
+// GPU-COUNT-3: gpu.launch
+// GPU: return
+// NVVM-LABEL: gpu.module @combine_kernel
+// NVVM: nvvm.read.ptx.sreg.tid.x
+func.func @combine(%y: tensor<16x16xf32>, %sources: tensor<16xi32>, %w: tensor<8x2xf32>) -> tensor<8x16xf32> {
+  %out = moe.combine %y, %sources, %w : tensor<16x16xf32>, tensor<16xi32>, tensor<8x2xf32> -> tensor<8x16xf32>
+  return %out : tensor<8x16xf32>
+}
+
+// GPU-LABEL: func.func @null_experts
+// GPU-COUNT-2: gpu.launch
+// GPU: return
+// NVVM-LABEL: gpu.module @null_experts_kernel
+// NVVM: nvvm.read.ptx.sreg.tid.x
+func.func @null_experts(%x: tensor<4x16xf32>, %idx: tensor<4x2xi32>, %w: tensor<4x2xf32>, %v: tensor<1x16xf32>, %mix: tensor<1x2x16xf32>) -> tensor<4x16xf32> {
+  %n = moe.null_experts %x, %idx, %w constants(%v, %mix) first 4 zero 1 copy 1 constant 1 : tensor<4x16xf32>, tensor<4x2xi32>, tensor<4x2xf32>, tensor<1x16xf32>, tensor<1x2x16xf32> -> tensor<4x16xf32>
+  return %n : tensor<4x16xf32>
+}
+
+// GPU-LABEL: func.func @shared_experts
+// GPU-COUNT-5: gpu.launch
+// GPU: return
+// NVVM-LABEL: gpu.module @shared_experts_kernel
+// NVVM: nvvm.read.ptx.sreg.tid.x
+func.func @shared_experts(%x: tensor<4x16xf32>, %g: tensor<16x32xf32>, %u: tensor<16x32xf32>, %d: tensor<32x16xf32>, %sg: tensor<16xf32>) -> tensor<4x16xf32> {
+  %s = moe.shared_experts %x gate %g up %u down %d sigmoid_gate %sg activation silu layout in_out : (tensor<4x16xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<32x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  return %s : tensor<4x16xf32>
+}

@@ -1,0 +1,24 @@
+// Tests --moe-to-bundle --bundle-target=cuda: the header and manifest name the
+// cuda-<chip> target, the kernels are a host ELF object embedding the fatbin
+// and calling the runtime's mgpu* ABI; bad chips and targets are errors.
+
+// REQUIRES: ptxas
+// RUN: moe-translate --moe-to-bundle --bundle-target=cuda %s -o %t.bundle
+// RUN: FileCheck %s --input-file=%t.bundle
+// RUN: not moe-translate --moe-to-bundle --bundle-target=cuda --bundle-chip=sm_9 %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not moe-translate --moe-to-bundle --bundle-target=gpu %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGET
+
+// CHECK: MOEBNDL1
+// CHECK-SAME: cuda-sm_90a
+// CHECK: "target": "cuda-sm_90a"
+// CHECK: ELF
+// CHECK: mgpuLaunchKernel
+// CHECK: _mlir_ciface_experts
+
+// CHIP: cuda.mlir:[[@LINE+3]]:1: error: 'sm_9' is not a CUDA chip: expected sm_<major><minor>[a], e.g. sm_90a
+// TARGET: for the --bundle-target option: Cannot find option named 'gpu'!
+
+func.func @experts(%rows: tensor<16x16xbf16> {moe.input = "rows"}, %offsets: tensor<5xi32>, %g: tensor<4x32x16xbf16>, %u: tensor<4x32x16xbf16>, %d: tensor<4x16x32xbf16>) -> tensor<16x16xbf16> {
+  %y = moe.experts %rows, %offsets gate %g up %u down %d activation silu layout out_in : (tensor<16x16xbf16>, tensor<5xi32>, tensor<4x32x16xbf16>, tensor<4x32x16xbf16>, tensor<4x16x32xbf16>) -> tensor<16x16xbf16>
+  return %y : tensor<16x16xbf16>
+}

@@ -33,3 +33,19 @@ import shutil
 cuda_root = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 if shutil.which("ptxas") or os.path.exists(os.path.join(cuda_root, "bin", "ptxas")):
     config.available_features.add("ptxas")
+
+# The CUDA runtime backend (MOE_ENABLE_CUDA) and, where its tests were built, the
+# host CUDA driver and test bundle pieces of runtime/src/cuda, which run CUDA
+# bundles without a GPU (test/Runtime/cuda-*.test).
+if config.moe_enable_cuda.upper() in ("ON", "1", "TRUE", "YES"):
+    config.available_features.add("cuda-backend")
+    cuda_dir = os.path.join(config.moe_obj_root, "runtime", "src", "cuda")
+    fake_driver = os.path.join(cuda_dir, "libmoert-fake-cuda.so")
+    test_host = os.path.join(cuda_dir, "libmoert-test-cuda-host.so")
+    if os.path.exists(fake_driver) and os.path.exists(test_host):
+        config.available_features.add("cuda-fake-driver")
+        config.substitutions.append(("%fake_cuda_driver", fake_driver))
+        config.substitutions.append(("%cuda_test_host", test_host))
+        config.substitutions.append(
+            ("%cuda_test_bundle", os.path.join(config.moe_src_root, "runtime",
+                                               "src", "cuda", "TestBundle")))

@@ -12,9 +12,10 @@ Shows how a serving engine swaps its MoE kernel for ours:
      (torch.utils.dlpack.to_dlpack -> moert_session_run_dl), and compare with
      the eager torch block.
 
-CPU only for now: CUDA tensors and running on the caller's torch.cuda stream
-are pending the runtime's CUDA backend (moert_session_run_dl answers
-MOERT_ERROR_UNSUPPORTED for device memory today).
+CPU only for now: the bundle is a cpu one, and a cpu session answers
+MOERT_ERROR_UNSUPPORTED for CUDA tensors. The runtime runs CUDA bundles on
+CUDA tensors and the caller's stream (docs/embedding.md, section 4.1); the GPU
+half of this bridge waits for a CUDA bundle from the compiler.
 
 Exit codes: 0 match, 1 mismatch or error, 77 torch not installed (skip).
 Usage: torch_bridge.py --prefix INSTALL_PREFIX
@@ -275,17 +276,17 @@ def main():
     print(f"Mixtral block T={T} H={H} F={FF} E={E} K={K}: "
           f"max |moert - torch| = {error:.3g} (max |torch| = {scale:.3g})")
 
-    # Device tensors wait for the CUDA backend: the runtime says so clearly.
+    # CUDA tensors need a cuda session (a CUDA bundle): a cpu one says so.
     if torch.cuda.is_available():
         try:
             ours(hidden.cuda())
         except MoertError as e:
-            print("cuda tensors (pending the CUDA backend):", e)
+            print("cuda tensors on a cpu session:", e)
 
     if not torch.allclose(got, expected, rtol=1e-4, atol=1e-5 * max(1.0, scale)):
         print("torch_bridge: FAILED")
         return 1
-    print("torch_bridge: OK (CPU; the GPU half waits for the CUDA backend)")
+    print("torch_bridge: OK (CPU; the GPU half waits for a CUDA bundle)")
     return 0
 
 

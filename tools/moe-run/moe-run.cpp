@@ -19,7 +19,6 @@
 #endif
 
 #include <algorithm>
-#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -48,8 +47,12 @@ options:
   --check            also run the bundle's reference program on the same inputs
                      and compare: PASS when max_abs_err <= tol * max(1, max|ref|),
                      tol = 1e-4 (f32), 2e-3 (f16), 1.6e-2 (bf16), 0 (integers)
-  --repeat N         run N times (default 1) and report the median time
-  --device cpu|cuda  where to run (default cpu)
+  --repeat N         run N times (default 1) and report the median time; on
+                     cuda the device time between CUDA events, after one
+                     warm-up run when N > 1
+  --device auto|cpu|cuda
+                     where to run (default auto: cuda for a bundle of a cuda-*
+                     target, cpu otherwise)
   --print-outputs    also print every output element
   --help             this text
 
@@ -78,7 +81,7 @@ struct Options {
   bool check = false;
   bool printOutputs = false;
   uint64_t repeat = 1;
-  std::string device = "cpu";
+  std::string device = "auto";
 };
 
 bool parseUnsigned(const std::string &text, uint64_t &out) {
@@ -143,8 +146,10 @@ Options parseOptions(int argc, char **argv) {
         die("--repeat: '" + text + "' is not an integer in [1, 1000000]");
     } else if (name == "--device") {
       options.device = takeValue();
-      if (options.device != "cpu" && options.device != "cuda")
-        die("--device: '" + options.device + "' is not 'cpu' or 'cuda'");
+      if (options.device != "auto" && options.device != "cpu" &&
+          options.device != "cuda")
+        die("--device: '" + options.device +
+            "' is not 'auto', 'cpu' or 'cuda'");
     } else if (name == "--check") {
       noValue();
       options.check = true;
@@ -296,11 +301,16 @@ int main(int argc, char **argv) {
     die("--check: moe-run was built without the reference library");
 #endif
 
+  if (options.device == "auto")
+    options.device = std::strncmp(moert_bundle_target(bundle),
+                                  MOERT_BUNDLE_TARGET_CUDA_PREFIX,
+                                  std::strlen(MOERT_BUNDLE_TARGET_CUDA_PREFIX))
+                             ? "cpu"
+                             : "cuda";
+  bool cuda = options.device == "cuda";
   moert_session_t *session = nullptr;
   check(moert_session_create_on_device(
-      bundle,
-      options.device == "cuda" ? MOERT_DEVICE_CUDA : MOERT_DEVICE_CPU,
-      &session));
+      bundle, cuda ? MOERT_DEVICE_CUDA : MOERT_DEVICE_CPU, &session));
 
   // Weights files.
   std::vector<std::unique_ptr<moert::SafetensorsFile>> files;
@@ -390,15 +400,17 @@ int main(int argc, char **argv) {
   };
   std::vector<moert_tensor_view_t> inputViews = views(inputs);
   std::vector<moert_tensor_view_t> outputViews = views(outputs);
+  // On cuda a warm-up run first keeps first-use costs (the driver's lazy
+  // loading, the memory pool's growth) out of the timed runs.
   std::vector<double> times;
-  for (uint64_t r = 0; r < options.repeat; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    check(moert_session_run(session, function, inputViews.data(),
-                            inputViews.size(), outputViews.data(),
-                            outputViews.size()));
-    auto end = std::chrono::steady_clock::now();
-    times.push_back(std::chrono::duration<double, std::milli>(end - start)
-                        .count());
+  for (uint64_t r = 0; r < options.repeat + (cuda && options.repeat > 1);
+       ++r) {
+    double milliseconds = -1;
+    check(moert_session_run_timed(session, function, inputViews.data(),
+                                  inputViews.size(), outputViews.data(),
+                                  outputViews.size(), &milliseconds));
+    if (!cuda || options.repeat == 1 || r > 0)
+      times.push_back(milliseconds);
   }
 
   std::vector<std::vector<double>> results;

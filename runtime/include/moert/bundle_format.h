@@ -23,6 +23,32 @@
  *   KERNELS    (required) the compiled kernels: for "cpu-x86_64" an ELF shared
  *              object whose `_mlir_ciface_<name>` functions take memref
  *              descriptors by pointer (results first).
+ *              For a CUDA target ("cuda-sm_90a", MOERT_BUNDLE_TARGET_CUDA_PREFIX)
+ *              also an x86-64 ELF shared object with the same entry points:
+ *              the host code of MLIR's GPU lowering, with the device code
+ *              (cubin or PTX) inside it. Every data pointer in its memref
+ *              descriptors (arguments and results) is a CUDA device pointer.
+ *              It leaves the `mgpu*` functions below undefined: the runtime
+ *              defines them (they resolve when it loads the object), with
+ *              these semantics:
+ *                - mgpuModuleLoad runs from the object's constructor while it
+ *                  is loaded, mgpuModuleUnload from its destructor;
+ *                - mgpuStreamCreate returns the session's stream (the
+ *                  runtime's own, or the caller's: moert_session_set_stream)
+ *                  and mgpuStreamDestroy of it does nothing; a null stream
+ *                  argument means that stream too;
+ *                - mgpuMemAlloc/mgpuMemFree are stream-ordered
+ *                  (cuMemAllocAsync/cuMemFreeAsync; 0 bytes: NULL;
+ *                  host-shared memory is refused), and `call` results are
+ *                  such allocations, which the runtime frees;
+ *                - mgpuStreamSynchronize does nothing while the stream is
+ *                  being captured into a CUDA graph;
+ *                - a failing driver call is recorded (the first one, with its
+ *                  arguments and the driver's error name and text) and ends
+ *                  the run with a MOERT_ERROR_KERNEL status once the kernel
+ *                  function returns; later mgpu calls of that run do no work
+ *                  except releasing memory. Nothing aborts the process.
+ *              See MOERT_BUNDLE_CUDA_ABI below for the list.
  *   SCHEDULE   (required) JSON, one program of flat commands per manifest
  *              function, in the same order:
  *     {"kernels": [{"symbol": "_mlir_ciface_mm",
@@ -71,6 +97,10 @@ extern "C" {
 
 /* Target strings (header `target` field and manifest "target"). */
 #define MOERT_BUNDLE_TARGET_CPU_X86_64 "cpu-x86_64"
+/* CUDA targets: "cuda-sm_<NN>[a]", the chip of the device code, e.g.
+ * "cuda-sm_90a" (compute capability 9.0 exactly: the `a` features are not
+ * forward compatible) or "cuda-sm_80" (8.0 or later). */
+#define MOERT_BUNDLE_TARGET_CUDA_PREFIX "cuda-"
 #define MOERT_BUNDLE_TARGET_SIZE 32
 
 typedef struct moert_bundle_header_t {
@@ -124,6 +154,70 @@ moert_bundle_section_kind_name(uint32_t kind) {
   default: return NULL;
   }
 }
+
+/* For a CUDA target "cuda-sm_<NN>[a]": 1, with `*sm` = NN (the compute
+ * capability as major * 10 + minor: 90 for sm_90a, 100 for sm_100a) and
+ * `*arch_specific` = 1 for the `a` suffix; 0 for any other string. */
+static inline int moert_bundle_target_parse_cuda(const char *target,
+                                                 unsigned *sm,
+                                                 int *arch_specific) {
+  const char *prefix = MOERT_BUNDLE_TARGET_CUDA_PREFIX "sm_";
+  size_t prefix_size = strlen(prefix);
+  unsigned value = 0;
+  size_t digits = 0;
+  if (strncmp(target, prefix, prefix_size) != 0)
+    return 0;
+  target += prefix_size;
+  for (; *target >= '0' && *target <= '9'; ++target, ++digits) {
+    if (digits == 4)
+      return 0;
+    value = value * 10 + (unsigned)(*target - '0');
+  }
+  if (digits < 2 || (target[0] != 0 && (target[0] != 'a' || target[1] != 0)))
+    return 0;
+  *sm = value;
+  *arch_specific = target[0] == 'a';
+  return 1;
+}
+
+/* The C ABI that the host code of a CUDA bundle's KERNELS calls (MLIR's GPU
+ * host lowering, `mgpu*`), implemented and exported by the runtime. X(name)
+ * once per function; the runtime checks with this list that it exports each.
+ *   void *mgpuModuleLoad(void *data, uint64_t size);
+ *   void *mgpuModuleLoadJIT(void *ptx, int optLevel);
+ *   void  mgpuModuleUnload(void *module);
+ *   void *mgpuModuleGetFunction(void *module, const char *name);
+ *   void  mgpuLaunchKernel(void *function, intptr_t gridX, gridY, gridZ,
+ *             intptr_t blockX, blockY, blockZ, int32_t smem, void *stream,
+ *             void **params, void **extra, size_t paramsCount);
+ *   void  mgpuLaunchClusterKernel(void *function, intptr_t clusterX,
+ *             clusterY, clusterZ, <then as mgpuLaunchKernel>);
+ *   void *mgpuStreamCreate(void);   void mgpuStreamDestroy(void *stream);
+ *   void  mgpuStreamSynchronize(void *stream);
+ *   void  mgpuStreamWaitEvent(void *stream, void *event);
+ *   void *mgpuEventCreate(void);    void mgpuEventDestroy(void *event);
+ *   void  mgpuEventSynchronize(void *event);
+ *   void  mgpuEventRecord(void *event, void *stream);
+ *   void *mgpuMemAlloc(uint64_t bytes, void *stream, bool isHostShared);
+ *   void  mgpuMemFree(void *pointer, void *stream);
+ *   void  mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream);
+ *   void  mgpuMemset32(void *dst, unsigned value, size_t count, void *stream);
+ *   void  mgpuMemset16(void *dst, unsigned short value, size_t count,
+ *             void *stream);
+ *   void  mgpuSetDefaultDevice(int32_t device);
+ *   void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
+ *             int32_t dataType, int32_t interleave, int32_t swizzle,
+ *             int32_t l2Promotion, int32_t oobFill, int64_t *boxDimensions);
+ *         (a device pointer to the CUtensorMap (128 bytes, aligned), valid until
+ *         the end of the kernel function's call) */
+#define MOERT_BUNDLE_CUDA_ABI(X)                                               \
+  X(mgpuModuleLoad) X(mgpuModuleLoadJIT) X(mgpuModuleUnload)                   \
+  X(mgpuModuleGetFunction) X(mgpuLaunchKernel) X(mgpuLaunchClusterKernel)      \
+  X(mgpuStreamCreate) X(mgpuStreamDestroy) X(mgpuStreamSynchronize)           \
+  X(mgpuStreamWaitEvent) X(mgpuEventCreate) X(mgpuEventDestroy)               \
+  X(mgpuEventSynchronize) X(mgpuEventRecord) X(mgpuMemAlloc) X(mgpuMemFree)   \
+  X(mgpuMemcpy) X(mgpuMemset32) X(mgpuMemset16) X(mgpuSetDefaultDevice)       \
+  X(mgpuTensorMapEncodeTiledMemref)
 
 /*===----------------------------------------------------------------------===*
  * Schedule commands (the "command" strings of SCHEDULE programs)

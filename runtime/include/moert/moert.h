@@ -12,9 +12,11 @@
  * functions from several threads at once (each run has its own buffers), and
  * any number of sessions may run concurrently.
  *
- * Inputs and outputs are host memory the caller owns: moert_tensor_view_t
- * (dtype, shape, pointer, bytes) or a DLPack DLTensor (moert_dl_tensor_t).
- * Running on a caller's CUDA stream is pending the CUDA backend.
+ * Inputs and outputs are memory the caller owns: host memory as
+ * moert_tensor_view_t (dtype, shape, pointer, bytes), or a DLPack DLTensor
+ * (moert_dl_tensor_t), which may also be CUDA device memory on a cuda
+ * session. Sessions run on the CPU or on a CUDA device ("CUDA sessions"
+ * below), on the runtime's own CUDA stream or the caller's.
  *
  *   moert_bundle_t *bundle = NULL;
  *   moert_status_t s = moert_bundle_load_file("model.bundle", &bundle);
@@ -136,12 +138,58 @@ typedef enum moert_device_t {
  * bundle alive (the caller may release its own reference). */
 MOERT_API moert_status_t moert_session_create(moert_bundle_t *bundle,
                                               moert_session_t **out_session);
-/* As moert_session_create, on `device`: MOERT_ERROR_UNSUPPORTED when the
- * bundle's target does not run there or the backend is not built. */
+/* As moert_session_create, on `device` (CUDA: device 0):
+ * MOERT_ERROR_UNSUPPORTED when the bundle's target does not run there
+ * (a "cpu-x86_64" bundle on cuda, a "cuda-sm_*" one on the cpu), the backend
+ * is not built into this runtime, or, for CUDA, there is no usable driver or
+ * GPU, or the device's compute capability does not run the bundle's chip. */
 MOERT_API moert_status_t moert_session_create_on_device(
     moert_bundle_t *bundle, moert_device_t device,
     moert_session_t **out_session);
+/* As moert_session_create_on_device, on device `device_id` of `device`: the
+ * CUDA device ordinal (DLPack's device_id; CUDA_VISIBLE_DEVICES applies), 0
+ * for the CPU. */
+MOERT_API moert_status_t moert_session_create_on_device_id(
+    moert_bundle_t *bundle, moert_device_t device, int32_t device_id,
+    moert_session_t **out_session);
 MOERT_API void moert_session_release(moert_session_t *session);
+
+/*===----------------------------------------------------------------------===*
+ * CUDA sessions
+ *
+ * The CUDA driver (libcuda.so.1, or the library that the environment variable
+ * MOERT_CUDA_DRIVER_LIBRARY names) is loaded when the first cuda session is
+ * created; nothing links it. Creating a session checks the device's compute
+ * capability against the bundle's chip ("cuda-sm_90a": exactly 9.0;
+ * "cuda-sm_80": 8.0 or later) and its free memory against what the largest
+ * function holds (its buffers and outputs), then loads the kernels and their
+ * device code into the device's primary context (the one the CUDA runtime
+ * and PyTorch use).
+ *
+ * A run enqueues all its work (copies, allocations, kernels, frees) on the
+ * session's stream, a stream of its own unless moert_session_set_stream gave
+ * it the caller's, and returns once that work is complete, outputs written;
+ * while the stream is being captured into a CUDA graph it returns once the
+ * work is enqueued (nothing synchronizes). Host tensors are copied to and
+ * from the device; CUDA device tensors (moert_session_run_dl, kDLCUDA on the
+ * session's device) are read in place and written device to device. A failing
+ * driver call, inside a kernel's launch code or after it (an asynchronous
+ * fault found when the run synchronizes), ends the run with
+ * MOERT_ERROR_KERNEL and a message naming the call, its arguments and the
+ * driver's error; a fault that breaks the CUDA context (an illegal address)
+ * leaves later runs in this process failing too, as in any CUDA program.
+ *===----------------------------------------------------------------------===*/
+
+/* Runs later work of the cuda session on `cu_stream`, a CUstream of the
+ * session's device (the primary context), e.g. PyTorch's
+ * torch.cuda.current_stream().cuda_stream; NULL is the legacy default
+ * stream, as in CUDA. Work the caller enqueued on it before a run is done
+ * before the run reads its inputs. Not while a run of the session is in
+ * progress. MOERT_ERROR_UNSUPPORTED on a cpu session. */
+MOERT_API moert_status_t moert_session_set_stream(moert_session_t *session,
+                                                  void *cu_stream);
+/* Back to the session's own stream. */
+MOERT_API moert_status_t moert_session_reset_stream(moert_session_t *session);
 
 /* Host data of one input or output. `shape` must equal the manifest's and
  * `byte_size` the tensor's size; data is dense row-major. */
@@ -161,6 +209,16 @@ MOERT_API moert_status_t moert_session_run(moert_session_t *session,
                                            size_t input_count,
                                            const moert_tensor_view_t *outputs,
                                            size_t output_count);
+/* As moert_session_run, and stores in `*out_milliseconds` (when not NULL) how
+ * long the run took: on a cuda session the device time between CUDA events
+ * recorded on the session's stream before its first and after its last
+ * command (-1 while the stream is being captured), on the cpu the wall-clock
+ * time of the run. */
+MOERT_API moert_status_t moert_session_run_timed(
+    moert_session_t *session, size_t function,
+    const moert_tensor_view_t *inputs, size_t input_count,
+    const moert_tensor_view_t *outputs, size_t output_count,
+    double *out_milliseconds);
 
 /*===----------------------------------------------------------------------===*
  * DLPack-style tensors
@@ -171,11 +229,12 @@ MOERT_API moert_status_t moert_session_run(moert_session_t *session,
  * `&managed->dl_tensor` as is; this header does not need dlpack.h. The
  * runtime only borrows the memory for the duration of the call.
  *
- * Accepted today: CPU (and pinned CUDA-host) memory, lanes == 1, the dtype of
- * the manifest, and a compact row-major layout (strides NULL, or equal to the
- * row-major strides; dimensions of size 1 may carry any stride). Device
- * memory (MOERT_DL_CUDA) and running on a caller's CUDA stream come with the
- * CUDA backend: until then they are MOERT_ERROR_UNSUPPORTED.
+ * Accepted: CPU (and pinned CUDA-host) memory on any session, CUDA device
+ * memory (MOERT_DL_CUDA) of the session's device on a cuda session
+ * (MOERT_ERROR_UNSUPPORTED on a cpu session, MOERT_ERROR_INVALID_ARGUMENT for
+ * another device_id), lanes == 1, the dtype of the manifest, and a compact
+ * row-major layout (strides NULL, or equal to the row-major strides;
+ * dimensions of size 1 may carry any stride).
  *===----------------------------------------------------------------------===*/
 
 /* DLDeviceType values. */

@@ -557,8 +557,8 @@ bool checkElfLayout(const std::vector<uint8_t> &image, std::string &error) {
 }
 
 /// Checks that the KERNELS image is an x86-64 little-endian ELF shared object
-/// whose segments lie inside it.
-bool checkCpuKernelImage(const std::vector<uint8_t> &image,
+/// whose segments lie inside it (cpu kernels, or the host code of CUDA ones).
+bool checkHostKernelImage(const std::vector<uint8_t> &image,
                          std::string &error) {
   // e_ident (16) + e_type (2) + e_machine (2).
   if (image.size() < 64 || std::memcmp(image.data(), "\x7f" "ELF", 4) != 0) {
@@ -729,10 +729,21 @@ bool parseBundle(const uint8_t *data, size_t size, Bundle &bundle,
     return false;
   }
 
+  bool cudaTarget =
+      bundle.target.rfind(MOERT_BUNDLE_TARGET_CUDA_PREFIX, 0) == 0;
+  unsigned sm = 0;
+  int archSpecific = 0;
+  if (cudaTarget && !moert_bundle_target_parse_cuda(bundle.target.c_str(), &sm,
+                                                    &archSpecific)) {
+    error = "target \"" + bundle.target +
+            "\" is no CUDA target of the form cuda-sm_<NN>[a] (e.g. "
+            "cuda-sm_90a)";
+    return false;
+  }
   bundle.kernelImage.assign(data + kernels.offset,
                             data + kernels.offset + kernels.size);
-  if (bundle.target == MOERT_BUNDLE_TARGET_CPU_X86_64 &&
-      !checkCpuKernelImage(bundle.kernelImage, error))
+  if ((cudaTarget || bundle.target == MOERT_BUNDLE_TARGET_CPU_X86_64) &&
+      !checkHostKernelImage(bundle.kernelImage, error))
     return false;
   return true;
 }

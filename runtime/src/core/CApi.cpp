@@ -2,9 +2,9 @@
 
 #include "moert/moert.h"
 
+#include "Backend.h"
 #include "Bundle.h"
 #include "Executor.h"
-#include "KernelLibrary.h"
 
 #include <atomic>
 #include <cerrno>
@@ -26,9 +26,7 @@ struct moert_bundle_s {
 
 struct moert_session_s {
   moert_bundle_t *bundle = nullptr;
-  std::unique_ptr<moert::KernelLibrary> library;
-  /// entries[k]: the address of bundle.kernels[k].
-  std::vector<void *> entries;
+  std::unique_ptr<moert::Backend> backend;
 };
 
 namespace {
@@ -46,6 +44,10 @@ moert_status_t makeStatus(moert_status_code_t code, std::string message) {
 
 moert_status_t invalidArgument(const std::string &message) {
   return makeStatus(MOERT_ERROR_INVALID_ARGUMENT, message);
+}
+
+moert_status_t makeStatus(const moert::Failure &failure) {
+  return makeStatus(failure.code, failure.message);
 }
 
 void retain(moert_bundle_t *bundle) { bundle->references.fetch_add(1); }
@@ -107,12 +109,13 @@ moert_status_t tensorInfo(const moert_bundle_t *bundle, size_t function,
   return nullptr;
 }
 
-/// Checks host views against the manifest's tensors.
+/// Checks views against the manifest's tensors; `device[i]` (when given)
+/// says that view i is device memory of the session's device.
 moert_status_t checkViews(const moert::Function &function,
                           const std::vector<moert::TensorInfo> &tensors,
                           const moert_tensor_view_t *views, size_t count,
-                          const char *what,
-                          std::vector<moert::HostBuffer> &buffers) {
+                          const char *what, const std::vector<bool> *device,
+                          std::vector<moert::TensorData> &buffers) {
   if (count != tensors.size())
     return invalidArgument("function \"" + function.name + "\" takes " +
                            std::to_string(tensors.size()) + " " + what +
@@ -145,7 +148,7 @@ moert_status_t checkViews(const moert::Function &function,
                              std::to_string(info.type.byteSize));
     if (!view.data && view.byte_size)
       return invalidArgument(at + " has no data");
-    buffers.push_back({view.data, view.byte_size});
+    buffers.push_back({view.data, view.byte_size, device && (*device)[i]});
   }
   return nullptr;
 }
@@ -163,13 +166,16 @@ moert_dtype_t dtypeFromDL(moert_dl_dtype_t dtype) {
   return MOERT_DTYPE_INVALID;
 }
 
-/// Turns DLPack tensors into host views, checking what views cannot say
-/// (device, lanes, layout); checkViews checks dtype, shape and size after.
+/// Turns DLPack tensors into views, checking what views cannot say (device,
+/// lanes, layout); checkViews checks dtype, shape and size after. CUDA
+/// tensors are accepted on the CUDA device `backend` runs on, and marked in
+/// `device`.
 moert_status_t viewsFromDL(const moert::Function &function,
                            const std::vector<moert::TensorInfo> &tensors,
                            const moert_dl_tensor_t *dl, size_t count,
-                           const char *what,
-                           std::vector<moert_tensor_view_t> &views) {
+                           const char *what, const moert::Backend &backend,
+                           std::vector<moert_tensor_view_t> &views,
+                           std::vector<bool> &device) {
   if (count != tensors.size())
     return invalidArgument("function \"" + function.name + "\" takes " +
                            std::to_string(tensors.size()) + " " + what +
@@ -180,16 +186,28 @@ moert_status_t viewsFromDL(const moert::Function &function,
     const moert_dl_tensor_t &tensor = dl[i];
     std::string at = std::string(what) + " " + std::to_string(i) + " (\"" +
                      tensors[i].name + "\")";
-    int32_t device = tensor.device.device_type;
-    if (device == MOERT_DL_CUDA)
+    int32_t type = tensor.device.device_type;
+    bool onCuda = backend.device() == MOERT_DEVICE_CUDA;
+    if (type == MOERT_DL_CUDA && !onCuda)
       return makeStatus(MOERT_ERROR_UNSUPPORTED,
-                        at + " is in CUDA device memory; device tensors are "
-                             "pending the CUDA backend (copy it to the host)");
-    if (device != MOERT_DL_CPU && device != MOERT_DL_CUDA_HOST)
+                        at + " is in CUDA device memory; a cpu session takes "
+                             "host memory (copy it to the host, or run the "
+                             "bundle on a cuda session)");
+    if (type == MOERT_DL_CUDA && tensor.device.device_id != backend.deviceId())
+      return invalidArgument(at + " is on CUDA device " +
+                             std::to_string(tensor.device.device_id) +
+                             "; the session runs on CUDA device " +
+                             std::to_string(backend.deviceId()));
+    if (type != MOERT_DL_CPU && type != MOERT_DL_CUDA_HOST &&
+        type != MOERT_DL_CUDA)
       return makeStatus(MOERT_ERROR_UNSUPPORTED,
                         at + " is on DLPack device type " +
-                            std::to_string(device) + "; only host memory "
-                            "(kDLCPU, kDLCUDAHost) is supported");
+                            std::to_string(type) +
+                            (onCuda ? "; only host memory (kDLCPU, "
+                                      "kDLCUDAHost) and the session's CUDA "
+                                      "device (kDLCUDA) are supported"
+                                    : "; only host memory (kDLCPU, "
+                                      "kDLCUDAHost) is supported"));
     if (tensor.ndim < 0 || (tensor.ndim > 0 && !tensor.shape))
       return invalidArgument(at + " has no valid shape");
     moert_tensor_view_t view;
@@ -222,30 +240,34 @@ moert_status_t viewsFromDL(const moert::Function &function,
                                   tensor.byte_offset
                             : nullptr;
     views.push_back(view);
+    device.push_back(type == MOERT_DL_CUDA);
   }
   return nullptr;
 }
 
-/// Checks `inputs`/`outputs` against the manifest and runs `function`.
+/// Checks `inputs`/`outputs` against the manifest and runs `function`;
+/// `inputDevice`/`outputDevice` (when given) mark device memory.
 moert_status_t runChecked(moert_session_t *session, size_t function,
                           const moert_tensor_view_t *inputs,
                           size_t input_count,
                           const moert_tensor_view_t *outputs,
-                          size_t output_count) {
+                          size_t output_count,
+                          const std::vector<bool> *inputDevice = nullptr,
+                          const std::vector<bool> *outputDevice = nullptr,
+                          double *time = nullptr) {
   const moert::Bundle &bundle = session->bundle->bundle;
   const moert::Function &f = bundle.functions[function];
-  std::vector<moert::HostBuffer> in, out;
-  if (moert_status_t status =
-          checkViews(f, f.inputs, inputs, input_count, "input", in))
+  std::vector<moert::TensorData> in, out;
+  if (moert_status_t status = checkViews(f, f.inputs, inputs, input_count,
+                                         "input", inputDevice, in))
     return status;
-  if (moert_status_t status =
-          checkViews(f, f.outputs, outputs, output_count, "output", out))
+  if (moert_status_t status = checkViews(f, f.outputs, outputs, output_count,
+                                         "output", outputDevice, out))
     return status;
-  std::string error;
-  moert_status_code_t code = MOERT_ERROR_INTERNAL;
-  if (!moert::runProgram(bundle, bundle.programs[function], session->entries,
-                         in, out, error, &code))
-    return makeStatus(code, "running \"" + f.name + "\": " + error);
+  moert::Failure failure;
+  if (!session->backend->run(bundle, function, in, out, failure, time))
+    return makeStatus(failure.code,
+                      "running \"" + f.name + "\": " + failure.message);
   return nullptr;
 }
 
@@ -422,45 +444,44 @@ moert_status_t moert_session_create(moert_bundle_t *bundle,
 moert_status_t moert_session_create_on_device(moert_bundle_t *bundle,
                                               moert_device_t device,
                                               moert_session_t **out_session) {
+  return moert_session_create_on_device_id(bundle, device, 0, out_session);
+}
+
+moert_status_t moert_session_create_on_device_id(
+    moert_bundle_t *bundle, moert_device_t device, int32_t device_id,
+    moert_session_t **out_session) {
   if (!bundle || !out_session)
     return invalidArgument("null bundle or session");
   *out_session = nullptr;
   return guarded([&]() -> moert_status_t {
-    const std::string &target = bundle->bundle.target;
-    bool cpuTarget = target == MOERT_BUNDLE_TARGET_CPU_X86_64;
-    if (device == MOERT_DEVICE_CUDA) {
-      if (cpuTarget)
+    const moert::Bundle &b = bundle->bundle;
+    moert::Failure failure;
+    auto session = std::make_unique<moert_session_s>();
+    if (device == MOERT_DEVICE_CPU) {
+      if (device_id != 0)
+        return invalidArgument("no cpu device " + std::to_string(device_id) +
+                               " (the cpu is device 0)");
+      session->backend = moert::createCpuBackend(b, failure);
+    } else if (device == MOERT_DEVICE_CUDA) {
+      if (b.target == MOERT_BUNDLE_TARGET_CPU_X86_64)
         return makeStatus(MOERT_ERROR_UNSUPPORTED,
-                          "this bundle targets cpu (" + target +
+                          "this bundle targets cpu (" + b.target +
                               "), not cuda: run it on the cpu device");
+#ifdef MOERT_HAVE_CUDA
+      session->backend = moert::createCudaBackend(b, device_id, failure);
+#else
       return makeStatus(MOERT_ERROR_UNSUPPORTED,
-                        "CUDA backend not built (bundle target " + target +
-                            ")");
-    }
-    if (device != MOERT_DEVICE_CPU)
+                        "the CUDA backend is not built in this runtime "
+                        "(configure with -DMOE_ENABLE_CUDA=ON where the CUDA "
+                        "toolkit's headers are installed); bundle target " +
+                            b.target);
+#endif
+    } else {
       return invalidArgument("unknown device " +
                              std::to_string(static_cast<int>(device)));
-    if (!cpuTarget)
-      return makeStatus(MOERT_ERROR_UNSUPPORTED,
-                        "this bundle targets " + target +
-                            ", which the cpu device does not run");
-#if !defined(__x86_64__)
-    return makeStatus(MOERT_ERROR_UNSUPPORTED,
-                      "this bundle targets " + target +
-                          " and this host is not x86-64");
-#endif
-    auto session = std::make_unique<moert_session_s>();
-    std::string error;
-    session->library =
-        moert::KernelLibrary::load(bundle->bundle.kernelImage, error);
-    if (!session->library)
-      return makeStatus(MOERT_ERROR_KERNEL, error);
-    for (const moert::Kernel &kernel : bundle->bundle.kernels) {
-      void *entry = session->library->lookup(kernel.symbol, error);
-      if (!entry)
-        return makeStatus(MOERT_ERROR_KERNEL, error);
-      session->entries.push_back(entry);
     }
+    if (!session->backend)
+      return makeStatus(failure);
     retain(bundle);
     session->bundle = bundle;
     *out_session = session.release();
@@ -481,6 +502,17 @@ moert_status_t moert_session_run(moert_session_t *session, size_t function,
                                  size_t input_count,
                                  const moert_tensor_view_t *outputs,
                                  size_t output_count) {
+  return moert_session_run_timed(session, function, inputs, input_count,
+                                 outputs, output_count, nullptr);
+}
+
+moert_status_t moert_session_run_timed(moert_session_t *session,
+                                       size_t function,
+                                       const moert_tensor_view_t *inputs,
+                                       size_t input_count,
+                                       const moert_tensor_view_t *outputs,
+                                       size_t output_count,
+                                       double *out_milliseconds) {
   if (!session)
     return invalidArgument("null session");
   return guarded([&]() -> moert_status_t {
@@ -488,7 +520,30 @@ moert_status_t moert_session_run(moert_session_t *session, size_t function,
     if (moert_status_t status = checkFunction(bundle, function))
       return status;
     return runChecked(session, function, inputs, input_count, outputs,
-                      output_count);
+                      output_count, nullptr, nullptr, out_milliseconds);
+  });
+}
+
+moert_status_t moert_session_set_stream(moert_session_t *session,
+                                        void *cu_stream) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    moert::Failure failure;
+    if (!session->backend->setStream(cu_stream, /*own=*/false, failure))
+      return makeStatus(failure);
+    return nullptr;
+  });
+}
+
+moert_status_t moert_session_reset_stream(moert_session_t *session) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    moert::Failure failure;
+    if (!session->backend->setStream(nullptr, /*own=*/true, failure))
+      return makeStatus(failure);
+    return nullptr;
   });
 }
 
@@ -521,14 +576,17 @@ moert_status_t moert_session_run_dl(moert_session_t *session, size_t function,
       return status;
     const moert::Function &f = bundle.functions[function];
     std::vector<moert_tensor_view_t> in, out;
-    if (moert_status_t status =
-            viewsFromDL(f, f.inputs, inputs, input_count, "input", in))
+    std::vector<bool> inDevice, outDevice;
+    const moert::Backend &backend = *session->backend;
+    if (moert_status_t status = viewsFromDL(f, f.inputs, inputs, input_count,
+                                            "input", backend, in, inDevice))
       return status;
     if (moert_status_t status =
-            viewsFromDL(f, f.outputs, outputs, output_count, "output", out))
+            viewsFromDL(f, f.outputs, outputs, output_count, "output", backend,
+                        out, outDevice))
       return status;
     return runChecked(session, function, in.data(), in.size(), out.data(),
-                      out.size());
+                      out.size(), &inDevice, &outDevice);
   });
 }
 

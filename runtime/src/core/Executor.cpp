@@ -1,4 +1,4 @@
-//===- Executor.cpp - run a bundle program on the CPU ---------------------===//
+//===- Executor.cpp - run a bundle program --------------------------------===//
 
 #include "Executor.h"
 
@@ -102,31 +102,52 @@ bool injectedAllocationFault() {
   return at != 0 && allocationCount.fetch_add(1) + 1 == at;
 }
 
+/// Names the injected fault in out-of-memory messages, so that a test's
+/// failure is never mistaken for a real one.
+std::string faultNote() {
+  uint64_t at = allocationFaultAt.load(std::memory_order_relaxed);
+  if (at == 0 || at == kUnread || allocationCount.load() < at)
+    return "";
+  return " (fault injected at allocation " + std::to_string(at) +
+         ": MOERT_FAULT_ALLOC_FAIL_AT)";
+}
+
 /// Owns every allocation of one run.
 class RunState {
 public:
-  explicit RunState(size_t bufferCount) : buffers(bufferCount) {}
+  RunState(size_t bufferCount, RunMemory &memory)
+      : buffers(bufferCount), memory(memory) {}
   ~RunState() {
     for (void *allocation : owned)
-      std::free(allocation);
+      memory.free(allocation);
   }
 
   std::vector<BufferState> buffers;
 
-  /// Null when memory is exhausted (or a fault is injected).
-  void *allocate(size_t bytes) {
-    if (injectedAllocationFault())
-      return nullptr;
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void *memory = std::aligned_alloc(64, rounded ? rounded : 64);
-    if (memory)
-      owned.insert(memory);
-    return memory;
+  /// A runtime allocation of `bytes` for `what` ("buffer 3"); MOERT_OK, or
+  /// the failure with its message in `error`.
+  moert_status_code_t allocate(size_t bytes, const std::string &what,
+                               void *&allocation, std::string &error) {
+    allocation = nullptr;
+    std::string reason;
+    moert_status_code_t code = injectedAllocationFault()
+                                   ? MOERT_ERROR_OUT_OF_MEMORY
+                                   : memory.allocate(bytes, allocation, reason);
+    if (code != MOERT_OK) {
+      error = (code == MOERT_ERROR_OUT_OF_MEMORY ? "out of memory "
+                                                 : "failed ") +
+              what + " (" + std::to_string(bytes) + " bytes)" + faultNote() +
+              (reason.empty() ? "" : ": " + reason);
+      return code;
+    }
+    if (allocation)
+      owned.insert(allocation);
+    return MOERT_OK;
   }
   /// Frees an allocation of this run before its end.
   void release(void *allocation) {
     if (owned.erase(allocation))
-      std::free(allocation);
+      memory.free(allocation);
   }
   /// Records caller memory that the run uses in place and must never free.
   void borrow(const void *memory) { borrowed.insert(memory); }
@@ -142,13 +163,14 @@ public:
   }
 
 private:
+  RunMemory &memory;
   std::unordered_set<void *> owned;
   std::unordered_set<const void *> borrowed;
 };
 
 /// Copies a strided view of `type` into dense row-major `dst`.
-void copyStrided(const char *base, const std::vector<int64_t> &shape,
-                 const int64_t *strides, size_t elementSize, char *dst) {
+void gatherStrided(const char *base, const std::vector<int64_t> &shape,
+                   const int64_t *strides, size_t elementSize, char *dst) {
   size_t rank = shape.size();
   if (rank == 0) {
     std::memcpy(dst, base, elementSize);
@@ -172,17 +194,50 @@ void copyStrided(const char *base, const std::vector<int64_t> &shape,
   }
 }
 
-/// Names the injected fault in out-of-memory messages, so that a test's
-/// failure is never mistaken for a real one.
-std::string faultNote() {
-  uint64_t at = allocationFaultAt.load(std::memory_order_relaxed);
-  if (at == 0 || at == kUnread || allocationCount.load() < at)
-    return "";
-  return " (fault injected at allocation " + std::to_string(at) +
-         ": MOERT_FAULT_ALLOC_FAIL_AT)";
-}
+/// Host memory: 64-byte aligned heap allocations, inputs used in place.
+class HostMemory final : public RunMemory {
+public:
+  moert_status_code_t allocate(size_t bytes, void *&memory,
+                               std::string &) override {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    memory = std::aligned_alloc(64, rounded ? rounded : 64);
+    return memory ? MOERT_OK : MOERT_ERROR_OUT_OF_MEMORY;
+  }
+  void free(void *allocation) override { std::free(allocation); }
+  // Inputs are used in place: kernels never write their arguments (the CPU
+  // pipeline bufferizes them as read-only), so weights are not copied on
+  // every run.
+  bool usesInPlace(const TensorData &) const override { return true; }
+  moert_status_code_t copyInput(void *buffer, const TensorData &input,
+                                std::string &) override {
+    if (input.byteSize)
+      std::memcpy(buffer, input.data, input.byteSize);
+    return MOERT_OK;
+  }
+  moert_status_code_t copyOutput(const TensorData &output, const void *buffer,
+                                 std::string &) override {
+    if (output.byteSize)
+      std::memcpy(output.data, buffer, output.byteSize);
+    return MOERT_OK;
+  }
+  moert_status_code_t copyStrided(const void *base, const TensorType &type,
+                                  const int64_t *strides, void *dense,
+                                  std::string &) override {
+    gatherStrided(static_cast<const char *>(base), type.shape, strides,
+                  moert_dtype_size(type.dtype), static_cast<char *>(dense));
+    return MOERT_OK;
+  }
+  moert_status_code_t afterCall(const Kernel &, std::string &) override {
+    return MOERT_OK;
+  }
+};
 
 } // namespace
+
+RunMemory &hostMemory() {
+  static HostMemory memory;
+  return memory;
+}
 
 void setAllocationFault(uint64_t failAt) {
   allocationCount.store(0);
@@ -191,15 +246,15 @@ void setAllocationFault(uint64_t failAt) {
 
 bool runProgram(const Bundle &bundle, const Program &program,
                 const std::vector<void *> &entries,
-                const std::vector<HostBuffer> &inputs,
-                const std::vector<HostBuffer> &outputs, std::string &error,
-                moert_status_code_t *code) {
+                const std::vector<TensorData> &inputs,
+                const std::vector<TensorData> &outputs, RunMemory &memory,
+                std::string &error, moert_status_code_t *code) {
   auto fail = [&](moert_status_code_t failure) {
     if (code)
       *code = failure;
     return false;
   };
-  RunState run(program.buffers.size());
+  RunState run(program.buffers.size(), memory);
   std::vector<int64_t> argumentWords, resultWords;
   std::vector<void *> pointers;
 
@@ -207,29 +262,33 @@ bool runProgram(const Bundle &bundle, const Program &program,
     switch (command.kind) {
     case MOERT_BUNDLE_COMMAND_ALLOCATE: {
       const TensorType &type = program.buffers[command.buffer];
-      void *memory = run.allocate(type.byteSize);
-      if (!memory) {
-        error = "out of memory allocating buffer " +
-                std::to_string(command.buffer) + " (" +
-                std::to_string(type.byteSize) + " bytes)" + faultNote();
-        return fail(MOERT_ERROR_OUT_OF_MEMORY);
-      }
-      run.buffers[command.buffer] = {memory, memory, true};
+      void *allocation = nullptr;
+      if (moert_status_code_t failure = run.allocate(
+              type.byteSize,
+              "allocating buffer " + std::to_string(command.buffer),
+              allocation, error))
+        return fail(failure);
+      run.buffers[command.buffer] = {allocation, allocation, true};
       break;
     }
     case MOERT_BUNDLE_COMMAND_BIND_INPUT: {
       const TensorType &type = program.buffers[command.buffer];
-      const HostBuffer &input = inputs[command.index];
+      const TensorData &input = inputs[command.index];
       if (input.byteSize != type.byteSize) {
         error = "input " + std::to_string(command.index) + " has " +
                 std::to_string(input.byteSize) + " bytes, expected " +
                 std::to_string(type.byteSize);
         return fail(MOERT_ERROR_INTERNAL);
       }
-      // Inputs are used in place: kernels never write their arguments (the
-      // CPU pipeline bufferizes them as read-only), so weights are not copied
-      // on every run.
       BufferState &buffer = run.buffers[command.buffer];
+      if (!memory.usesInPlace(input)) {
+        if (moert_status_code_t failure =
+                memory.copyInput(buffer.data, input, error)) {
+          error = "input " + std::to_string(command.index) + ": " + error;
+          return fail(failure);
+        }
+        break;
+      }
       run.release(buffer.allocated);
       void *data = input.data;
       run.borrow(data);
@@ -239,16 +298,18 @@ bool runProgram(const Bundle &bundle, const Program &program,
     }
     case MOERT_BUNDLE_COMMAND_OUTPUT: {
       const TensorType &type = program.buffers[command.buffer];
-      const HostBuffer &output = outputs[command.index];
+      const TensorData &output = outputs[command.index];
       if (output.byteSize != type.byteSize) {
         error = "output " + std::to_string(command.index) + " has " +
                 std::to_string(output.byteSize) + " bytes, expected " +
                 std::to_string(type.byteSize);
         return fail(MOERT_ERROR_INTERNAL);
       }
-      if (type.byteSize)
-        std::memcpy(output.data, run.buffers[command.buffer].data,
-                    type.byteSize);
+      if (moert_status_code_t failure = memory.copyOutput(
+              output, run.buffers[command.buffer].data, error)) {
+        error = "output " + std::to_string(command.index) + ": " + error;
+        return fail(failure);
+      }
       break;
     }
     case MOERT_BUNDLE_COMMAND_CALL: {
@@ -275,6 +336,20 @@ bool runProgram(const Bundle &bundle, const Program &program,
       }
       kCallTable[pointers.size()](entries[command.index], pointers.data());
 
+      // Adopt every result allocation first, so that each is freed even when
+      // the call failed or a result is invalid.
+      at = 0;
+      for (uint32_t id : command.results) {
+        void *allocated = nullptr;
+        std::memcpy(&allocated, &resultWords[at], sizeof(void *));
+        run.adopt(allocated);
+        at += descriptorWords(program.buffers[id].shape.size());
+      }
+      if (moert_status_code_t failure = memory.afterCall(kernel, error)) {
+        error = "kernel " + kernel.symbol + ": " + error;
+        return fail(failure);
+      }
+
       at = 0;
       for (size_t r = 0; r < command.results.size(); ++r) {
         uint32_t id = command.results[r];
@@ -285,7 +360,6 @@ bool runProgram(const Bundle &bundle, const Program &program,
         void *allocated = nullptr, *aligned = nullptr;
         std::memcpy(&allocated, &words[0], sizeof(void *));
         std::memcpy(&aligned, &words[1], sizeof(void *));
-        run.adopt(allocated);
         const int64_t *sizes = &words[3];
         const int64_t *strides = &words[3 + rank];
         for (size_t i = 0; i < rank; ++i)
@@ -318,15 +392,19 @@ bool runProgram(const Bundle &bundle, const Program &program,
           buffer.allocated = allocated;
           continue;
         }
-        void *copy = run.allocate(type.byteSize);
-        if (!copy) {
-          error = "out of memory copying strided result " +
-                  std::to_string(r) + " of kernel " + kernel.symbol + " (" +
-                  std::to_string(type.byteSize) + " bytes)" + faultNote();
-          return fail(MOERT_ERROR_OUT_OF_MEMORY);
+        void *copy = nullptr;
+        if (moert_status_code_t failure = run.allocate(
+                type.byteSize,
+                "copying strided result " + std::to_string(r) +
+                    " of kernel " + kernel.symbol,
+                copy, error))
+          return fail(failure);
+        if (moert_status_code_t failure =
+                memory.copyStrided(base, type, strides, copy, error)) {
+          error = "strided result " + std::to_string(r) + " of kernel " +
+                  kernel.symbol + ": " + error;
+          return fail(failure);
         }
-        copyStrided(base, type.shape, strides, moert_dtype_size(type.dtype),
-                    static_cast<char *>(copy));
         buffer.data = copy;
         buffer.allocated = copy;
       }

@@ -117,6 +117,65 @@ TEST(Session, RunsFromMemoryWithViews) {
     EXPECT_EQ(out[i], c.expected[i]) << i;
 }
 
+TEST(Session, RunTimedReportsTheRunTime) {
+  Loaded loaded;
+  ASSERT_NE(loaded.session, nullptr);
+  Case c(2);
+  float out[8] = {};
+  moert_tensor_view_t in[2] = {
+      {MOERT_DTYPE_F32, 2, kShapeA, c.a, sizeof(c.a)},
+      {MOERT_DTYPE_F32, 2, kShapeB, c.b, sizeof(c.b)}};
+  moert_tensor_view_t result = {MOERT_DTYPE_F32, 2, kShapeOut, out,
+                                sizeof(out)};
+  double milliseconds = -1;
+  ASSERT_EQ(codeOf(moert_session_run_timed(loaded.session, 0, in, 2, &result,
+                                           1, &milliseconds)),
+            MOERT_OK);
+  EXPECT_GE(milliseconds, 0.0);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(out[i], c.expected[i]) << i;
+}
+
+TEST(Session, DevicesAndTargetsMustAgree) {
+  std::vector<uint8_t> bytes = buildBundle();
+  moert_bundle_t *bundle = nullptr;
+  ASSERT_EQ(moert_bundle_load_memory(bytes.data(), bytes.size(), &bundle),
+            nullptr);
+  moert_session_t *session = nullptr;
+  std::string message;
+  EXPECT_EQ(codeOf(moert_session_create_on_device_id(bundle, MOERT_DEVICE_CPU,
+                                                     1, &session),
+                   &message),
+            MOERT_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(message, "no cpu device 1 (the cpu is device 0)");
+  EXPECT_EQ(codeOf(moert_session_create_on_device(bundle, MOERT_DEVICE_CUDA,
+                                                  &session),
+                   &message),
+            MOERT_ERROR_UNSUPPORTED);
+  EXPECT_EQ(message,
+            "this bundle targets cpu (cpu-x86_64), not cuda: run it on the "
+            "cpu device");
+  moert_bundle_release(bundle);
+
+  // The same kernels as a CUDA bundle: the cpu device does not run it.
+  std::string manifest = moert::testing::kMatmulManifest;
+  manifest.replace(manifest.find("cpu-x86_64"), 10, "cuda-sm_90");
+  bytes = moert::testing::layOutBundle(
+      {{MOERT_BUNDLE_SECTION_MANIFEST, manifest},
+       {MOERT_BUNDLE_SECTION_SCHEDULE, moert::testing::kMatmulSchedule},
+       {MOERT_BUNDLE_SECTION_KERNELS, readFile(MOERT_TEST_KERNEL)}},
+      "cuda-sm_90");
+  ASSERT_EQ(moert_bundle_load_memory(bytes.data(), bytes.size(), &bundle),
+            nullptr);
+  EXPECT_STREQ(moert_bundle_target(bundle), "cuda-sm_90");
+  EXPECT_EQ(codeOf(moert_session_create(bundle, &session), &message),
+            MOERT_ERROR_UNSUPPORTED);
+  EXPECT_EQ(message, "this bundle targets cuda-sm_90, which the cpu device "
+                     "does not run: run it on the cuda device");
+  EXPECT_EQ(session, nullptr);
+  moert_bundle_release(bundle);
+}
+
 TEST(Session, RunsFromFile) {
   std::vector<uint8_t> bytes = buildBundle();
   std::string path = ::testing::TempDir() + "moert-session-test-" +
@@ -207,7 +266,15 @@ TEST(Session, DLPackErrorsHaveStableCodes) {
   moert_dl_tensor_t device = dlTensor(c.a, kShapeA);
   device.device.device_type = MOERT_DL_CUDA;
   EXPECT_EQ(run(device), MOERT_ERROR_UNSUPPORTED);
-  EXPECT_NE(message.find("pending the CUDA backend"), std::string::npos)
+  EXPECT_NE(message.find("is in CUDA device memory; a cpu session takes host "
+                         "memory"),
+            std::string::npos)
+      << message;
+  // Streams belong to cuda sessions.
+  EXPECT_EQ(codeOf(moert_session_set_stream(loaded.session, nullptr),
+                   &message),
+            MOERT_ERROR_UNSUPPORTED);
+  EXPECT_NE(message.find("streams belong to cuda sessions"), std::string::npos)
       << message;
 
   int64_t transposed[] = {1, 2};

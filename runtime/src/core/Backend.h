@@ -1,0 +1,68 @@
+//===- Backend.h - what a session runs on -----------------------*- C++ -*-===//
+//
+// A session's backend: a bundle's kernels loaded for one device, and the way
+// its programs run there. The CPU backend (CpuBackend.cpp) calls the kernels
+// on host memory; the CUDA backend (runtime/src/cuda) on device memory.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CORE_BACKEND_H
+#define MOERT_CORE_BACKEND_H
+
+#include "Bundle.h"
+#include "Executor.h"
+#include "moert/moert.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moert {
+
+/// A failure: a status code and its one-line message.
+struct Failure {
+  moert_status_code_t code = MOERT_OK;
+  std::string message;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+
+  virtual moert_device_t device() const = 0;
+  /// The device's ordinal (0 on the CPU).
+  virtual int deviceId() const { return 0; }
+
+  /// Runs the program of `function` (already checked: inputs and outputs
+  /// match the manifest and are memory this backend reads). When `time` is
+  /// given, stores there how long the run took, in milliseconds (device time
+  /// on CUDA; a negative value when it could not be measured).
+  virtual bool run(const Bundle &bundle, size_t function,
+                   const std::vector<TensorData> &inputs,
+                   const std::vector<TensorData> &outputs, Failure &failure,
+                   double *time = nullptr) = 0;
+
+  /// Runs later work on the caller's stream (CUDA only).
+  virtual bool setStream(void *stream, bool own, Failure &failure) {
+    (void)stream;
+    (void)own;
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "streams belong to cuda sessions; this one runs on the cpu"};
+    return false;
+  }
+};
+
+/// Loads the kernels of a cpu-x86_64 bundle in this process.
+std::unique_ptr<Backend> createCpuBackend(const Bundle &bundle,
+                                          Failure &failure);
+
+/// Opens CUDA device `deviceId` for a cuda-sm_* bundle: loads the driver,
+/// checks the device's compute capability against the bundle's chip and its
+/// free memory against the largest program, and loads the kernels and their
+/// device code. Defined where the CUDA backend is built (MOERT_HAVE_CUDA).
+std::unique_ptr<Backend> createCudaBackend(const Bundle &bundle, int deviceId,
+                                           Failure &failure);
+
+} // namespace moert
+
+#endif // MOERT_CORE_BACKEND_H

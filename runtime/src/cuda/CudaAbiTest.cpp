@@ -1,0 +1,308 @@
+//===- CudaAbiTest.cpp - the mgpu* ABI without a GPU ----------------------===//
+//
+// What can be checked on any machine: the CUDA target strings, that every
+// function of MOERT_BUNDLE_CUDA_ABI is exported (by libmoert.so and by an
+// executable linking moert_static with ENABLE_EXPORTS), that the functions do
+// nothing outside a run, and each function's work against a fake driver: the
+// driver calls it makes, the session stream it uses, the first failure it
+// records (with the call's arguments), and that later calls do no work except
+// releasing memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CallContext.h"
+#include "MgpuAbi.h"
+#include "moert/bundle_format.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <dlfcn.h>
+#include <string>
+#include <vector>
+
+#ifndef MOERT_SHARED_LIBRARY
+#error "MOERT_SHARED_LIBRARY must name libmoert.so"
+#endif
+
+namespace {
+
+using moert::cuda::CallContext;
+using moert::cuda::CudaDriver;
+using moert::cuda::DeviceScope;
+using moert::cuda::KernelNames;
+
+TEST(CudaTarget, ParsesChipAndArchSpecificSuffix) {
+  unsigned sm = 0;
+  int archSpecific = -1;
+  EXPECT_TRUE(
+      moert_bundle_target_parse_cuda("cuda-sm_90a", &sm, &archSpecific));
+  EXPECT_EQ(sm, 90u);
+  EXPECT_EQ(archSpecific, 1);
+  EXPECT_TRUE(moert_bundle_target_parse_cuda("cuda-sm_80", &sm, &archSpecific));
+  EXPECT_EQ(sm, 80u);
+  EXPECT_EQ(archSpecific, 0);
+  EXPECT_TRUE(
+      moert_bundle_target_parse_cuda("cuda-sm_100a", &sm, &archSpecific));
+  EXPECT_EQ(sm, 100u);
+  for (const char *bad :
+       {"cuda-sm_9", "cuda-sm_90b", "cuda-sm_", "cuda-90a", "cpu-x86_64",
+        "cuda-sm_90a1", "cuda-sm_12345", "cuda-sm_90aa", "cuda-sm_-90", ""})
+    EXPECT_FALSE(moert_bundle_target_parse_cuda(bad, &sm, &archSpecific))
+        << bad;
+}
+
+TEST(CudaAbi, EveryFunctionIsExported) {
+  // This executable links moert_static with ENABLE_EXPORTS.
+#define MOERT_EXPECT_GLOBAL(name)                                              \
+  EXPECT_EQ(::dlsym(RTLD_DEFAULT, #name), reinterpret_cast<void *>(&name))     \
+      << #name;
+  MOERT_BUNDLE_CUDA_ABI(MOERT_EXPECT_GLOBAL)
+#undef MOERT_EXPECT_GLOBAL
+  void *shared = ::dlopen(MOERT_SHARED_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(shared, nullptr) << ::dlerror();
+#define MOERT_EXPECT_EXPORTED(name)                                            \
+  EXPECT_NE(::dlsym(shared, #name), nullptr) << #name " in libmoert.so";
+  MOERT_BUNDLE_CUDA_ABI(MOERT_EXPECT_EXPORTED)
+#undef MOERT_EXPECT_EXPORTED
+  ::dlclose(shared);
+}
+
+TEST(CudaAbi, DoesNothingOutsideARun) {
+  ASSERT_EQ(moert::cuda::currentCallContext(), nullptr);
+  EXPECT_EQ(mgpuStreamCreate(), nullptr);
+  EXPECT_EQ(mgpuMemAlloc(64, nullptr, false), nullptr);
+  EXPECT_EQ(mgpuModuleLoad(nullptr, 0), nullptr);
+  mgpuLaunchKernel(nullptr, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr, 0);
+  mgpuMemFree(reinterpret_cast<void *>(0x1000), nullptr);
+  mgpuStreamSynchronize(nullptr);
+}
+
+/// What the fake driver saw.
+struct Seen {
+  std::vector<std::string> calls;
+  CUstream stream = nullptr;
+  CUresult launchResult = CUDA_SUCCESS;
+  CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  size_t allocated = 0;
+  unsigned block[3] = {0, 0, 0};
+  cuuint64_t globalDim[5] = {}, globalStrides[5] = {};
+  cuuint32_t boxDim[5] = {}, rank = 0;
+  void *address = nullptr;
+  int sharedMemoryAttribute = 0;
+};
+Seen *seen = nullptr;
+
+CudaDriver fakeDriver() {
+  CudaDriver d;
+  d.getErrorName = [](CUresult r, const char **name) -> CUresult {
+    *name = r == CUDA_ERROR_INVALID_VALUE ? "CUDA_ERROR_INVALID_VALUE"
+                                          : "CUDA_ERROR_UNKNOWN";
+    return CUDA_SUCCESS;
+  };
+  d.getErrorString = [](CUresult r, const char **text) -> CUresult {
+    *text = r == CUDA_ERROR_INVALID_VALUE ? "invalid argument" : "unknown";
+    return CUDA_SUCCESS;
+  };
+  d.ctxPushCurrent = [](CUcontext) -> CUresult {
+    seen->calls.push_back("push");
+    return CUDA_SUCCESS;
+  };
+  d.ctxPopCurrent = [](CUcontext *) -> CUresult {
+    seen->calls.push_back("pop");
+    return CUDA_SUCCESS;
+  };
+  d.moduleGetFunction = [](CUfunction *f, CUmodule, const char *) -> CUresult {
+    *f = reinterpret_cast<CUfunction>(0x1234);
+    return CUDA_SUCCESS;
+  };
+  d.funcSetAttribute = [](CUfunction, CUfunction_attribute a,
+                          int value) -> CUresult {
+    if (a == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)
+      seen->sharedMemoryAttribute = value;
+    return CUDA_SUCCESS;
+  };
+  d.launchKernel = [](CUfunction, unsigned, unsigned, unsigned, unsigned bx,
+                      unsigned by, unsigned bz, unsigned, CUstream stream,
+                      void **, void **) -> CUresult {
+    seen->calls.push_back("launch");
+    seen->stream = stream;
+    seen->block[0] = bx;
+    seen->block[1] = by;
+    seen->block[2] = bz;
+    return seen->launchResult;
+  };
+  d.memAllocAsync = [](CUdeviceptr *p, size_t bytes, CUstream) -> CUresult {
+    seen->calls.push_back("alloc " + std::to_string(bytes));
+    seen->allocated += bytes;
+    *p = 0x100000;
+    return CUDA_SUCCESS;
+  };
+  d.memFreeAsync = [](CUdeviceptr, CUstream) -> CUresult {
+    seen->calls.push_back("free");
+    return CUDA_SUCCESS;
+  };
+  d.memcpyHtoDAsync = [](CUdeviceptr, const void *, size_t bytes,
+                         CUstream) -> CUresult {
+    seen->calls.push_back("upload " + std::to_string(bytes));
+    return CUDA_SUCCESS;
+  };
+  d.streamIsCapturing = [](CUstream, CUstreamCaptureStatus *s) -> CUresult {
+    *s = seen->capture;
+    return CUDA_SUCCESS;
+  };
+  d.streamSynchronize = [](CUstream) -> CUresult {
+    seen->calls.push_back("sync");
+    return CUDA_SUCCESS;
+  };
+  d.tensorMapEncodeTiled =
+      [](CUtensorMap *, CUtensorMapDataType, cuuint32_t rank, void *address,
+         const cuuint64_t *globalDim, const cuuint64_t *globalStrides,
+         const cuuint32_t *boxDim, const cuuint32_t *, CUtensorMapInterleave,
+         CUtensorMapSwizzle, CUtensorMapL2promotion,
+         CUtensorMapFloatOOBfill) -> CUresult {
+    seen->rank = rank;
+    seen->address = address;
+    std::memcpy(seen->globalDim, globalDim, rank * sizeof(cuuint64_t));
+    std::memcpy(seen->globalStrides, globalStrides,
+                (rank - 1) * sizeof(cuuint64_t));
+    std::memcpy(seen->boxDim, boxDim, rank * sizeof(cuuint32_t));
+    return CUDA_SUCCESS;
+  };
+  return d;
+}
+
+/// A run's context on the fake driver, current for the fixture's life.
+class FakeRun : public ::testing::Test {
+protected:
+  FakeRun() : driver(fakeDriver()) {
+    seen = &state;
+    context.driver = &driver;
+    context.stream = reinterpret_cast<CUstream>(0x5000);
+    context.names = &names;
+    scope = std::make_unique<DeviceScope>(context);
+  }
+  ~FakeRun() override {
+    scope.reset();
+    seen = nullptr;
+  }
+
+  Seen state;
+  CudaDriver driver;
+  KernelNames names;
+  CallContext context;
+  std::unique_ptr<DeviceScope> scope;
+};
+
+TEST_F(FakeRun, ScopeMakesTheContextCurrent) {
+  EXPECT_EQ(moert::cuda::currentCallContext(), &context);
+  EXPECT_EQ(state.calls, std::vector<std::string>{"push"});
+  scope.reset();
+  EXPECT_EQ(moert::cuda::currentCallContext(), nullptr);
+  EXPECT_EQ(state.calls, (std::vector<std::string>{"push", "pop"}));
+}
+
+TEST_F(FakeRun, StreamsAreTheSessionStream) {
+  void *stream = mgpuStreamCreate();
+  EXPECT_EQ(stream, context.stream);
+  mgpuStreamDestroy(stream); // the session's: nothing happens
+  void *f = mgpuModuleGetFunction(reinterpret_cast<void *>(0x1), "k");
+  mgpuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, /*stream=*/nullptr, nullptr,
+                   nullptr, 0);
+  EXPECT_EQ(state.stream, context.stream);
+  EXPECT_FALSE(context.failed()) << context.failure;
+}
+
+TEST_F(FakeRun, FirstFailureIsKeptAndLaterCallsOnlyRelease) {
+  void *f =
+      mgpuModuleGetFunction(reinterpret_cast<void *>(0x1), "moe_kernel_3");
+  state.launchResult = CUDA_ERROR_INVALID_VALUE;
+  mgpuLaunchKernel(f, 64, 1, 1, 256, 1, 1, 0, context.stream, nullptr, nullptr,
+                   0);
+  EXPECT_EQ(context.failure,
+            "cuLaunchKernel(moe_kernel_3, grid 64x1x1, block 256x1x1, smem "
+            "0): CUDA_ERROR_INVALID_VALUE (invalid argument)");
+  state.calls.clear();
+  mgpuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, nullptr, nullptr, nullptr, 0);
+  EXPECT_EQ(mgpuMemAlloc(64, nullptr, false), nullptr);
+  mgpuStreamSynchronize(nullptr);
+  mgpuMemFree(reinterpret_cast<void *>(0x100000), nullptr);
+  EXPECT_EQ(state.calls, std::vector<std::string>{"free"});
+  EXPECT_NE(context.failure.find("moe_kernel_3"), std::string::npos);
+}
+
+TEST_F(FakeRun, LaunchChecksDimensionsAndAllowsLargeSharedMemory) {
+  void *f = mgpuModuleGetFunction(reinterpret_cast<void *>(0x1), "big");
+  mgpuLaunchKernel(f, 1, 1, 1, 128, 1, 1, 100 * 1024, nullptr, nullptr, nullptr,
+                   0);
+  EXPECT_EQ(state.sharedMemoryAttribute, 100 * 1024);
+  EXPECT_FALSE(context.failed()) << context.failure;
+  mgpuLaunchKernel(f, 0, 1, 1, 128, 1, 1, 0, nullptr, nullptr, nullptr, 0);
+  EXPECT_EQ(context.failure, "cuLaunchKernel(big, grid 0x1x1, block 128x1x1, "
+                             "smem 0): invalid launch dimensions or shared "
+                             "memory size");
+}
+
+TEST_F(FakeRun, SynchronizeIsSkippedWhileCapturing) {
+  mgpuStreamSynchronize(nullptr);
+  state.capture = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+  mgpuStreamSynchronize(nullptr);
+  EXPECT_EQ(state.calls, (std::vector<std::string>{"push", "sync"}));
+}
+
+TEST_F(FakeRun, AllocationsAreStreamOrdered) {
+  EXPECT_EQ(mgpuMemAlloc(0, nullptr, false), nullptr);
+  void *p = mgpuMemAlloc(4096, nullptr, false);
+  EXPECT_EQ(p, reinterpret_cast<void *>(0x100000));
+  mgpuMemFree(p, nullptr);
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{"push", "alloc 4096", "free"}));
+  EXPECT_EQ(mgpuMemAlloc(64, nullptr, /*isHostShared=*/true), nullptr);
+  EXPECT_EQ(context.failure,
+            "mgpuMemAlloc(64 bytes, host-shared): host-shared (managed) "
+            "memory is not supported; allocate device memory");
+}
+
+TEST_F(FakeRun, OtherDevicesAreRefused) {
+  mgpuSetDefaultDevice(0);
+  EXPECT_FALSE(context.failed());
+  mgpuSetDefaultDevice(1);
+  EXPECT_EQ(context.failure,
+            "mgpuSetDefaultDevice(1): this session runs on CUDA device 0");
+}
+
+TEST_F(FakeRun, TensorMapsListDimensionsInnermostFirst) {
+  // memref<64x256xf32> at offset 16: rows of 256 floats.
+  float data[32];
+  int64_t descriptor[7] = {0, 0, 16, 64, 256, 256, 1};
+  float *aligned = data;
+  std::memcpy(&descriptor[0], &aligned, sizeof(aligned));
+  std::memcpy(&descriptor[1], &aligned, sizeof(aligned));
+  int64_t box[2] = {8, 32};
+  void *map = mgpuTensorMapEncodeTiledMemref(
+      2, descriptor, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 0, 0, 0, 0, box);
+  ASSERT_FALSE(context.failed()) << context.failure;
+  EXPECT_EQ(map, reinterpret_cast<void *>(0x100000));
+  EXPECT_EQ(state.rank, 2u);
+  EXPECT_EQ(state.address, static_cast<void *>(data + 16));
+  EXPECT_EQ(state.globalDim[0], 256u);
+  EXPECT_EQ(state.globalDim[1], 64u);
+  EXPECT_EQ(state.globalStrides[0], 1024u);
+  EXPECT_EQ(state.boxDim[0], 32u);
+  EXPECT_EQ(state.boxDim[1], 8u);
+  // The map lives in device memory until the backend frees it after the call.
+  EXPECT_EQ(context.callScratch,
+            std::vector<CUdeviceptr>{CUdeviceptr(0x100000)});
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{
+                "push", "alloc " + std::to_string(sizeof(CUtensorMap)),
+                "upload " + std::to_string(sizeof(CUtensorMap))}));
+
+  EXPECT_EQ(mgpuTensorMapEncodeTiledMemref(6, descriptor, 7, 0, 0, 0, 0, box),
+            nullptr);
+  EXPECT_NE(context.failure.find("unsupported rank or data type"),
+            std::string::npos)
+      << context.failure;
+}
+
+} // namespace

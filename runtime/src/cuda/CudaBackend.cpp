@@ -1,0 +1,352 @@
+//===- CudaBackend.cpp - run cuda-sm_* bundles on a CUDA device -----------===//
+//
+// A session on CUDA device N: the driver (loaded at run time), the device's
+// primary context (shared with the CUDA runtime, PyTorch, ...), a stream (the
+// session's own, or the caller's), and the bundle's KERNELS object loaded
+// into the process with the session's CallContext current, so that its
+// constructor's mgpuModuleLoad loads the device code into that context.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Backend.h"
+#include "CallContext.h"
+#include "CudaDriver.h"
+#include "DeviceMemory.h"
+#include "KernelLibrary.h"
+#include "MgpuAbi.h"
+
+#include <atomic>
+#include <dlfcn.h>
+
+namespace moert {
+
+namespace {
+
+using cuda::CallContext;
+using cuda::CudaDriver;
+using cuda::DeviceScope;
+
+/// "9.0" for 90.
+std::string capability(unsigned sm) {
+  return std::to_string(sm / 10) + "." + std::to_string(sm % 10);
+}
+
+/// Device bytes the program of `function` holds at most: its allocated
+/// buffers (inputs are copied into those) and its outputs (kernel results).
+uint64_t deviceBytes(const Bundle &bundle, size_t function) {
+  uint64_t bytes = 0;
+  const Program &program = bundle.programs[function];
+  for (const Command &command : program.commands)
+    if (command.kind == MOERT_BUNDLE_COMMAND_ALLOCATE)
+      bytes += program.buffers[command.buffer].byteSize;
+  for (const TensorInfo &output : bundle.functions[function].outputs)
+    bytes += output.type.byteSize;
+  return bytes;
+}
+
+/// Makes the runtime's mgpu* functions visible to objects loaded later (a
+/// libmoert.so opened RTLD_LOCAL, e.g. by Python's ctypes, is promoted to
+/// the global scope) and checks that each resolves to the runtime's own.
+bool exposeAbi(std::string &error) {
+  Dl_info self{};
+  if (::dladdr(reinterpret_cast<void *>(&mgpuModuleLoad), &self) &&
+      self.dli_fname && self.dli_fname[0])
+    if (void *handle =
+            ::dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL))
+      ::dlclose(handle); // the promotion stays
+  const std::string hint =
+      " (a program linking the static moert must export it: link with "
+      "-rdynamic, CMake ENABLE_EXPORTS, or use libmoert.so)";
+#define MOERT_CHECK_EXPORTED(name)                                             \
+  {                                                                            \
+    void *found = ::dlsym(RTLD_DEFAULT, #name);                                \
+    if (!found) {                                                              \
+      error = "the runtime's " #name                                           \
+              " is not visible to the bundle's kernels" +                      \
+              hint;                                                            \
+      return false;                                                            \
+    }                                                                          \
+    if (found != reinterpret_cast<void *>(&name)) {                            \
+      Dl_info other{};                                                         \
+      ::dladdr(found, &other);                                                 \
+      error =                                                                  \
+          std::string("the bundle's kernels would call the " #name " of ") +   \
+          (other.dli_fname ? other.dli_fname : "another library") +            \
+          " instead of the runtime's (is MLIR's CUDA runtime library "         \
+          "loaded in this process?)";                                          \
+      return false;                                                            \
+    }                                                                          \
+  }
+  MOERT_BUNDLE_CUDA_ABI(MOERT_CHECK_EXPORTED)
+#undef MOERT_CHECK_EXPORTED
+  return true;
+}
+
+class CudaBackend final : public Backend {
+public:
+  CudaBackend(const CudaDriver *driver, int ordinal, CUdevice cuDevice)
+      : driver(driver), ordinal(ordinal), cuDevice(cuDevice) {}
+
+  ~CudaBackend() override {
+    if (!context)
+      return;
+    {
+      CallContext call = callContext();
+      DeviceScope scope(call);
+      library.reset(); // its destructor unloads the device code
+      if (ownStream) {
+        driver->streamSynchronize(ownStream);
+        driver->streamDestroy(ownStream);
+      }
+    }
+    driver->devicePrimaryCtxRelease(cuDevice);
+  }
+
+  moert_device_t device() const override { return MOERT_DEVICE_CUDA; }
+  int deviceId() const override { return ordinal; }
+
+  /// The context of a load or a run: the session's, with its stream now.
+  CallContext callContext() {
+    CallContext call;
+    call.driver = driver;
+    call.context = context;
+    call.stream = stream.load();
+    call.device = ordinal;
+    call.streamOrderedAllocation = streamOrderedAllocation;
+    call.names = &names;
+    return call;
+  }
+
+  bool open(const Bundle &bundle, unsigned sm, bool archSpecific,
+            Failure &failure);
+
+  bool run(const Bundle &bundle, size_t function,
+           const std::vector<TensorData> &inputs,
+           const std::vector<TensorData> &outputs, Failure &failure,
+           double *time) override;
+
+  bool setStream(void *callerStream, bool own, Failure &) override {
+    stream.store(own ? ownStream : static_cast<CUstream>(callerStream));
+    return true;
+  }
+
+private:
+  /// Whether `result` is success; else `failure` is `code` with
+  /// "<call>: <driver error>".
+  bool check(CUresult result, const std::string &call, moert_status_code_t code,
+             Failure &failure) const {
+    if (result == CUDA_SUCCESS)
+      return true;
+    failure = {code, call + ": " + driver->describe(result)};
+    return false;
+  }
+
+  const CudaDriver *driver;
+  int ordinal;
+  CUdevice cuDevice;
+  CUcontext context = nullptr;
+  CUstream ownStream = nullptr;
+  std::atomic<CUstream> stream{nullptr};
+  bool streamOrderedAllocation = false;
+  cuda::KernelNames names;
+  std::unique_ptr<KernelLibrary> library;
+  std::vector<void *> entries;
+};
+
+bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
+                       Failure &failure) {
+  std::string name = "CUDA device " + std::to_string(ordinal);
+  char deviceName[256] = {0};
+  if (driver->deviceGetName(deviceName, sizeof(deviceName) - 1, cuDevice) ==
+      CUDA_SUCCESS)
+    name += " (" + std::string(deviceName) + ")";
+  int major = 0, minor = 0, pools = 0;
+  if (!check(
+          driver->deviceGetAttribute(
+              &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cuDevice),
+          "cuDeviceGetAttribute", MOERT_ERROR_INTERNAL, failure) ||
+      !check(
+          driver->deviceGetAttribute(
+              &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cuDevice),
+          "cuDeviceGetAttribute", MOERT_ERROR_INTERNAL, failure))
+    return false;
+  unsigned deviceSm = unsigned(major * 10 + minor);
+  if (archSpecific ? deviceSm != sm : deviceSm < sm) {
+    failure = {
+        MOERT_ERROR_UNSUPPORTED,
+        "this bundle is compiled for sm_" + std::to_string(sm) +
+            (archSpecific
+                 ? "a (compute capability " + capability(sm) + " exactly)"
+                 : " (compute capability " + capability(sm) + " or later)") +
+            "; " + name + " has compute capability " + capability(deviceSm)};
+    return false;
+  }
+  streamOrderedAllocation =
+      driver->memAllocAsync && driver->memFreeAsync &&
+      driver->deviceGetAttribute(&pools,
+                                 CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
+                                 cuDevice) == CUDA_SUCCESS &&
+      pools;
+  if (!check(driver->devicePrimaryCtxRetain(&context, cuDevice),
+             "cuDevicePrimaryCtxRetain", MOERT_ERROR_UNSUPPORTED, failure))
+    return false;
+
+  CallContext call = callContext();
+  DeviceScope scope(call);
+  if (call.failed()) {
+    failure = {MOERT_ERROR_INTERNAL, call.failure};
+    return false;
+  }
+  if (!check(driver->streamCreate(&ownStream, CU_STREAM_NON_BLOCKING),
+             "cuStreamCreate", MOERT_ERROR_INTERNAL, failure))
+    return false;
+  stream.store(ownStream);
+  call.stream = ownStream;
+
+  // Free memory against the largest program's buffers and outputs.
+  size_t freeBytes = 0, totalBytes = 0;
+  if (!check(driver->memGetInfo(&freeBytes, &totalBytes), "cuMemGetInfo",
+             MOERT_ERROR_INTERNAL, failure))
+    return false;
+  for (size_t f = 0; f < bundle.functions.size(); ++f) {
+    uint64_t needed = deviceBytes(bundle, f);
+    if (needed > freeBytes) {
+      failure = {MOERT_ERROR_OUT_OF_MEMORY,
+                 "function \"" + bundle.functions[f].name + "\" needs " +
+                     std::to_string(needed) +
+                     " bytes of device memory for its buffers and outputs; " +
+                     name + " has " + std::to_string(freeBytes) +
+                     " bytes free (of " + std::to_string(totalBytes) + ")"};
+      return false;
+    }
+  }
+
+  // The kernels: loading runs their constructors, which load the device
+  // code through mgpuModuleLoad in `call`.
+  std::string error;
+  if (!exposeAbi(error)) {
+    failure = {MOERT_ERROR_KERNEL, error};
+    return false;
+  }
+  library = KernelLibrary::load(bundle.kernelImage, error);
+  if (!library) {
+    failure = {MOERT_ERROR_KERNEL, error};
+    return false;
+  }
+  if (call.failed()) {
+    failure = {MOERT_ERROR_KERNEL, "cannot load the bundle's device code on " +
+                                       name + ": " + call.failure};
+    return false;
+  }
+  for (const Kernel &kernel : bundle.kernels) {
+    void *entry = library->lookup(kernel.symbol, error);
+    if (!entry) {
+      failure = {MOERT_ERROR_KERNEL, error};
+      return false;
+    }
+    entries.push_back(entry);
+  }
+  return true;
+}
+
+bool CudaBackend::run(const Bundle &bundle, size_t function,
+                      const std::vector<TensorData> &inputs,
+                      const std::vector<TensorData> &outputs, Failure &failure,
+                      double *time) {
+  if (time)
+    *time = -1;
+  CallContext call = callContext();
+  DeviceScope scope(call);
+  if (call.failed()) {
+    failure = {MOERT_ERROR_INTERNAL, call.failure};
+    return false;
+  }
+  // Device time: events around the whole program (not while capturing).
+  CUevent start = nullptr, end = nullptr;
+  bool timing = time && !call.capturing(call.stream) &&
+                driver->eventCreate(&start, CU_EVENT_DEFAULT) == CUDA_SUCCESS &&
+                driver->eventCreate(&end, CU_EVENT_DEFAULT) == CUDA_SUCCESS &&
+                driver->eventRecord(start, call.stream) == CUDA_SUCCESS;
+
+  cuda::DeviceMemory memory(call);
+  failure.code = MOERT_ERROR_INTERNAL;
+  bool ok = runProgram(bundle, bundle.programs[function], entries, inputs,
+                       outputs, memory, failure.message, &failure.code);
+  timing = timing && driver->eventRecord(end, call.stream) == CUDA_SUCCESS;
+
+  // Outputs must be complete, and asynchronous faults surface here.
+  if (!call.capturing(call.stream)) {
+    CUresult synced = driver->streamSynchronize(call.stream);
+    if (ok && synced != CUDA_SUCCESS) {
+      failure = {MOERT_ERROR_KERNEL, "after the run: cuStreamSynchronize" +
+                                         call.afterLastLaunch() + ": " +
+                                         driver->describe(synced)};
+      ok = false;
+    }
+  }
+  if (ok && call.failed()) { // e.g. a free after the last call
+    failure = {MOERT_ERROR_KERNEL, call.failure};
+    ok = false;
+  }
+  float milliseconds = 0;
+  if (ok && timing &&
+      driver->eventElapsedTime(&milliseconds, start, end) == CUDA_SUCCESS)
+    *time = milliseconds;
+  for (CUevent event : {start, end})
+    if (event)
+      driver->eventDestroy(event);
+  return ok;
+}
+
+} // namespace
+
+std::unique_ptr<Backend> createCudaBackend(const Bundle &bundle, int deviceId,
+                                           Failure &failure) {
+  unsigned sm = 0;
+  int archSpecific = 0;
+  if (!moert_bundle_target_parse_cuda(bundle.target.c_str(), &sm,
+                                      &archSpecific)) {
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "this bundle targets " + bundle.target +
+                   ", which the cuda device does not run"};
+    return nullptr;
+  }
+  std::string error;
+  const CudaDriver *driver = cuda::loadCudaDriver(error);
+  if (!driver) {
+    failure = {MOERT_ERROR_UNSUPPORTED, error};
+    return nullptr;
+  }
+  CUresult result = driver->init(0);
+  if (result != CUDA_SUCCESS) {
+    failure = {MOERT_ERROR_UNSUPPORTED, "cuInit: " + driver->describe(result)};
+    return nullptr;
+  }
+  int count = 0;
+  result = driver->deviceGetCount(&count);
+  if (result != CUDA_SUCCESS) {
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "cuDeviceGetCount: " + driver->describe(result)};
+    return nullptr;
+  }
+  if (deviceId < 0 || deviceId >= count) {
+    failure = {MOERT_ERROR_INVALID_ARGUMENT,
+               "no CUDA device " + std::to_string(deviceId) +
+                   " (this host has " + std::to_string(count) + ")"};
+    return nullptr;
+  }
+  CUdevice device = 0;
+  result = driver->deviceGet(&device, deviceId);
+  if (result != CUDA_SUCCESS) {
+    failure = {MOERT_ERROR_UNSUPPORTED, "cuDeviceGet(" +
+                                            std::to_string(deviceId) +
+                                            "): " + driver->describe(result)};
+    return nullptr;
+  }
+  auto backend = std::make_unique<CudaBackend>(driver, deviceId, device);
+  if (!backend->open(bundle, sm, archSpecific != 0, failure))
+    return nullptr;
+  return backend;
+}
+
+} // namespace moert

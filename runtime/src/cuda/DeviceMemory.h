@@ -1,0 +1,53 @@
+//===- DeviceMemory.h - a run's buffers in CUDA device memory ---*- C++ -*-===//
+//
+// The CUDA backend's RunMemory: buffers are stream-ordered device allocations
+// on the session's stream (the allocator of mgpuMemAlloc, so kernel results
+// are freed the same way), host inputs and outputs are copied on that stream,
+// and caller device tensors are used in place (inputs) or copied into
+// device-to-device (outputs).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOERT_CUDA_DEVICEMEMORY_H
+#define MOERT_CUDA_DEVICEMEMORY_H
+
+#include "CallContext.h"
+#include "Executor.h"
+
+namespace moert::cuda {
+
+class DeviceMemory final : public RunMemory {
+public:
+  /// Works in `context` (inside its DeviceScope).
+  explicit DeviceMemory(CallContext &context) : context(context) {}
+
+  moert_status_code_t allocate(size_t bytes, void *&memory,
+                               std::string &error) override;
+  void free(void *allocation) override;
+  bool usesInPlace(const TensorData &input) const override {
+    return input.device;
+  }
+  moert_status_code_t copyInput(void *buffer, const TensorData &input,
+                                std::string &error) override;
+  moert_status_code_t copyOutput(const TensorData &output, const void *buffer,
+                                 std::string &error) override;
+  moert_status_code_t copyStrided(const void *base, const TensorType &type,
+                                  const int64_t *strides, void *dense,
+                                  std::string &error) override;
+  /// Frees the call's scratch memory (tensor maps) and reports the first
+  /// failing driver call of the kernel's host code.
+  moert_status_code_t afterCall(const Kernel &kernel,
+                                std::string &error) override;
+
+private:
+  /// MOERT_OK, or `failure` with "<call>: <driver error>" in `error`.
+  moert_status_code_t check(CUresult result, const char *call,
+                            std::string &error,
+                            moert_status_code_t failure = MOERT_ERROR_INTERNAL);
+
+  CallContext &context;
+};
+
+} // namespace moert::cuda
+
+#endif // MOERT_CUDA_DEVICEMEMORY_H

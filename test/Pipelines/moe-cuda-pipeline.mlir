@@ -83,3 +83,20 @@ func.func @shared_experts(%x: tensor<4x16xf32>, %g: tensor<16x32xf32>, %u: tenso
   %s = moe.shared_experts %x gate %g up %u down %d sigmoid_gate %sg activation silu layout in_out : (tensor<4x16xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<32x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
   return %s : tensor<4x16xf32>
 }
+
+// One token: the token loops fold away, and the router's sequential code
+// between them runs in one-thread kernels (its scalars never reach the host).
+// GPU-LABEL: func.func @single_token
+// GPU: gpu.launch
+// GPU: return
+// NVVM-LABEL: gpu.module @single_token_kernel
+func.func @single_token(%x: tensor<1x64xf32>, %router: tensor<8x64xf32>,
+                        %w1: tensor<8x32x64xf32>, %w3: tensor<8x32x64xf32>,
+                        %w2: tensor<8x64x32xf32>) -> tensor<1x64xf32> {
+  %y = moe.layer %x router %router experts gate %w1 up %w3 down %w2
+      routing <scoring = softmax, top_k = 2, renormalize = true>
+      activation silu layout out_in
+      : (tensor<1x64xf32>, tensor<8x64xf32>, tensor<8x32x64xf32>,
+         tensor<8x32x64xf32>, tensor<8x64x32xf32>) -> tensor<1x64xf32>
+  return %y : tensor<1x64xf32>
+}

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -271,6 +272,44 @@ double tolerance(moert::DType dtype) {
 
 } // namespace
 
+/// moert::fillRandom split over the hardware threads (the generator is
+/// counter based, so each thread fills its own range with the same bytes a
+/// single call would write): full-size expert weights are billions of
+/// elements.
+bool fillRandomParallel(uint64_t seed, const std::string &name,
+                        moert::DType dtype, size_t count, double low,
+                        double high, void *out, std::string &error) {
+  constexpr size_t kMinimumPerThread = size_t(1) << 22;
+  size_t threads = std::max<size_t>(1, std::thread::hardware_concurrency());
+  threads = std::min(threads, std::max<size_t>(1, count / kMinimumPerThread));
+  if (threads == 1)
+    return moert::fillRandom(seed, name, dtype, count, low, high, out, error);
+  size_t chunk = (count + threads - 1) / threads;
+  size_t elementSize = moert::dtypeSize(dtype);
+  std::vector<std::string> errors(threads);
+  std::vector<char> ok(threads, 1);
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < threads; ++t) {
+    size_t first = t * chunk;
+    if (first >= count)
+      break;
+    size_t n = std::min(chunk, count - first);
+    workers.emplace_back([&, t, first, n] {
+      ok[t] = moert::fillRandomRange(
+          seed, name, dtype, first, n, low, high,
+          static_cast<char *>(out) + first * elementSize, errors[t]);
+    });
+  }
+  for (std::thread &worker : workers)
+    worker.join();
+  for (size_t t = 0; t < threads; ++t)
+    if (!ok[t]) {
+      error = errors[t];
+      return false;
+    }
+  return true;
+}
+
 int main(int argc, char **argv) {
   Options options = parseOptions(argc, argv);
 
@@ -370,9 +409,9 @@ int main(int argc, char **argv) {
       high = 1.0 / std::sqrt(double(std::max<int64_t>(last, 1)));
       low = -high;
     }
-    if (!moert::fillRandom(options.seed, input.info.name, input.dtype,
-                           input.info.element_count, low, high,
-                           input.bytes.data(), error))
+    if (!fillRandomParallel(options.seed, input.info.name, input.dtype,
+                            input.info.element_count, low, high,
+                            input.bytes.data(), error))
       die("random input '" + std::string(input.info.name) + "': " + error);
     char range[64];
     std::snprintf(range, sizeof(range), "random in [%g, %g]", low, high);

@@ -1,9 +1,12 @@
 //===- ExpertForms.cpp - data-parallel forms of the expert FFNs -----------===//
 //
 // The GPU path computes every element of an FFN on its own: one
-// linalg.generic over (row, intermediate column) for act(x·gate) ⊙ (x·up), one
-// over (row, output column) for the down projection, each element a
-// sequential f32 dot product. Nothing depends on data for its iteration space:
+// linalg.generic over (intermediate column, row) for act(x·gate) ⊙ (x·up), one
+// over (output column, row) for the down projection, each element a
+// sequential f32 dot product. Rows are the inner dimension so that the threads
+// of a warp take neighbouring rows of one column: rows are sorted by expert,
+// so a warp mostly reads the same weight element (one transaction) instead of
+// 32 weight rows. Nothing depends on data for its iteration space:
 // moe.experts covers all R sorted rows (static bound) and looks up each row's
 // expert from the offsets at run time; rows past offsets[E] are 0. Numerics
 // follow the CPU path: f32 accumulation, the intermediate and the result
@@ -108,7 +111,8 @@ Value rowwiseFFN(LoweringBuilder &b, Value x, Value gate, Value up, Value down,
                    : b.activation(sums[0], activation);
           return b.fromF32(hidden, element);
         });
-      });
+      },
+      /*rowsInnermost=*/true);
 
   auto outputType = RankedTensorType::get(
       {xType.getDimSize(0), downType.getDimSize(outputDim)}, element);
@@ -131,7 +135,8 @@ Value rowwiseFFN(LoweringBuilder &b, Value x, Value gate, Value up, Value down,
               })[0];
           return b.fromF32(sum, element);
         });
-      });
+      },
+      /*rowsInnermost=*/true);
 }
 
 struct ExpertsToParallelForm : OpRewritePattern<ExpertsOp> {

@@ -85,7 +85,11 @@ public:
              << "moe-map-loops-to-gpu expects functions with one block "
                 "(run it before lowering scf to cf)";
     Block &entry = func.getBody().front();
-    for (Operation &op : llvm::make_early_inc_range(entry)) {
+    SmallVector<Operation *> ops;
+    for (Operation &op : entry)
+      ops.push_back(&op);
+    for (size_t i = 0; i < ops.size();) {
+      Operation *op = ops[i];
       if (auto parallel = dyn_cast<scf::ParallelOp>(op)) {
         if (parallel.getNumResults() != 0)
           return parallel.emitError()
@@ -93,6 +97,7 @@ public:
         launchParallel({parallel, parallel.getLowerBound(),
                         parallel.getUpperBound(), parallel.getStep(),
                         parallel.getBody()});
+        ++i;
         continue;
       }
       if (auto loop = dyn_cast<scf::ForOp>(op);
@@ -103,18 +108,84 @@ public:
                         {loop.getUpperBound()},
                         {loop.getStep()},
                         loop.getBody()});
+        ++i;
         continue;
       }
-      if (isHostOp(&op))
+      if (isHostOp(op)) {
+        ++i;
         continue;
-      for (Value result : op.getResults())
-        if (!result.use_empty())
-          return op.emitError()
-                 << "the host would need device data: this op reads device "
-                    "memory and its result is used outside a kernel";
-      launchSingleThread(&op);
+      }
+      FailureOr<size_t> next = launchSequentialGroup(entry, ops, i);
+      if (failed(next))
+        return failure();
+      i = *next;
     }
     return success();
+  }
+
+  /// Runs ops[first] (which touches device memory) in a one-thread kernel,
+  /// together with every later op it must take along: while a value the
+  /// kernel defines is used outside it, the next op joins (host ops that do
+  /// not use the kernel's values stay on the host, before the launch; ops
+  /// touching memory join in order, parallel loops run sequentially). This is
+  /// how code between token loops of one iteration (T = 1, where the loops
+  /// fold away) runs on the device. Returns the index after the group.
+  FailureOr<size_t> launchSequentialGroup(Block &entry,
+                                          ArrayRef<Operation *> ops,
+                                          size_t first) {
+    llvm::SmallPtrSet<Operation *, 16> group;
+    SmallVector<Operation *> members;
+    auto join = [&](Operation *op) {
+      group.insert(op);
+      members.push_back(op);
+    };
+    auto escaping = [&]() -> Operation * {
+      for (Operation *member : members)
+        for (Value result : member->getResults())
+          for (Operation *user : result.getUsers()) {
+            Operation *top = entry.findAncestorOpInBlock(*user);
+            if (top && !group.contains(top))
+              return member;
+          }
+      return nullptr;
+    };
+    auto usesGroup = [&](Operation *op) {
+      WalkResult found = op->walk([&](Operation *nested) {
+        for (Value operand : nested->getOperands())
+          if (Operation *definer = operand.getDefiningOp())
+            if (group.contains(entry.findAncestorOpInBlock(*definer)))
+              return WalkResult::interrupt();
+        return WalkResult::advance();
+      });
+      return found.wasInterrupted();
+    };
+    join(ops[first]);
+    size_t next = first + 1;
+    while (Operation *member = escaping()) {
+      Operation *op = next < ops.size() ? ops[next] : nullptr;
+      if (!op || isa<func::ReturnOp>(op))
+        return member->emitError()
+               << "the host would need device data: this op reads device "
+                  "memory and its result is used outside a kernel";
+      ++next;
+      bool dependent = usesGroup(op);
+      if (isHostOp(op) && !dependent)
+        continue;
+      if (isa<memref::AllocOp, memref::AllocaOp>(op))
+        return op->emitError()
+               << "the size of this allocation depends on device data";
+      join(op);
+    }
+    Operation *last = members.back();
+    Location loc = last->getLoc();
+    OpBuilder b(last);
+    Value one = indexConstant(b, loc, 1);
+    auto launch = gpu::LaunchOp::create(b, loc, one, one, one, one, one, one);
+    Block &body = launch.getBody().front();
+    for (Operation *member : members)
+      member->moveBefore(&body, body.end());
+    OpBuilder::atBlockEnd(&body).create<gpu::TerminatorOp>(loc);
+    return next;
   }
 
   /// Inside kernels: parallel loops run sequentially, static temporaries live
@@ -296,16 +367,6 @@ private:
     for (Operation &op : loop.body->without_terminator())
       then.clone(op, mapping);
     loop.op->erase();
-  }
-
-  void launchSingleThread(Operation *op) {
-    Location loc = op->getLoc();
-    OpBuilder b(op);
-    Value one = indexConstant(b, loc, 1);
-    auto launch = gpu::LaunchOp::create(b, loc, one, one, one, one, one, one);
-    Block &body = launch.getBody().front();
-    op->moveBefore(&body, body.end());
-    OpBuilder::atBlockEnd(&body).create<gpu::TerminatorOp>(loc);
   }
 
   void sequentialize(scf::ParallelOp parallel) {

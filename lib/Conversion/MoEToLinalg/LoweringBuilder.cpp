@@ -113,9 +113,14 @@ SmallVector<Value> LoweringBuilder::independentForLoop(Value lower,
 
 Value LoweringBuilder::generate(
     RankedTensorType type, ValueRange dynamicSizes,
-    function_ref<Value(LoweringBuilder &, ValueRange)> body) {
+    function_ref<Value(LoweringBuilder &, ValueRange)> body,
+    bool rowsInnermost) {
   Value init = tensor::EmptyOp::create(*this, type, dynamicSizes);
-  AffineMap identity = getMultiDimIdentityMap(type.getRank());
+  bool transposed = rowsInnermost && type.getRank() == 2;
+  AffineMap identity =
+      transposed ? AffineMap::getPermutationMap(ArrayRef<unsigned>{1u, 0u},
+                                                getContext())
+                 : getMultiDimIdentityMap(type.getRank());
   SmallVector<utils::IteratorType> iterators(type.getRank(),
                                              utils::IteratorType::parallel);
   auto generic = linalg::GenericOp::create(
@@ -126,6 +131,8 @@ Value LoweringBuilder::generate(
         SmallVector<Value> indices;
         for (int64_t d = 0; d < type.getRank(); ++d)
           indices.push_back(linalg::IndexOp::create(inner, d));
+        if (transposed)
+          std::swap(indices[0], indices[1]);
         linalg::YieldOp::create(inner, body(inner, indices));
       });
   return generic.getResult(0);

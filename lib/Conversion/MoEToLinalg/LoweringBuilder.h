@@ -68,8 +68,13 @@ public:
   /// A tensor of `type` whose element at each index is `body(indices)`: a
   /// linalg.generic with parallel iterators only, no inputs, and the indices
   /// from linalg.index. Every element is computed independently (GPU forms).
+  /// With `rowsInnermost` (rank 2 only) the iteration space is (column, row):
+  /// consecutive iterations walk down a column, so that after mapping to
+  /// threads neighbouring lanes share the column (a weight column, read once
+  /// per warp) instead of the row. `body` still gets (row, column).
   Value generate(RankedTensorType type, ValueRange dynamicSizes,
-                 function_ref<Value(LoweringBuilder &, ValueRange)> body);
+                 function_ref<Value(LoweringBuilder &, ValueRange)> body,
+                 bool rowsInnermost = false);
   /// scf.if whose branches yield values of the same types.
   SmallVector<Value> ifElse(Value condition, Branch thenBranch,
                             Branch elseBranch);

@@ -104,9 +104,14 @@ createHostTargetMachine(ModuleOp module) {
   llvm::SubtargetFeatures features;
   for (const auto &feature : llvm::sys::getHostCPUFeatures())
     features.AddFeature(feature.first(), feature.second);
+  // Constructors in .init_array, which the dynamic loader runs at dlopen (the
+  // CUDA kernel object loads its device code from one); .ctors would need the
+  // C runtime's start files, which the kernels are not linked with.
+  llvm::TargetOptions options;
+  options.UseInitArray = true;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features.getString(),
-      llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
+      triple, llvm::sys::getHostCPUName(), features.getString(), options,
+      llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
     return moe::moduleError(module) << "cannot create an LLVM target machine for "

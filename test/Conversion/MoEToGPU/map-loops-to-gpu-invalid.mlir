@@ -75,3 +75,14 @@ func.func @dynamic_view(%a: memref<?xf32>) -> memref<?xf32> {
   // expected-error @+1 {{returning a view or an argument of dynamic shape or non-identity layout has no GPU mapping yet}}
   return %a : memref<?xf32>
 }
+
+// -----
+
+// Tests that an allocation sized by device data is refused.
+func.func @data_sized(%a: memref<4xindex>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.load %a[%c0] : memref<4xindex>
+  // expected-error @+1 {{the size of this allocation depends on device data}}
+  %t = memref.alloc(%n) : memref<?xf32>
+  return
+}

@@ -129,3 +129,33 @@ func.func @constant(%out: memref<2xf32>) {
   }
   return
 }
+
+// -----
+
+// Sequential code whose values the host cannot hold (a loaded scalar used by a
+// later store, as when a one-token loop folds away) runs in one one-thread
+// kernel together; the allocation in between stays on the host, before it.
+// CHECK-LABEL: func.func @sequential_group
+// CHECK: %[[BUF:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
+// CHECK:   %[[MAX:.*]] = scf.for
+// CHECK:   memref.store %[[MAX]], %[[BUF]]
+// CHECK:   memref.store %[[MAX]], %arg1
+// CHECK:   gpu.terminator
+// CHECK-NOT: gpu.launch
+// CHECK: gpu.dealloc %[[BUF]]
+func.func @sequential_group(%a: memref<8xf32>, %out: memref<1xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %low = arith.constant 0xFF800000 : f32
+  %max = scf.for %i = %c0 to %c8 step %c1 iter_args(%m = %low) -> (f32) {
+    %v = memref.load %a[%i] : memref<8xf32>
+    %n = arith.maximumf %m, %v : f32
+    scf.yield %n : f32
+  }
+  %buf = memref.alloc() : memref<4xf32>
+  memref.store %max, %buf[%c0] : memref<4xf32>
+  memref.store %max, %out[%c0] : memref<1xf32>
+  return
+}

@@ -3,12 +3,14 @@
 // moe.experts: each row's expert from the offsets (experts whose rows end at
 // or before it), then per (row, column) f32 dot products: gate and up fused in
 // one loop over H with SiLU, narrowed to bf16; the down projection per
-// (row, output column). Rows of no expert (index 4) are 0.
+// (row, output column), iterated with rows innermost (neighbouring threads
+// share a weight column). Rows of no expert (index 4) are 0.
+// CHECK: #[[ROWS_INNER:.*]] = affine_map<(d0, d1) -> (d1, d0)>
 // CHECK-LABEL: func.func @experts
 // CHECK: %[[ROWEXP:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}}outs(%{{.*}} : tensor<16xindex>)
 // CHECK:   scf.for %{{.*}} = %c0 to %c4
 // CHECK:     arith.cmpi ule
-// CHECK: %[[HIDDEN:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<16x32xbf16>)
+// CHECK: %[[HIDDEN:.*]] = linalg.generic {indexing_maps = [#[[ROWS_INNER]]], iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<16x32xbf16>)
 // CHECK:   %[[E:.*]] = tensor.extract %[[ROWEXP]]
 // CHECK:   %[[ROUTED:.*]] = arith.cmpi ult, %[[E]], %c4
 // CHECK:   scf.if %[[ROUTED]] -> (bf16)

@@ -1,6 +1,8 @@
 // Tests --moe-to-bundle --bundle-target=cuda: the header and manifest name the
 // cuda-<chip> target, the kernels are a host ELF object embedding the fatbin
-// and calling the runtime's mgpu* ABI; bad chips and targets are errors.
+// and calling the runtime's mgpu* ABI, its device code loaded by constructors in
+// .init_array (which dlopen runs; .ctors it would not); bad chips and targets
+// are errors.
 
 // REQUIRES: ptxas
 // RUN: moe-translate --moe-to-bundle --bundle-target=cuda %s -o %t.bundle
@@ -13,6 +15,7 @@
 // CHECK: "target": "cuda-sm_90a"
 // CHECK: ELF
 // CHECK: mgpuLaunchKernel
+// CHECK: .init_array
 // CHECK: _mlir_ciface_experts
 
 // CHIP: cuda.mlir:[[@LINE+3]]:1: error: 'sm_9' is not a CUDA chip: expected sm_<major><minor>[a], e.g. sm_90a

@@ -38,4 +38,126 @@ def MoEDecompose : Pass<"moe-decompose"> {
   ];
 }
 
+def MoEFoldParallel : Pass<"moe-fold-parallel", "::mlir::ModuleOp"> {
+  let summary = "Chooses (or checks) the module's folded attention/MoE parallel plan";
+  let description = [{
+    MoE parallel folding: attention is split `tp × cp × dp × pp` and the MoE layers
+    `etp × ep × edp × pp` over the same `world-size` devices (`pp` is shared), so
+    `world = tp·cp·dp·pp = etp·ep·edp·pp`. The pass reads every `moe.layer` and
+    `moe.chain` of the module and
+
+    * when the module has no `moe.parallel` attribute, enumerates every such
+      factorisation of `world-size`, drops the infeasible ones, ranks the rest
+      with the cost model below and attaches the cheapest as
+      `moe.parallel = #moe.parallel<...>` on the module;
+    * when it has one, only checks it against `world-size` and the layers, with one
+      diagnostic per violation (on the layer it concerns, else on the module),
+      and leaves it in place.
+
+    Layers whose own `parallel` attribute spans a different number of ranks than
+    `world-size` are reported too. Spelling:
+    `moe-opt --moe-fold-parallel="world-size=64 num-layers=58 explain=true"`.
+
+    **What the model knows.** From each layer: T tokens (dimension 0 of `tokens`,
+    the tokens of one step of the whole model, before any split), H hidden, E routed
+    experts, K top-k, F expert intermediate size, gated (3 matrices) or not (2), the
+    shared experts' intermediate size Fs, the element size in bytes, the dispatch row
+    bound (T·K dropless, fewer with a capacity) and, for `moe.chain`, the C
+    iterations (routing, experts and all-to-all C times, weights once). Attention is
+    not in the moe dialect: every MoE layer is assumed to follow one multi-head
+    attention block of width H (Q, K, V, O: 4·H² weights, K/V of width H), whose
+    score computation is not counted. `num-layers` says how many MoE layers the
+    model has when the module holds representative layers only (costs scale by
+    num-layers / ops in the module; 0: the module is the whole model).
+    Static T, H, E and F are required.
+
+    **Feasibility.** `ep` divides E and `etp` divides F of every layer; `tp` divides
+    H, Fs and `attention-heads` (when given); `dp·cp ≤ T` (every attention data
+    shard has a token); `pp ≤` the model's layers; and the weights of the
+    heaviest pipeline stage fit in `hbm-bytes-per-rank`:
+    `⌈L/pp⌉ · max over layers of (E·m·H·F/(ep·etp) + 4·H²/tp + ms·H·Fs/tp + routers)·bytes`
+    with L the model's MoE layers, m (ms) = 3 for gated experts (shared experts),
+    2 otherwise, and routers = C·H·(E + null experts), replicated. Activations,
+    KV cache and workspace are not counted: leave room for them in the option.
+
+    **Cost per layer step** (microseconds, averaged over the module's layers;
+    the step is one forward pass of all T tokens, and pipelined stages work
+    concurrently, so per-stage times are divided by pp). With `Ws = world/pp`
+    ranks per stage and tokens split evenly over them (sequence-parallel, so both
+    groupings hold T/Ws tokens per rank and no re-layout is needed between
+    attention and MoE), and R = the dispatch rows (T·K dropless, fewer with a
+    capacity) times C:
+
+    * `compute` = (2·R·m·H·F + 2·T·ms·H·Fs·C + 2·T·H·(E + null experts)·C +
+      2·T·4·H²) / (world · peak): every plan splits the work evenly, and load
+      imbalance is not modelled;
+    * `hbm` = weights per rank / HBM bandwidth / pp, read once per microbatch
+      (`microbatches` times per step when pp > 1, once when pp = 1);
+    * `a2a` = EP dispatch + combine: `2 · (R/Ws)·H·bytes · (ep−1)/ep`
+      (`2·T·K·H·bytes·(ep−1)/ep` over the ranks' T/Ws tokens when dropless);
+    * `etp` = ETP all-gather of the received rows + reduce-scatter of the
+      results: `2 · (R/Ws)·H·bytes · (etp−1)`;
+    * `tp` = attention TP all-reduce (all-gather + reduce-scatter under sequence
+      parallelism) `2 · (T/(dp·cp))·H·bytes · (tp−1)/tp`, plus the same for the
+      shared experts (split like attention) when there are any, C times;
+    * `cp` = context-parallel K/V all-gather `(cp−1) · (T/(dp·cp)) · 2·(H/tp)·bytes`
+      (what CP saves, the activation memory of long sequences, is not modelled,
+      so the model never prefers cp to dp);
+    * `bubble` = (max(compute, hbm) + a2a + etp + tp + cp) · (pp−1)/microbatches;
+    * `total` = max(compute, hbm) + a2a + etp + tp + cp + bubble (compute and
+      weight reads overlap, collectives do not).
+
+    Each collective's bytes are per rank and travel over `link-bandwidth-gbps`
+    when its group lies inside one node, else over `inter-node-bandwidth-gbps`.
+    Ranks are numbered with tp fastest, then cp, dp, pp for attention and etp
+    fastest, then ep, edp, pp for MoE; a group of degree d whose members are s
+    ranks apart stays in a node when s·d divides `ranks-per-node`. Ties (to 1 ns)
+    go to the smaller pp, then tp, cp, etp, ep.
+
+    **Explain.** The option `explain` (what issue #7 calls
+    `--moe-fold-parallel-explain`; spelled
+    `--moe-fold-parallel="world-size=N explain=true"`) prints to stdout the layers
+    the pass read, the machine parameters, how many candidates were feasible,
+    and the `explain-top` cheapest candidates, each with the weights per rank of
+    its heaviest stage (GB), every cost term and the total; with a given plan it
+    prints that plan's row instead. The output is deterministic.
+
+    Defaults describe an H100 SXM node: 989 dense bf16 TFLOP/s, 3350 GB/s HBM,
+    80 GB usable per rank, 450 GB/s NVLink per direction per GPU inside a node of
+    8, 50 GB/s (one 400 Gb/s NIC per GPU) across nodes, 8 microbatches.
+    Bandwidths are in GB/s (10⁹ bytes per second) despite the `gbps` spelling.
+  }];
+  let options = [
+    Option<"worldSize", "world-size", "int64_t", /*default=*/"0",
+           "Number of devices (ranks) to plan for; required, at least 1">,
+    Option<"numLayers", "num-layers", "int64_t", /*default=*/"0",
+           "MoE layers of the whole model; 0: the module's moe.layer/moe.chain "
+           "ops are the whole model">,
+    Option<"attentionHeads", "attention-heads", "int64_t", /*default=*/"0",
+           "Attention heads, which tp must divide; 0: unknown">,
+    Option<"microbatches", "microbatches", "int64_t", /*default=*/"8",
+           "Microbatches per step when pp > 1 (bubble (pp-1)/microbatches)">,
+    Option<"peakTflops", "peak-tflops", "double", /*default=*/"989.0",
+           "Peak dense TFLOP/s per rank">,
+    Option<"hbmBandwidthGbps", "hbm-bandwidth-gbps", "double",
+           /*default=*/"3350.0", "HBM bandwidth per rank in GB/s">,
+    Option<"hbmBytesPerRank", "hbm-bytes-per-rank", "int64_t",
+           /*default=*/"80000000000",
+           "Bytes of device memory per rank available for weights">,
+    Option<"linkBandwidthGbps", "link-bandwidth-gbps", "double",
+           /*default=*/"450.0",
+           "Per-rank bandwidth of collectives inside a node, GB/s">,
+    Option<"interNodeBandwidthGbps", "inter-node-bandwidth-gbps", "double",
+           /*default=*/"50.0",
+           "Per-rank bandwidth of collectives whose group spans nodes, GB/s">,
+    Option<"ranksPerNode", "ranks-per-node", "int64_t", /*default=*/"8",
+           "Ranks per node (consecutive rank numbers)">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Print the layers, the candidates' cost terms and the choice to "
+           "stdout">,
+    Option<"explainTop", "explain-top", "int64_t", /*default=*/"10",
+           "Number of candidates the explanation lists">
+  ];
+}
+
 #endif // MOE_TRANSFORMS_PASSES_TD

@@ -313,7 +313,8 @@ def time_torch(python, shape, dtype, repeat):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--target", "--device", dest="target", default="cpu", choices=["cpu", "cuda"],
+                        help="where the layers run (--device is the same option)")
     parser.add_argument("--config", action="append", choices=list(CONFIGS),
                         help="configurations to run (default: all)")
     parser.add_argument("--scale-tokens", type=int, default=None,

@@ -49,8 +49,9 @@ options:
                      and compare: PASS when max_abs_err <= tol * max(1, max|ref|),
                      tol = 1e-4 (f32), 2e-3 (f16), 1.6e-2 (bf16), 0 (integers)
   --repeat N         run N times (default 1) and report the median time; on
-                     cuda the device time between CUDA events, after one
-                     warm-up run when N > 1
+                     cuda the device time of the kernel calls between CUDA
+                     events (input/output copies excluded), after one warm-up
+                     run when N > 1
   --device auto|cpu|cuda
                      where to run (default auto: cuda for a bundle of a cuda-*
                      target, cpu otherwise)

@@ -211,9 +211,9 @@ MOERT_API moert_status_t moert_session_run(moert_session_t *session,
                                            size_t output_count);
 /* As moert_session_run, and stores in `*out_milliseconds` (when not NULL) how
  * long the run took: on a cuda session the device time between CUDA events
- * recorded on the session's stream before its first and after its last
- * command (-1 while the stream is being captured), on the cpu the wall-clock
- * time of the run. */
+ * recorded on the session's stream before its first and after its last kernel
+ * call (the layer itself: input and output copies are not counted; -1 while
+ * the stream is being captured), on the cpu the wall-clock time of the run. */
 MOERT_API moert_status_t moert_session_run_timed(
     moert_session_t *session, size_t function,
     const moert_tensor_view_t *inputs, size_t input_count,

@@ -334,6 +334,7 @@ bool runProgram(const Bundle &bundle, const Program &program,
         pointers.push_back(&argumentWords[at]);
         at += descriptorWords(program.buffers[id].shape.size());
       }
+      memory.beforeCall(kernel);
       kCallTable[pointers.size()](entries[command.index], pointers.data());
 
       // Adopt every result allocation first, so that each is freed even when

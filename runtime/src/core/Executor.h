@@ -51,6 +51,9 @@ public:
                                           const TensorType &type,
                                           const int64_t *strides, void *dense,
                                           std::string &error) = 0;
+  /// Before each kernel call (CUDA: where a timed run starts its clock, so
+  /// that input copies stay out of the layer's time).
+  virtual void beforeCall(const Kernel &kernel) {}
   /// After each kernel call: whether it succeeded (CUDA: no failing driver
   /// call inside it).
   virtual moert_status_code_t afterCall(const Kernel &kernel,

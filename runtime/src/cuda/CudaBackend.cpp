@@ -261,18 +261,21 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
     failure = {MOERT_ERROR_INTERNAL, call.failure};
     return false;
   }
-  // Device time: events around the whole program (not while capturing).
+  // Device time of the layer: events around its kernel calls (not the input
+  // and output copies, which a caller holding device tensors does not pay;
+  // not while capturing).
   CUevent start = nullptr, end = nullptr;
   bool timing = time && !call.capturing(call.stream) &&
                 driver->eventCreate(&start, CU_EVENT_DEFAULT) == CUDA_SUCCESS &&
-                driver->eventCreate(&end, CU_EVENT_DEFAULT) == CUDA_SUCCESS &&
-                driver->eventRecord(start, call.stream) == CUDA_SUCCESS;
+                driver->eventCreate(&end, CU_EVENT_DEFAULT) == CUDA_SUCCESS;
 
   cuda::DeviceMemory memory(call);
+  if (timing)
+    memory.timeCalls(start, end);
   failure.code = MOERT_ERROR_INTERNAL;
   bool ok = runProgram(bundle, bundle.programs[function], entries, inputs,
                        outputs, memory, failure.message, &failure.code);
-  timing = timing && driver->eventRecord(end, call.stream) == CUDA_SUCCESS;
+  timing = timing && memory.callsTimed();
 
   // Outputs must be complete, and asynchronous faults surface here.
   if (!call.capturing(call.stream)) {

@@ -101,8 +101,17 @@ moert_status_code_t DeviceMemory::copyStrided(const void *base,
                "cuStreamSynchronize", error);
 }
 
+void DeviceMemory::beforeCall(const Kernel &) {
+  if (callStart && !startRecorded)
+    startRecorded =
+        context.driver->eventRecord(callStart, context.stream) == CUDA_SUCCESS;
+}
+
 moert_status_code_t DeviceMemory::afterCall(const Kernel &,
                                             std::string &error) {
+  if (callEnd && startRecorded)
+    endRecorded =
+        context.driver->eventRecord(callEnd, context.stream) == CUDA_SUCCESS;
   for (CUdeviceptr scratch : context.callScratch)
     context.release(scratch, context.stream);
   context.callScratch.clear();

@@ -36,8 +36,18 @@ public:
                                   std::string &error) override;
   /// Frees the call's scratch memory (tensor maps) and reports the first
   /// failing driver call of the kernel's host code.
+  void beforeCall(const Kernel &kernel) override;
   moert_status_code_t afterCall(const Kernel &kernel,
                                 std::string &error) override;
+  /// Events around the kernel calls of a timed run: `start` is recorded
+  /// before the first call, `end` after each (the last one counts). Null:
+  /// not timed.
+  void timeCalls(CUevent start, CUevent end) {
+    callStart = start;
+    callEnd = end;
+  }
+  /// Whether both events were recorded.
+  bool callsTimed() const { return startRecorded && endRecorded; }
 
 private:
   /// MOERT_OK, or `failure` with "<call>: <driver error>" in `error`.
@@ -46,6 +56,8 @@ private:
                             moert_status_code_t failure = MOERT_ERROR_INTERNAL);
 
   CallContext &context;
+  CUevent callStart = nullptr, callEnd = nullptr;
+  bool startRecorded = false, endRecorded = false;
 };
 
 } // namespace moert::cuda

@@ -93,59 +93,14 @@ def time_ours(tools, bundle, repeat, device="cpu"):
     return float(match.group(1))
 
 
-TORCH_LAYER = r'''
-import statistics, sys, time, torch
+# The PyTorch peer: the same layer as the bundle (same shapes, softmax or
+# DeepSeek-V3 routing, SwiGLU experts, out_in weights), written once; DEVICE is
+# substituted before it runs.
+TORCH_COMMON = r'''
+import json, statistics, sys, time, torch
 T, H, F, E, K, routing, dtype, repeat = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7], int(sys.argv[8])
+dev = torch.device("DEVICE")
 dt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[dtype]
-g = torch.Generator().manual_seed(1)
-def rand(*shape, scale):
-    return ((torch.rand(*shape, generator=g) * 2 - 1) * scale).to(dt)
-x = rand(T, H, scale=1.0)
-router = rand(E, H, scale=H ** -0.5)
-bias = (torch.rand(E, generator=g) * 0.2 - 0.1)
-w1, w3, w2 = rand(E, F, H, scale=H ** -0.5), rand(E, F, H, scale=H ** -0.5), rand(E, H, F, scale=F ** -0.5)
-def layer(x):
-    logits = (x @ router.t()).float()
-    if routing == "deepseek_v3":
-        s = logits.sigmoid()
-        sel = (s + bias).view(T, 8, E // 8)
-        group = sel.topk(2, dim=-1).values.sum(-1)
-        keep = torch.zeros_like(group).scatter_(1, group.topk(4, dim=-1).indices, 1.0)
-        sel = sel.masked_fill(keep.unsqueeze(-1) == 0, float("-inf")).view(T, E)
-        idx = sel.topk(K, dim=-1).indices
-        w = s.gather(1, idx)
-        w = w / w.sum(-1, keepdim=True) * 2.5
-    else:
-        s = logits.softmax(-1)
-        w, idx = s.topk(K, dim=-1)
-        w = w / w.sum(-1, keepdim=True)
-    w = w.to(dt)
-    out = torch.zeros_like(x)
-    hit = torch.nn.functional.one_hot(idx, E).permute(2, 1, 0)
-    for e in range(E):
-        slot, tok = torch.where(hit[e])
-        if tok.numel() == 0:
-            continue
-        h = x[tok]
-        y = (torch.nn.functional.silu(h @ w1[e].t()) * (h @ w3[e].t())) @ w2[e].t()
-        out.index_add_(0, tok, y * w[tok, slot, None])
-    return out
-with torch.no_grad():
-    layer(x)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        layer(x)
-        times.append((time.perf_counter() - start) * 1e3)
-print(statistics.median(times), torch.get_num_threads())
-'''
-
-
-TORCH_CUDA_LAYER = r'''
-import json, statistics, sys, torch
-T, H, F, E, K, routing, dtype, repeat = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7], int(sys.argv[8])
-dev = torch.device("cuda")
-dt = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype]
 g = torch.Generator(device=dev).manual_seed(1)
 def rand(*shape, scale):
     return ((torch.rand(*shape, generator=g, device=dev) * 2 - 1) * scale).to(dt)
@@ -181,6 +136,20 @@ def eager(x):
         y = (torch.nn.functional.silu(h @ w1[e].t()) * (h @ w3[e].t())) @ w2[e].t()
         out.index_add_(0, tok, y * w[tok, slot, None])
     return out
+'''
+
+TORCH_LAYER = TORCH_COMMON.replace("DEVICE", "cpu") + r'''
+with torch.no_grad():
+    eager(x)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        eager(x)
+        times.append((time.perf_counter() - start) * 1e3)
+print(statistics.median(times), torch.get_num_threads())
+'''
+
+TORCH_CUDA_LAYER = TORCH_COMMON.replace("DEVICE", "cuda") + r'''
 w13 = torch.cat([w1, w3], dim=1).transpose(1, 2)   # [E, H, 2F], a view of [E, 2F, H]
 w2t = w2.transpose(1, 2)                           # [E, F, H]
 def grouped(x):

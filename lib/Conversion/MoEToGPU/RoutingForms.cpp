@@ -52,7 +52,7 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
               [&](LoweringBuilder &b, Value t, Value k, ValueRange acc)
                   -> SmallVector<Value> {
                 auto [expertValue, validValue] = slots.expertOf(b, t, k);
-          Value e = expertValue, valid = validValue;
+                Value e = expertValue, valid = validValue;
                 Value mine = arith::AndIOp::create(
                     b, valid,
                     arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, at[0]));
@@ -86,20 +86,14 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
               [&](LoweringBuilder &b, Value t, Value k, ValueRange state)
                   -> SmallVector<Value> {
                 auto [expertValue, validValue] = slots.expertOf(b, t, k);
-          Value e = expertValue, valid = validValue;
+                Value e = expertValue, valid = validValue;
                 Value mine = arith::AndIOp::create(
                     b, valid,
                     arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, expert));
                 return b.ifElse(mine,
                     [&](LoweringBuilder &b) -> SmallVector<Value> {
-                      Value keep;
-                      if (!capacity)
-                        keep = b.constant(b.getI1Type(), 1);
-                      else if (byScore)
-                        keep = slots.keptByScore(b, t, k, expert, capacity);
-                      else
-                        keep = arith::CmpIOp::create(
-                            b, arith::CmpIPredicate::ult, state[2], capacity);
+                      Value keep = slots.kept(b, t, k, expert, state[2],
+                                              capacity, byScore);
                       Value seen = arith::AddIOp::create(b, state[2], one);
                       SmallVector<Value> placed = b.ifElse(keep,
                           [&](LoweringBuilder &b) -> SmallVector<Value> {

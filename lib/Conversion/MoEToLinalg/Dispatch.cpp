@@ -86,14 +86,8 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
           Value e = expertValue, valid = validValue;
           return b.ifElse(valid,
               [&](LoweringBuilder &b) -> SmallVector<Value> {
-                Value keep;
-                if (!capacity)
-                  keep = b.constant(b.getI1Type(), 1);
-                else if (byScore)
-                  keep = slots.keptByScore(b, t, k, e, capacity);
-                else
-                  keep = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                               b.extract(acc[3], {e}), capacity);
+                Value keep = slots.kept(b, t, k, e, b.extract(acc[3], {e}),
+                                        capacity, byScore);
                 Value newSeen = increment(b, acc[3], e);
                 SmallVector<Value> placed = b.ifElse(keep,
                     [&](LoweringBuilder &b) -> SmallVector<Value> {

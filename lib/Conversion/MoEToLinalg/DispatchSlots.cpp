@@ -60,6 +60,15 @@ Value DispatchSlots::keptByScore(LoweringBuilder &b, Value t, Value k, Value e,
   return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rank, capacity);
 }
 
+Value DispatchSlots::kept(LoweringBuilder &b, Value t, Value k, Value e,
+                          Value seen, Value capacity, bool byScore) const {
+  if (!capacity)
+    return b.constant(b.getI1Type(), 1);
+  if (byScore)
+    return keptByScore(b, t, k, e, capacity);
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, seen, capacity);
+}
+
 std::pair<Value, Value>
 DispatchSlots::keptOffsets(LoweringBuilder &b, Value counts, Value capacity,
                            Type offsetElement, int64_t numExpertsValue) const {

@@ -36,6 +36,11 @@ struct DispatchSlots {
   /// the slots.
   Value keptByScore(LoweringBuilder &b, Value t, Value k, Value e,
                     Value capacity) const;
+  /// Whether slot (t, k) of expert e, which has `seen` earlier slots of its
+  /// expert in (token, slot) order, gets a row: always without `capacity`,
+  /// else by the score policy (keptByScore) or by position (seen < capacity).
+  Value kept(LoweringBuilder &b, Value t, Value k, Value e, Value seen,
+             Value capacity, bool byScore) const;
   /// Offsets over the kept counts (`counts` [E] of index, kept = min(count,
   /// capacity) when `capacity` is set), as a [E+1] tensor of `offsetElement`,
   /// and each expert's first row as an [E] index tensor.

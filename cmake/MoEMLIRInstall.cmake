@@ -38,6 +38,9 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/moert
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 install(EXPORT MoEMLIRRuntimeTargets NAMESPACE MoEMLIR::
   DESTINATION ${MOE_INSTALL_CMAKEDIR})
+# The runtime's Python bindings (ctypes over moert.h; PYTHONPATH=PREFIX/lib/python).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/moert
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/python FILES_MATCHING PATTERN "*.py")
 
 # Compiler: headers from both include roots (dialects/ and include/), the
 # generated .inc files, the TableGen sources, and the libraries.

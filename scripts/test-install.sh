@@ -44,7 +44,7 @@ for f in lib/cmake/MoEMLIR/MoEMLIRConfig.cmake \
          lib/cmake/MoEMLIR/MoEMLIRRuntimeTargets.cmake \
          lib/cmake/MoEMLIR/MoEMLIRCompilerTargets.cmake \
          lib/libmoert.so lib/libmoert.a lib/libMoECompiler.a lib/libMoECAPI.a \
-         include/moert/moert.h include/moert/bundle_format.h \
+         include/moert/moert.h include/moert/bundle_format.h lib/python/moert/__init__.py \
          include/moe/Compiler/Compiler.h include/moe/CAPI/Dialects.h \
          include/moe/IR/MoEOps.h include/moe/IR/MoEOps.h.inc \
          include/moe/Transforms/Passes.h.inc include/moe/Conversion/Passes.h.inc \

@@ -46,7 +46,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/moert
 # generated .inc files, the TableGen sources, and the libraries.
 if(MOE_ENABLE_COMPILER)
   set(moe_compiler_libraries
-    MoEDialect MoETransforms MoEToLinalg MoEToGPU MoEPipelines
+    MoEDialect MoEFlowDialect MoETransforms MoEToLinalg MoEToGPU MoEPipelines
     MoETargetBundle MoETargetHFImport MoETargetRoundTrip
     MoECompiler MoECAPI)
   set_target_properties(MoECompiler PROPERTIES EXPORT_NAME Compiler)
@@ -55,11 +55,13 @@ if(MOE_ENABLE_COMPILER)
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
     INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-  foreach(root ${PROJECT_SOURCE_DIR}/include/moe ${PROJECT_SOURCE_DIR}/dialects/moe)
+  foreach(root ${PROJECT_SOURCE_DIR}/include/moe ${PROJECT_SOURCE_DIR}/dialects/moe
+               ${PROJECT_SOURCE_DIR}/dialects/moeflow)
     install(DIRECTORY ${root} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
       FILES_MATCHING PATTERN "*.h" PATTERN "*.td")
   endforeach()
-  foreach(root ${PROJECT_BINARY_DIR}/include/moe ${PROJECT_BINARY_DIR}/dialects/moe)
+  foreach(root ${PROJECT_BINARY_DIR}/include/moe ${PROJECT_BINARY_DIR}/dialects/moe
+               ${PROJECT_BINARY_DIR}/dialects/moeflow)
     install(DIRECTORY ${root} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
       FILES_MATCHING PATTERN "*.inc" PATTERN "CMakeFiles" EXCLUDE)
   endforeach()

@@ -4,6 +4,7 @@
 #define MOE_INITALLDIALECTS_H
 
 #include "moe/IR/MoEDialect.h"
+#include "moeflow/IR/MoEFlowDialect.h"
 
 #include "mlir/IR/DialectRegistry.h"
 
@@ -11,7 +12,7 @@ namespace mlir::moe {
 
 /// Adds the project's own dialects to `registry` (hosts add upstream ones).
 inline void registerAllDialects(DialectRegistry &registry) {
-  registry.insert<MoEDialect>();
+  registry.insert<MoEDialect, moeflow::MoEFlowDialect>();
 }
 
 } // namespace mlir::moe

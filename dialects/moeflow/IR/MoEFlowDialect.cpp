@@ -1,0 +1,17 @@
+//===- MoEFlowDialect.cpp - The moeflow dialect ---------------------------===//
+
+#include "moeflow/IR/MoEFlowDialect.h"
+#include "moeflow/IR/MoEFlowOps.h"
+
+using namespace mlir;
+using namespace mlir::moeflow;
+
+#include "moeflow/IR/MoEFlowDialect.cpp.inc"
+
+void MoEFlowDialect::initialize() {
+  registerAttributes();
+  addOperations<
+#define GET_OP_LIST
+#include "moeflow/IR/MoEFlowOps.cpp.inc"
+      >();
+}

@@ -68,14 +68,8 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
     Value offsets = kept.first, firstRows = kept.second;
 
     // 3. Each expert fills its own rows of `sources`.
-    SmallVector<Value> dynamicRows;
-    if (rowsType.isDynamicDim(0)) {
-      Value rowCount = arith::MulIOp::create(b, numTokens, topK);
-      if (capacity)
-        rowCount = arith::MinUIOp::create(
-            b, rowCount, arith::MulIOp::create(b, numExperts, capacity));
-      dynamicRows.push_back(rowCount);
-    }
+    SmallVector<Value> dynamicRows =
+        slots.dynamicRowSizes(b, rowsType, capacity);
     Type sourceElement = sourcesType.getElementType();
     Value sources = b.filled(sourcesType, dynamicRows, -1.0);
     sources = b.independentForLoop(zero, numExperts, {sources},

@@ -67,14 +67,8 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
         b, counts, capacity, offsetsType.getElementType(), numExpertsValue);
 
     // 4. Copy kept rows in (token, slot) order.
-    SmallVector<Value> dynamicRows;
-    if (rowsType.isDynamicDim(0)) {
-      Value rowCount = arith::MulIOp::create(b, numTokens, topK);
-      if (capacity)
-        rowCount = arith::MinUIOp::create(
-            b, rowCount, arith::MulIOp::create(b, numExperts, capacity));
-      dynamicRows.push_back(rowCount);
-    }
+    SmallVector<Value> dynamicRows =
+        slots.dynamicRowSizes(b, rowsType, capacity);
     Value rows = b.filled(rowsType, dynamicRows, 0.0);
     Value sources = b.filled(sourcesType, dynamicRows, -1.0);
     Value seen = b.filled(perExpert, b.getIndexType(), 0.0);

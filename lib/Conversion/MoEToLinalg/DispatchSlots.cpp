@@ -69,6 +69,18 @@ Value DispatchSlots::kept(LoweringBuilder &b, Value t, Value k, Value e,
   return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, seen, capacity);
 }
 
+SmallVector<Value> DispatchSlots::dynamicRowSizes(LoweringBuilder &b,
+                                                 RankedTensorType rowsType,
+                                                 Value capacity) const {
+  if (!rowsType.isDynamicDim(0))
+    return {};
+  Value rowCount = arith::MulIOp::create(b, numTokens, topK);
+  if (capacity)
+    rowCount = arith::MinUIOp::create(
+        b, rowCount, arith::MulIOp::create(b, numExperts, capacity));
+  return {rowCount};
+}
+
 std::pair<Value, Value>
 DispatchSlots::keptOffsets(LoweringBuilder &b, Value counts, Value capacity,
                            Type offsetElement, int64_t numExpertsValue) const {

@@ -41,6 +41,11 @@ struct DispatchSlots {
   /// else by the score policy (keptByScore) or by position (seen < capacity).
   Value kept(LoweringBuilder &b, Value t, Value k, Value e, Value seen,
              Value capacity, bool byScore) const;
+  /// The dynamic leading size of dispatch's rows/sources when `rowsType` has
+  /// one: T*K rows, at most E*capacity with a capacity (empty when static).
+  SmallVector<Value> dynamicRowSizes(LoweringBuilder &b,
+                                     RankedTensorType rowsType,
+                                     Value capacity) const;
   /// Offsets over the kept counts (`counts` [E] of index, kept = min(count,
   /// capacity) when `capacity` is set), as a [E+1] tensor of `offsetElement`,
   /// and each expert's first row as an [E] index tensor.

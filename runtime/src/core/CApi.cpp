@@ -109,6 +109,20 @@ moert_status_t tensorInfo(const moert_bundle_t *bundle, size_t function,
   return nullptr;
 }
 
+/// The number of `what`s given against the function's, and a non-null array
+/// when there are any.
+moert_status_t checkCount(const moert::Function &function,
+                          const std::vector<moert::TensorInfo> &tensors,
+                          size_t count, const void *array, const char *what) {
+  if (count != tensors.size())
+    return invalidArgument("function \"" + function.name + "\" takes " +
+                           std::to_string(tensors.size()) + " " + what +
+                           "s, got " + std::to_string(count));
+  if (count && !array)
+    return invalidArgument(std::string("null ") + what + "s");
+  return nullptr;
+}
+
 /// Checks views against the manifest's tensors; `device[i]` (when given)
 /// says that view i is device memory of the session's device.
 moert_status_t checkViews(const moert::Function &function,
@@ -116,12 +130,9 @@ moert_status_t checkViews(const moert::Function &function,
                           const moert_tensor_view_t *views, size_t count,
                           const char *what, const std::vector<bool> *device,
                           std::vector<moert::TensorData> &buffers) {
-  if (count != tensors.size())
-    return invalidArgument("function \"" + function.name + "\" takes " +
-                           std::to_string(tensors.size()) + " " + what +
-                           "s, got " + std::to_string(count));
-  if (count && !views)
-    return invalidArgument(std::string("null ") + what + "s");
+  if (moert_status_t status =
+          checkCount(function, tensors, count, views, what))
+    return status;
   for (size_t i = 0; i < count; ++i) {
     const moert_tensor_view_t &view = views[i];
     const moert::TensorInfo &info = tensors[i];
@@ -176,12 +187,8 @@ moert_status_t viewsFromDL(const moert::Function &function,
                            const char *what, const moert::Backend &backend,
                            std::vector<moert_tensor_view_t> &views,
                            std::vector<bool> &device) {
-  if (count != tensors.size())
-    return invalidArgument("function \"" + function.name + "\" takes " +
-                           std::to_string(tensors.size()) + " " + what +
-                           "s, got " + std::to_string(count));
-  if (count && !dl)
-    return invalidArgument(std::string("null ") + what + "s");
+  if (moert_status_t status = checkCount(function, tensors, count, dl, what))
+    return status;
   for (size_t i = 0; i < count; ++i) {
     const moert_dl_tensor_t &tensor = dl[i];
     std::string at = std::string(what) + " " + std::to_string(i) + " (\"" +

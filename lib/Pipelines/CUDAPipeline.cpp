@@ -45,30 +45,42 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   decompose.expandChains = true;
   pm.addPass(createMoEDecompose(decompose));
   pm.addPass(createCanonicalizerPass());
-  pm.addPass(createConvertMoEToParallelLinalg());
+  ConvertMoEToParallelLinalgOptions forms;
+  forms.tensorCores = options.tensorCores;
+  pm.addPass(createConvertMoEToParallelLinalg(forms));
   addBufferizationSteps(pm, /*deallocate=*/false);
 
   // Parallel loops, then kernels.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createCanonicalizerPass());
+  // Tensor-core kernels of the grouped GEMMs. After the last canonicalization
+  // of the function body: the folder would hoist the kernels' constants
+  // (their zero accumulators among them) out of gpu.launch, and outlining
+  // sinks back only arith constants.
+  pm.addNestedPass<func::FuncOp>(createConvertMoEToGPU());
   MoEMapLoopsToGPUOptions mapping;
   mapping.blockSize = options.blockSize;
   pm.addPass(createMoEMapLoopsToGPU(mapping));
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-  pm.addPass(createEmitCInterfacesPass());
-  if (!options.lowerToLLVM)
+  if (!options.lowerToLLVM) {
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    pm.addPass(createEmitCInterfacesPass());
     return;
-
-  // One stream per call: every launch, allocation and copy is ordered on it.
-  pm.addPass(createGpuKernelOutliningPass());
-  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  }
 
   // What upstream's gpu-lower-to-nvvm-pipeline does, with the CUDA toolkit
   // given explicitly (ptxas and libdevice must be found without relying on
-  // the environment of whoever runs the compiler).
+  // the environment of whoever runs the compiler). nvgpu goes to NVVM before
+  // outlining, as upstream does, so TMA descriptors cross into kernels as
+  // pointers.
   pm.addPass(createConvertNVGPUToNVVMPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createEmitCInterfacesPass());
+  // One stream per call: every launch, allocation and copy is ordered on it.
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertNVVMToLLVMPass());
@@ -130,6 +142,11 @@ struct CUDAPipelineTextOptions
                      "nvvm/libdevice (default: $CUDA_HOME, $CUDA_PATH, "
                      "$CUDA_ROOT, else /usr/local/cuda)"),
       llvm::cl::init("")};
+  Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("Run expert FFNs that fit it on the tensor-core grouped "
+                     "GEMM kernel (false: per-element kernels only)"),
+      llvm::cl::init(true)};
   Option<bool> lowerToLLVM{
       *this, "lower-to-llvm",
       llvm::cl::desc("Lower to the LLVM dialect with a fatbin (false: stop at "
@@ -150,6 +167,7 @@ void mlir::moe::registerCUDAPipeline() {
         options.optLevel = text.optLevel;
         options.blockSize = text.blockSize;
         options.lowerToLLVM = text.lowerToLLVM;
+        options.tensorCores = text.tensorCores;
         options.toolkitPath = text.toolkitPath;
         buildCUDAPipeline(pm, options);
       });

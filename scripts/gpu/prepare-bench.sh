@@ -26,7 +26,8 @@ for example in chain union null_experts mixtral deepseek_v3 qwen2_moe qwen3_moe 
   cp "$root/examples/$example.mlir" "$out/example-$example.mlir"
 done
 for source in "$out"/*.mlir; do
-  "$bin/moe-translate" --moe-to-bundle --bundle-target=cuda "$source" -o "${source%.mlir}.bundle"
+  # MOE_BUNDLE_FLAGS: extra moe-translate flags (e.g. --bundle-tensor-cores).
+  "$bin/moe-translate" --moe-to-bundle --bundle-target=cuda ${MOE_BUNDLE_FLAGS:-} "$source" -o "${source%.mlir}.bundle"
 done
 PATH="$bin:$PATH" python3 "$root/tools/moe-bench/moe-bench.py" --target cuda --compile-only --bundle-dir "$root/.gpu/bench"
 [ -d "$root/.deps" ] || bash "$root/scripts/gpu/build-runtime.sh" --prepare

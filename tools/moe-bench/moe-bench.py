@@ -78,8 +78,10 @@ def compile_bundle(tools, workdir, name, shape, dtype, target):
     bundle = os.path.join(workdir, f"{name}.{dtype}.{target}.bundle")
     with open(source, "w") as f:
         f.write(layer_mlir(*shape, dtype))
-    subprocess.run([tools["moe-translate"], "--moe-to-bundle", f"--bundle-target={target}", source,
-                    "-o", bundle], check=True)
+    # MOE_BUNDLE_FLAGS: extra moe-translate flags, e.g. --bundle-tensor-cores.
+    extra = os.environ.get("MOE_BUNDLE_FLAGS", "").split()
+    subprocess.run([tools["moe-translate"], "--moe-to-bundle", f"--bundle-target={target}", *extra,
+                    source, "-o", bundle], check=True)
     return bundle
 
 

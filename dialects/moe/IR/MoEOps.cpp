@@ -23,11 +23,11 @@ using namespace mlir::moe;
 //===----------------------------------------------------------------------===//
 
 static ArrayRef<int64_t> shapeOf(Value value) {
-  return cast<RankedTensorType>(value.getType()).getShape();
+  return cast<ShapedType>(value.getType()).getShape();
 }
 
 static Type elementTypeOf(Value value) {
-  return cast<RankedTensorType>(value.getType()).getElementType();
+  return cast<ShapedType>(value.getType()).getElementType();
 }
 
 static bool isStatic(int64_t dim) { return !ShapedType::isDynamic(dim); }
@@ -223,6 +223,53 @@ LogicalResult ExpertsOp::verify() {
   if (getResult().getType() != getRows().getType())
     return emitOpError() << "result type " << getResult().getType()
                          << " differs from 'rows' type " << getRows().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GroupedMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GroupedMatmulOp::verify() {
+  ShapeChecker check{*this};
+  Value rows = getRows(), weight = getWeight(), init = getInit();
+  if (failed(check.rank(rows, "rows", 2, "[R, K]")) ||
+      failed(check.rank(weight, "weight", 3, "[E, N, K]")) ||
+      failed(check.rank(init, "init", 2, "[R, N]")))
+    return failure();
+  bool onTensors = isa<RankedTensorType>(rows.getType());
+  for (Value operand : getOperation()->getOperands())
+    if (isa<RankedTensorType>(operand.getType()) != onTensors)
+      return emitOpError() << "operands must be all tensors or all memrefs";
+  if (onTensors != (getResult() != nullptr))
+    return emitOpError() << (onTensors ? "on tensors must have a result"
+                                       : "on memrefs has no result");
+  if (getResult() && getResult().getType() != init.getType())
+    return emitOpError() << "result type " << getResult().getType()
+                         << " differs from 'init' type " << init.getType();
+  ArrayRef<int64_t> weightShape = shapeOf(weight);
+  if (failed(check.dim(rows, "rows", 1, weightShape[2],
+                       "the reduction size K of 'weight'")) ||
+      failed(check.dim(init, "init", 0, shapeOf(rows)[0], "the rows")) ||
+      failed(check.dim(init, "init", 1, weightShape[1],
+                       "the output size N of 'weight'")) ||
+      failed(check.dim(getOffsets(), "offsets", 0,
+                       isStatic(weightShape[0]) ? weightShape[0] + 1
+                                                : ShapedType::kDynamic,
+                       "the experts of 'weight' + 1")) ||
+      failed(check.sameElementType(weight, "weight", rows, "rows")) ||
+      failed(check.sameElementType(init, "init", rows, "rows")))
+    return failure();
+  if (Value gate = getGate()) {
+    if (gate.getType() != weight.getType())
+      return emitOpError() << "'gate' type " << gate.getType()
+                           << " differs from 'weight' type "
+                           << weight.getType();
+    if (!getActivation())
+      return emitOpError() << "a 'gate' needs an activation";
+  } else if (getActivation()) {
+    return emitOpError() << "an activation applies only with a 'gate'";
+  }
   return success();
 }
 

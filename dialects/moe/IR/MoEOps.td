@@ -7,6 +7,7 @@ include "moe/IR/MoEBase.td"
 include "moe/IR/MoEAttrs.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
 
 def MoE_FloatTensor : RankedTensorOf<[BF16, F16, F32]>;
 def MoE_IndexTensor : RankedTensorOf<[I32, I64]>;
@@ -122,6 +123,60 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure]> {
     $rows `,` $offsets (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
     `activation` `` $activation `layout` `` $layout attr-dict `:`
     functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.grouped_matmul
+//===----------------------------------------------------------------------===//
+
+def MoE_GroupedFloat : AnyTypeOf<[RankedTensorOf<[BF16, F16, F32]>,
+                                  MemRefRankOf<[BF16, F16, F32], [2, 3]>]>;
+def MoE_GroupedIndex : AnyTypeOf<[RankedTensorOf<[I32, I64]>,
+                                  MemRefRankOf<[I32, I64], [1]>]>;
+
+def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
+    [DestinationStyleOpInterface]> {
+  let summary = "one GEMM per expert over its run of expert-sorted rows";
+  let description = [{
+    The expert FFN's building block on the GPU path (`convert-moe-to-parallel-linalg`
+    emits it for `moe.experts` where tensor cores apply; `convert-moe-to-gpu` turns
+    it into a tiled kernel). Destination style, on tensors or on memrefs.
+
+    `rows` `[R, K]`, `offsets` `[E + 1]` (as produced by `moe.dispatch`), `weight`
+    `[E, N, K]` (each expert's matrix stored `[out, in]`, K contiguous: the `out_in`
+    layout), optional `gate` of the same shape with an `activation`, `init` `[R, N]`.
+    For each row `r` with `offsets[e] <= r < offsets[e+1]`, with f32 accumulation and
+    the sums narrowed to the element type at the end:
+
+    * without `gate`: `out[r, n] = Σ_k rows[r, k]·weight[e, n, k]`;
+    * with `gate`: `out[r, n] = act(Σ_k rows[r, k]·gate[e, n, k]) · Σ_k rows[r, k]·weight[e, n, k]`
+      (SwiGLU for `silu`).
+
+    Rows outside `[offsets[0], offsets[E])` keep `init`.
+
+    ```mlir
+    %h = moe.grouped_matmul %rows, %offsets weight %up gate %gate activation silu
+        outs(%zeros) : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16>
+        gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+    ```
+  }];
+  let arguments = (ins MoE_GroupedFloat:$rows,
+                       MoE_GroupedIndex:$offsets,
+                       MoE_GroupedFloat:$weight,
+                       Optional<MoE_GroupedFloat>:$gate,
+                       MoE_GroupedFloat:$init,
+                       OptionalAttr<MoE_ActivationAttr>:$activation);
+  let results = (outs Optional<AnyRankedTensor>:$result);
+  let assemblyFormat = [{
+    $rows `,` $offsets `weight` $weight (`gate` $gate^)?
+    (`activation` `` $activation^)? `outs` `(` $init `)` attr-dict `:`
+    type($rows) `,` type($offsets) `,` type($weight) (`gate` type($gate)^)?
+    `outs` type($init) (`->` type($result)^)?
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
   }];
   let hasVerifier = 1;
 }

@@ -48,6 +48,9 @@ struct CUDAPipelineOptions {
   /// (needs ptxas). When false the pipeline stops at gpu.launch kernels in
   /// host functions (scf, memref, gpu), which lit tests check.
   bool lowerToLLVM = true;
+  /// Expert FFNs that fit it run on the tensor-core grouped GEMM kernel
+  /// (convert-moe-to-gpu); false keeps the per-element kernels everywhere.
+  bool tensorCores = true;
 };
 
 /// The CUDA pipeline (`moe-cuda-pipeline`): moe ops -> data-parallel

@@ -32,10 +32,20 @@ struct BundleTarget {
   Kind kind = Kind::CPU;
   /// The GPU architecture for Kind::CUDA (sm_<major><minor>[a]).
   std::string chip = "sm_90a";
+  /// Kind::CUDA: run the expert FFNs that fit it on the tensor-core grouped
+  /// GEMM kernel (convert-moe-to-gpu) instead of per-element kernels.
+  bool tensorCores = true;
+  /// Apply the module's `moe.parallel` plan (moe-shard) before compiling: the
+  /// kernels are the program of one rank, the manifest carries the grid and
+  /// each tensor's split (docs/multi-rank.md §3). The reference programs stay
+  /// the unsharded ones, on full shapes. Off by default: a plan is then only
+  /// an annotation and the bundle runs on one rank.
+  bool shard = false;
 };
 
 /// Writes the bundle of `module` (manifest, reference programs, kernels for
-/// `target`, schedule) to `output`. `module` is not modified. Every failure
+/// `target`, schedule) to `output`; with a parallel plan and `target.shard`,
+/// a sharded bundle (the program of one rank). `module` is not modified. Every failure
 /// is reported as a diagnostic on the offending operation.
 LogicalResult translateModuleToBundle(ModuleOp module, raw_ostream &output,
                                       const BundleTarget &target = {});

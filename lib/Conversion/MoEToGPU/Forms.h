@@ -10,9 +10,13 @@ namespace mlir::moe {
 /// The data-parallel forms win over the CPU lowerings of the same ops, which
 /// the pass also adds (for the ops whose CPU form is already parallel).
 constexpr unsigned kParallelFormBenefit = 2;
+/// moe.experts as tensor-core grouped GEMMs wins over its per-element form.
+constexpr unsigned kGroupedMatmulBenefit = 3;
 
 /// moe.experts, moe.shared_experts and float linalg.matmul (f32 result).
 void populateExpertParallelFormPatterns(RewritePatternSet &patterns);
+/// moe.experts as two moe.grouped_matmul where the tensor-core kernel applies.
+void populateGroupedMatmulPatterns(RewritePatternSet &patterns);
 /// moe.dispatch and moe.combine.
 void populateRoutingParallelFormPatterns(RewritePatternSet &patterns);
 

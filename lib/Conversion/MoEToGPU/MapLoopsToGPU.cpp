@@ -26,6 +26,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -49,7 +50,8 @@ bool isHostOp(Operation *op) {
           memref::ExpandShapeOp, memref::CollapseShapeOp, memref::DimOp,
           memref::ExtractStridedMetadataOp,
           memref::ExtractAlignedPointerAsIndexOp, memref::ViewOp,
-          memref::AssumeAlignmentOp, func::ReturnOp>(op))
+          memref::AssumeAlignmentOp, nvgpu::TmaCreateDescriptorOp,
+          func::ReturnOp>(op))
     return true;
   if (isa<scf::IfOp, scf::ForOp, scf::YieldOp>(op)) {
     WalkResult nested = op->walk([&](Operation *inner) {
@@ -111,7 +113,8 @@ public:
         ++i;
         continue;
       }
-      if (isHostOp(op)) {
+      // Kernels built earlier (convert-moe-to-gpu) and host ops stay.
+      if (isa<gpu::LaunchOp>(op) || isHostOp(op)) {
         ++i;
         continue;
       }

@@ -21,8 +21,10 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-void mlir::moe::populateMoEToParallelLinalgPatterns(
-    RewritePatternSet &patterns) {
+void mlir::moe::populateMoEToParallelLinalgPatterns(RewritePatternSet &patterns,
+                                                    bool tensorCores) {
+  if (tensorCores)
+    populateGroupedMatmulPatterns(patterns);
   populateExpertParallelFormPatterns(patterns);
   populateRoutingParallelFormPatterns(patterns);
   // The CPU forms of the router (independent token iterations), null experts
@@ -35,10 +37,12 @@ namespace {
 struct ConvertMoEToParallelLinalgPass
     : mlir::moe::impl::ConvertMoEToParallelLinalgBase<
           ConvertMoEToParallelLinalgPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateMoEDecomposePatterns(patterns, /*expandChains=*/true);
-    populateMoEToParallelLinalgPatterns(patterns);
+    populateMoEToParallelLinalgPatterns(patterns, tensorCores);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
@@ -48,7 +52,8 @@ struct ConvertMoEToParallelLinalgPass
       return signalPassFailure();
     }
     WalkResult left = getOperation()->walk([&](Operation *op) {
-      if (!isa<MoEDialect>(op->getDialect()))
+      // moe.grouped_matmul is this pass's output (convert-moe-to-gpu's input).
+      if (!isa<MoEDialect>(op->getDialect()) || isa<GroupedMatmulOp>(op))
         return WalkResult::advance();
       op->emitError() << "'" << op->getName()
                       << "' has no GPU lowering yet "

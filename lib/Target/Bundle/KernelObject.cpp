@@ -199,8 +199,9 @@ moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
   MLIRContext *context = module.getContext();
   OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(module->clone());
 
-  // The moe.* discardable attributes (argument bindings, parallel plans) are
-  // for the manifest and the planner; LLVM translation would warn on them.
+  // The moe.* discardable attributes (argument bindings, splits, parallel
+  // plans) are for the manifest and the planner; LLVM translation would warn
+  // on them.
   auto isMoEAttr = [](NamedAttribute attr) {
     return attr.getName().getValue().starts_with("moe.");
   };
@@ -210,6 +211,11 @@ moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
         for (NamedAttribute attr : attrs)
           if (isMoEAttr(attr))
             func.removeArgAttr(i, attr.getName());
+    for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+      if (DictionaryAttr attrs = func.getResultAttrDict(i))
+        for (NamedAttribute attr : attrs)
+          if (isMoEAttr(attr))
+            func.removeResultAttr(i, attr.getName());
   });
   for (NamedAttribute attr : llvm::to_vector((*lowered)->getDiscardableAttrs()))
     if (isMoEAttr(attr))
@@ -227,6 +233,7 @@ moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
   if (cuda) {
     CUDAPipelineOptions options;
     options.chip = target.chip;
+    options.tensorCores = target.tensorCores;
     buildCUDAPipeline(pm, options);
   } else {
     buildCPUPipeline(pm);

@@ -9,8 +9,11 @@ namespace moe {
 
 /// Patterns lowering every executable moe op to linalg/tensor/scf/arith in a
 /// data-parallel form: static iteration spaces, each element or independent
-/// loop iteration computed on its own (convert-moe-to-parallel-linalg).
-void populateMoEToParallelLinalgPatterns(RewritePatternSet &patterns);
+/// loop iteration computed on its own (convert-moe-to-parallel-linalg). With
+/// `tensorCores`, expert FFNs that fit the tensor-core kernel become
+/// moe.grouped_matmul ops instead (lowered by convert-moe-to-gpu).
+void populateMoEToParallelLinalgPatterns(RewritePatternSet &patterns,
+                                         bool tensorCores = false);
 
 } // namespace moe
 } // namespace mlir

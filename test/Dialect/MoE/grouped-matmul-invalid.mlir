@@ -1,0 +1,125 @@
+// RUN: moe-opt %s -split-input-file -verify-diagnostics
+
+func.func @rank(%rows: tensor<256xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'rows' must have rank 2 ([R, K]), got 1}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @mixed(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: memref<256x128xbf16>) {
+  // expected-error @+1 {{operands must be all tensors or all memrefs}}
+  moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs memref<256x128xbf16>
+  return
+}
+
+// -----
+
+func.func @no_result(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) {
+  // expected-error @+1 {{on tensors must have a result}}
+  moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16>
+  return
+}
+
+// -----
+
+func.func @memref_result(%rows: memref<256x64xbf16>, %offsets: memref<9xi64>, %w: memref<8x128x64xbf16>, %init: memref<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{on memrefs has no result}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : memref<256x64xbf16>, memref<9xi64>, memref<8x128x64xbf16> outs memref<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @result_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<?x128xbf16> {
+  // expected-error @+1 {{result type 'tensor<?x128xbf16>' differs from 'init' type 'tensor<256x128xbf16>'}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<?x128xbf16>
+  return %h : tensor<?x128xbf16>
+}
+
+// -----
+
+func.func @reduction(%rows: tensor<256x32xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'rows' dimension 1 is 32, expected 64 (the reduction size K of 'weight')}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x32xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @init_rows(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<128x128xbf16>) -> tensor<128x128xbf16> {
+  // expected-error @+1 {{'init' dimension 0 is 128, expected 256 (the rows)}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<128x128xbf16> -> tensor<128x128xbf16>
+  return %h : tensor<128x128xbf16>
+}
+
+// -----
+
+func.func @init_columns(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x64xbf16>) -> tensor<256x64xbf16> {
+  // expected-error @+1 {{'init' dimension 1 is 64, expected 128 (the output size N of 'weight')}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x64xbf16> -> tensor<256x64xbf16>
+  return %h : tensor<256x64xbf16>
+}
+
+// -----
+
+func.func @offsets(%rows: tensor<256x64xbf16>, %offsets: tensor<8xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'offsets' dimension 0 is 8, expected 9 (the experts of 'weight' + 1)}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<8xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @weight_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'weight' element type 'f16' differs from the element type 'bf16' of 'rows'}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @init_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xf32>) -> tensor<256x128xf32> {
+  // expected-error @+1 {{'init' element type 'f32' differs from the element type 'bf16' of 'rows'}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xf32> -> tensor<256x128xf32>
+  return %h : tensor<256x128xf32>
+}
+
+// -----
+
+func.func @gate_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %g: tensor<4x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'gate' type 'tensor<4x128x64xbf16>' differs from 'weight' type 'tensor<8x128x64xbf16>'}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w gate %g activation silu outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> gate tensor<4x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @gate_without_activation(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %g: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{a 'gate' needs an activation}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w gate %g outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @activation_without_gate(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{an activation applies only with a 'gate'}}
+  %h = moe.grouped_matmul %rows, %offsets weight %w activation silu outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}

@@ -1,0 +1,23 @@
+// RUN: moe-opt %s | moe-opt | FileCheck %s
+// RUN: moe-opt %s --mlir-print-op-generic | moe-opt | FileCheck %s
+
+// Tests that moe.grouped_matmul round-trips on tensors and on memrefs, with
+// and without a gate.
+
+// CHECK-LABEL: func.func @gated_tensors
+// CHECK: moe.grouped_matmul %{{.*}}, %{{.*}} weight %{{.*}} gate %{{.*}} activation silu outs(%{{.*}}) : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+func.func @gated_tensors(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %up: tensor<8x128x64xbf16>, %gate: tensor<8x128x64xbf16>,
+                         %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  %h = moe.grouped_matmul %rows, %offsets weight %up gate %gate activation silu outs(%init)
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// CHECK-LABEL: func.func @plain_memrefs
+// CHECK: moe.grouped_matmul %{{.*}}, %{{.*}} weight %{{.*}} outs(%{{.*}}) : memref<256x128xf16>, memref<9xi32>, memref<8x64x128xf16> outs memref<256x64xf16>
+// CHECK-NOT: ->
+func.func @plain_memrefs(%rows: memref<256x128xf16>, %offsets: memref<9xi32>, %down: memref<8x64x128xf16>, %out: memref<256x64xf16>) {
+  moe.grouped_matmul %rows, %offsets weight %down outs(%out)
+      : memref<256x128xf16>, memref<9xi32>, memref<8x64x128xf16> outs memref<256x64xf16>
+  return
+}

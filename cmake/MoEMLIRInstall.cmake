@@ -46,7 +46,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/moert
 # generated .inc files, the TableGen sources, and the libraries.
 if(MOE_ENABLE_COMPILER)
   set(moe_compiler_libraries
-    MoEDialect MoEFlowDialect MoETransforms MoEToLinalg MoEToGPU MoEPipelines
+    MoEDialect MoEFlowDialect MoEFlowTransforms MoETransforms MoEToLinalg MoEToGPU MoEFlowToRuntime MoEPipelines
     MoETargetBundle MoETargetHFImport MoETargetRoundTrip
     MoECompiler MoECAPI)
   set_target_properties(MoECompiler PROPERTIES EXPORT_NAME Compiler)

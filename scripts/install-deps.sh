@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing MoE-MLIR needs on Debian 12, if missing:
 # LLVM/MLIR 22 (compiler side), clang-22, lld-22 (links CPU kernels), CMake, Ninja,
-# GoogleTest, nlohmann-json. With MOE_WITH_TORCH=1 also Debian's PyTorch (CPU), which
+# GoogleTest, nlohmann-json, OpenMPI (multi-rank runs: mpirun -np N moe-run ...). With MOE_WITH_TORCH=1 also Debian's PyTorch (CPU), which
 # cross-checks the C++ reference and is moe-bench's peer.
 set -euo pipefail
 
 packages=(libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
-          cmake ninja-build libgtest-dev nlohmann-json3-dev)
+          cmake ninja-build libgtest-dev nlohmann-json3-dev
+          libopenmpi-dev openmpi-bin)
 if [ "${MOE_WITH_TORCH:-0}" = 1 ]; then
   packages+=(python3-torch libopenblas0-pthread)
 fi

@@ -49,3 +49,24 @@ if config.moe_enable_cuda.upper() in ("ON", "1", "TRUE", "YES"):
         config.substitutions.append(
             ("%cuda_test_bundle", os.path.join(config.moe_src_root, "runtime",
                                                "src", "cuda", "TestBundle")))
+
+# Multi-rank runs (test/e2e/multi-rank): moe-run built with the MPI backend
+# (MOE_ENABLE_MPI) and the mpirun CMake found; %mpirun starts N ranks on a
+# small CI machine (oversubscribed, shared memory and TCP only).
+def _cmake_cache(name):
+    try:
+        with open(os.path.join(config.moe_obj_root, "CMakeCache.txt")) as cache:
+            for line in cache:
+                if line.startswith(name + ":"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+_mpiexec = _cmake_cache("MPIEXEC_EXECUTABLE")
+if (_cmake_cache("MOE_ENABLE_MPI").upper() in ("ON", "1", "TRUE", "YES")
+        and _mpiexec and os.path.exists(_mpiexec)):
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", _mpiexec + " --allow-run-as-root --oversubscribe"
+         " --mca btl self,vader,tcp"))

@@ -6,6 +6,7 @@
 #include "moe/Conversion/Passes.h"
 #include "moe/Pipelines/Pipelines.h"
 #include "moe/Transforms/Passes.h"
+#include "moeflow/Transforms/Passes.h"
 
 namespace mlir::moe {
 
@@ -13,6 +14,7 @@ namespace mlir::moe {
 /// `--moe-decompose`, `moe-cpu-pipeline` and friends work in moe-opt and in pass pipelines.
 inline void registerAllPasses() {
   registerMoEPasses();
+  moeflow::registerMoEFlowPasses();
   registerMoEConversionPasses();
   registerPipelines();
 }

@@ -35,6 +35,9 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm,
     pm.addPass(createConvertMoEToParallelLinalg());
   else
     pm.addPass(createConvertMoEToLinalg());
+  // Sharded modules (moe-shard): collectives become moert_comm_* calls on the
+  // buffers one-shot bufferization is about to assign (a no-op without them).
+  pm.addPass(createConvertMoEFlowToRuntime());
   addBufferizationSteps(pm, /*deallocate=*/true);
 
   // Loops, then LLVM.

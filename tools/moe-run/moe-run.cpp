@@ -5,6 +5,12 @@
 // prints each output's summary and the run time, and with --check compares
 // with the bundle's reference program. Never links MLIR or LLVM.
 //
+// A sharded bundle (a manifest "grid", docs/multi-rank.md) runs under
+// `mpirun -np N`: every rank makes the same full tensors, takes its block,
+// runs its program, and checks its block of the output against the same block
+// of the reference program run on the full tensors; rank 0 prints the summary
+// (errors as the maximum over ranks).
+//
 //===----------------------------------------------------------------------===//
 
 #include "moert/moert.h"
@@ -19,6 +25,7 @@
 #endif
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -56,13 +63,28 @@ options:
                      where to run (default auto: cuda for a bundle of a cuda-*
                      target, cpu otherwise)
   --print-outputs    also print every output element
+  --collective-timeout SECONDS
+                     deadline of each collective of a multi-rank run (default
+                     60, or MOERT_COLLECTIVE_TIMEOUT_S)
   --help             this text
+
+Sharded bundles (with a grid) run on prod(grid) ranks: mpirun -np N moe-run
+BUNDLE --seed S --check (or with the RANK/WORLD_SIZE/LOCAL_RANK variables of
+an MPI launcher). Every rank makes the same full tensors (from --seed and
+--weights), takes its block (after the expert permutation) and checks its
+block of the outputs; rank 0 prints the summary, errors as the maximum over
+ranks; on cuda each rank uses the device of its LOCAL_RANK.
 
 exit status: 0 success, 1 error, 2 --check FAIL.
 )";
 
+/// "rank 3: " in a multi-rank run, "" otherwise.
+std::string rankPrefix;
+
 [[noreturn]] void die(const std::string &message) {
-  std::fprintf(stderr, "moe-run: error: %s\n", message.c_str());
+  std::fprintf(stderr, "moe-run: error: %s%s\n", rankPrefix.c_str(),
+               message.c_str());
+  std::fflush(stderr);
   std::exit(1);
 }
 
@@ -84,6 +106,7 @@ struct Options {
   bool printOutputs = false;
   uint64_t repeat = 1;
   std::string device = "auto";
+  std::string collectiveTimeout;
 };
 
 bool parseUnsigned(const std::string &text, uint64_t &out) {
@@ -152,6 +175,16 @@ Options parseOptions(int argc, char **argv) {
           options.device != "cuda")
         die("--device: '" + options.device +
             "' is not 'auto', 'cpu' or 'cuda'");
+    } else if (name == "--collective-timeout") {
+      std::string text = takeValue();
+      char *end = nullptr;
+      errno = 0;
+      double seconds = std::strtod(text.c_str(), &end);
+      if (text.empty() || errno || *end || !std::isfinite(seconds) ||
+          seconds <= 0 || seconds > 7 * 24 * 3600.0)
+        die("--collective-timeout: '" + text +
+            "' is not a number of seconds (> 0, at most a week)");
+      options.collectiveTimeout = text;
     } else if (name == "--check") {
       noValue();
       options.check = true;
@@ -311,6 +344,74 @@ bool fillRandomParallel(uint64_t seed, const std::string &name,
   return true;
 }
 
+/// A rank's place in a sharded run: the world and the bundle's grid.
+struct Sharding {
+  moert_world_info_t world = {0, 1, 0, 0};
+  std::vector<int64_t> grid;
+  /// This rank's grid coordinates (the last axis fastest).
+  std::vector<int64_t> coords;
+  bool multiRank() const { return !grid.empty(); }
+};
+
+/// The index of this rank's block of a dimension split over the axes in
+/// `mask` (mixed radix, the lowest axis most significant), and the count.
+std::pair<int64_t, int64_t> blockOf(const Sharding &sharding, uint32_t mask) {
+  int64_t index = 0, count = 1;
+  for (size_t a = 0; a < sharding.grid.size(); ++a)
+    if (mask & (1u << a)) {
+      index = index * sharding.grid[a] + sharding.coords[a];
+      count *= sharding.grid[a];
+    }
+  return {index, count};
+}
+
+/// Permutes dimension 0 of the dense tensor `full` (full'[i] =
+/// full[perm[i]]).
+std::vector<unsigned char> permuteRows(const std::vector<unsigned char> &full,
+                                       const int64_t *perm, size_t rows) {
+  if (!perm || rows == 0)
+    return full;
+  size_t rowBytes = full.size() / rows;
+  std::vector<unsigned char> out(full.size());
+  for (size_t i = 0; i < rows; ++i)
+    std::memcpy(out.data() + i * rowBytes, full.data() + perm[i] * rowBytes,
+                rowBytes);
+  return out;
+}
+
+/// This rank's block of the dense tensor `full` (of `split`'s full shape,
+/// elements of `elementSize` bytes) into `block` (the local shape).
+void takeBlock(const Sharding &sharding, const moert_tensor_split_t &split,
+               const int64_t *localShape, size_t elementSize,
+               const unsigned char *full, unsigned char *block) {
+  size_t rank = split.rank;
+  if (rank == 0) {
+    std::memcpy(block, full, elementSize);
+    return;
+  }
+  std::vector<int64_t> offset(rank);
+  for (size_t d = 0; d < rank; ++d)
+    offset[d] = blockOf(sharding, split.split_axes[d]).first * localShape[d];
+  for (size_t d = 0; d < rank; ++d)
+    if (localShape[d] == 0)
+      return;
+  // Row by row of the last dimension.
+  size_t rowBytes = size_t(localShape[rank - 1]) * elementSize;
+  std::vector<int64_t> index(rank, 0);
+  while (true) {
+    int64_t at = 0;
+    for (size_t d = 0; d < rank; ++d)
+      at = at * split.full_shape[d] + offset[d] + index[d];
+    std::memcpy(block, full + size_t(at) * elementSize, rowBytes);
+    block += rowBytes;
+    size_t d = rank - 1;
+    while (d > 0 && ++index[d - 1] == localShape[d - 1])
+      index[--d] = 0;
+    if (d == 0)
+      return;
+  }
+}
+
 int main(int argc, char **argv) {
   Options options = parseOptions(argc, argv);
 
@@ -330,6 +431,33 @@ int main(int argc, char **argv) {
     die("the bundle has " + std::to_string(functionCount) +
         " functions (" + names + "); choose one with --function");
   }
+  // The world: a sharded bundle needs prod(grid) ranks (checked before any
+  // kernel runs); a single-rank bundle runs in a world of one.
+  if (!options.collectiveTimeout.empty())
+    setenv("MOERT_COLLECTIVE_TIMEOUT_S", options.collectiveTimeout.c_str(), 1);
+  Sharding sharding;
+  check(moert_world_join(&sharding.world));
+  const int64_t *gridShape = nullptr;
+  size_t gridRank = moert_bundle_grid(bundle, &gridShape);
+  sharding.grid.assign(gridShape, gridShape + gridRank);
+  if (sharding.world.size > 1)
+    rankPrefix = "rank " + std::to_string(sharding.world.rank) + ": ";
+  if (gridRank == 0 && sharding.world.size > 1)
+    die("the bundle is not sharded (its manifest has no grid) but the world "
+        "has " + std::to_string(sharding.world.size) +
+        " ranks: run it without mpirun, or compile it for several ranks");
+  // A world of another size than prod(grid): creating the session says so,
+  // before any kernel runs.
+  {
+    int64_t rest = sharding.world.rank;
+    sharding.coords.assign(gridRank, 0);
+    for (size_t a = gridRank; a-- > 0;) {
+      sharding.coords[a] = rest % sharding.grid[a];
+      rest /= sharding.grid[a];
+    }
+  }
+  bool leader = sharding.world.rank == 0;
+
   const char *functionName = moert_bundle_function_name(bundle, function);
   const char *reference = moert_bundle_reference_program(bundle, function);
   if (options.check && !reference)
@@ -349,8 +477,9 @@ int main(int argc, char **argv) {
                              : "cuda";
   bool cuda = options.device == "cuda";
   moert_session_t *session = nullptr;
-  check(moert_session_create_on_device(
-      bundle, cuda ? MOERT_DEVICE_CUDA : MOERT_DEVICE_CPU, &session));
+  check(moert_session_create_on_device_id(
+      bundle, cuda ? MOERT_DEVICE_CUDA : MOERT_DEVICE_CPU,
+      cuda && sharding.multiRank() ? sharding.world.local_rank : 0, &session));
 
   // Weights files.
   std::vector<std::unique_ptr<moert::SafetensorsFile>> files;
@@ -375,53 +504,96 @@ int main(int argc, char **argv) {
     return false;
   };
 
-  std::printf("bundle   %s (target %s)\nfunction %s on %s\n",
-              options.bundle.c_str(), moert_bundle_target(bundle),
-              functionName, options.device.c_str());
+  if (leader)
+    std::printf("bundle   %s (target %s)\nfunction %s on %s\n",
+                options.bundle.c_str(), moert_bundle_target(bundle),
+                functionName, options.device.c_str());
+  if (leader && sharding.multiRank())
+    std::printf("world    %d ranks (grid %s)%s\n", sharding.world.size,
+                [&] {
+                  std::string text = "[";
+                  for (size_t a = 0; a < gridRank; ++a)
+                    text += (a ? ", " : "") + std::to_string(gridShape[a]);
+                  return text + "]";
+                }()
+                    .c_str(),
+                "; shapes below are rank 0's blocks");
 
   // Inputs.
   size_t inputCount = moert_bundle_input_count(bundle, function);
   std::vector<bool> tokens = tokenInputs(reference, inputCount);
   std::vector<Tensor> inputs(inputCount);
+  // Multi-rank with --check: the full (unpermuted) inputs, for the reference.
+  std::vector<std::vector<unsigned char>> fullInputs(inputCount);
   for (size_t i = 0; i < inputCount; ++i) {
     Tensor &input = inputs[i];
     check(moert_bundle_input_info(bundle, function, i, &input.info));
+    moert_tensor_split_t split;
+    check(moert_bundle_input_split(bundle, function, i, &split));
     input.dtype = toDType(input.info.dtype);
     input.bytes.assign(input.info.byte_size, 0);
+    // The full tensor, the same on every rank; this rank's block of it.
+    std::vector<int64_t> fullShape(split.full_shape,
+                                   split.full_shape + split.rank);
+    size_t fullCount = 1;
+    for (int64_t d : fullShape)
+      fullCount *= size_t(d);
+    size_t elementSize = moert::dtypeSize(input.dtype);
+    std::vector<unsigned char> full;
+    std::vector<unsigned char> *target =
+        sharding.multiRank() ? &full : &input.bytes;
+    if (sharding.multiRank())
+      full.assign(fullCount * elementSize, 0);
     std::string error;
     if (inWeights(input.info.name)) {
-      if (!binder.bind(input.info.name, input.dtype,
-                       std::vector<int64_t>(input.info.shape,
-                                            input.info.shape + input.info.rank),
-                       input.bytes.data(), input.bytes.size(), error))
+      if (!binder.bind(input.info.name, input.dtype, fullShape,
+                       target->data(), target->size(), error))
         die("--weights: " + error);
       input.source = "weights";
-      continue;
-    }
-    double low, high;
-    if (!moert::isFloatDType(input.dtype)) {
-      low = 0;
-      high = 1;
-    } else if (tokens[i]) {
-      low = -1;
-      high = 1;
     } else {
-      int64_t last = input.info.rank ? input.info.shape[input.info.rank - 1] : 1;
-      high = 1.0 / std::sqrt(double(std::max<int64_t>(last, 1)));
-      low = -high;
+      double low, high;
+      if (!moert::isFloatDType(input.dtype)) {
+        low = 0;
+        high = 1;
+      } else if (tokens[i]) {
+        low = -1;
+        high = 1;
+      } else {
+        int64_t last = split.rank ? fullShape[split.rank - 1] : 1;
+        high = 1.0 / std::sqrt(double(std::max<int64_t>(last, 1)));
+        low = -high;
+      }
+      if (!fillRandomParallel(options.seed, input.info.name, input.dtype,
+                              fullCount, low, high, target->data(), error))
+        die("random input '" + std::string(input.info.name) + "': " + error);
+      char range[64];
+      std::snprintf(range, sizeof(range), "random in [%g, %g]", low, high);
+      input.source = range;
     }
-    if (!fillRandomParallel(options.seed, input.info.name, input.dtype,
-                            input.info.element_count, low, high,
-                            input.bytes.data(), error))
-      die("random input '" + std::string(input.info.name) + "': " + error);
-    char range[64];
-    std::snprintf(range, sizeof(range), "random in [%g, %g]", low, high);
-    input.source = range;
+    if (!sharding.multiRank())
+      continue;
+    std::vector<unsigned char> permuted =
+        permuteRows(full, split.expert_permutation,
+                    split.expert_permutation ? size_t(fullShape[0]) : 0);
+    takeBlock(sharding, split, input.info.shape, elementSize, permuted.data(),
+              input.bytes.data());
+    bool isSplit = false;
+    for (size_t d = 0; d < split.rank; ++d)
+      isSplit = isSplit || split.split_axes[d];
+    if (isSplit)
+      input.source += ", block of " + shapeText({input.info.name,
+                                                  input.info.dtype, split.rank,
+                                                  split.full_shape, 0, 0});
+    if (split.expert_permutation)
+      input.source += ", experts permuted";
+    if (options.check)
+      fullInputs[i] = std::move(full);
   }
-  for (const Tensor &input : inputs)
-    std::printf("input    %s %s %s  (%s)\n", input.info.name,
-                moert_dtype_name(input.info.dtype),
-                shapeText(input.info).c_str(), input.source.c_str());
+  if (leader)
+    for (const Tensor &input : inputs)
+      std::printf("input    %s %s %s  (%s)\n", input.info.name,
+                  moert_dtype_name(input.info.dtype),
+                  shapeText(input.info).c_str(), input.source.c_str());
 
   // Outputs and the runs.
   size_t outputCount = moert_bundle_output_count(bundle, function);
@@ -456,6 +628,8 @@ int main(int argc, char **argv) {
   std::vector<std::vector<double>> results;
   for (const Tensor &output : outputs) {
     results.push_back(toDoubles(output));
+    if (!leader)
+      continue;
     Summary s = summarize(results.back());
     std::printf("output   %s %s %s  min %.6g max %.6g mean %.6g l2 %.6g",
                 output.info.name, moert_dtype_name(output.info.dtype),
@@ -475,19 +649,44 @@ int main(int argc, char **argv) {
                       ? times[times.size() / 2]
                       : 0.5 * (times[times.size() / 2 - 1] +
                                times[times.size() / 2]);
-  std::printf("time     median %.4f ms over %zu run%s\n", median, times.size(),
-              times.size() == 1 ? "" : "s");
+  if (sharding.multiRank()) {
+    // The slowest rank's median.
+    moert_status_t status = moert_world_all_reduce_f64(&median, 1, 1);
+    check(status, "combining the ranks' times");
+  }
+  if (leader)
+    std::printf("time     median %.4f ms over %zu run%s%s\n", median,
+                times.size(), times.size() == 1 ? "" : "s",
+                sharding.multiRank() ? " (the slowest rank)" : "");
 
   int status = 0;
 #ifdef MOE_RUN_HAVE_REFERENCE
   if (options.check) {
     std::vector<moert::reference::HostTensor> arguments, expected;
-    for (const Tensor &input : inputs)
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor &input = inputs[i];
+      if (!sharding.multiRank()) {
+        arguments.push_back(
+            {moert_dtype_name(input.info.dtype),
+             std::vector<int64_t>(input.info.shape,
+                                  input.info.shape + input.info.rank),
+             toDoubles(input)});
+        continue;
+      }
+      // The reference runs on the full, unpermuted tensors.
+      moert_tensor_split_t split;
+      check(moert_bundle_input_split(bundle, function, i, &split));
+      Tensor full = input;
+      full.info.shape = split.full_shape;
+      full.info.element_count = fullInputs[i].size() /
+                                std::max<size_t>(1, moert::dtypeSize(input.dtype));
+      full.bytes = std::move(fullInputs[i]);
       arguments.push_back(
           {moert_dtype_name(input.info.dtype),
-           std::vector<int64_t>(input.info.shape,
-                                input.info.shape + input.info.rank),
-           toDoubles(input)});
+           std::vector<int64_t>(split.full_shape,
+                                split.full_shape + split.rank),
+           toDoubles(full)});
+    }
     std::string error;
     if (!moert::reference::runProgram(reference, arguments, expected, error))
       die("--check: the reference program failed: " + error);
@@ -498,7 +697,30 @@ int main(int argc, char **argv) {
     bool pass = true;
     for (size_t o = 0; o < outputs.size(); ++o) {
       const Tensor &output = outputs[o];
-      const moert::reference::HostTensor &ref = expected[o];
+      moert::reference::HostTensor ref = expected[o];
+      if (sharding.multiRank()) {
+        // The same block of the reference's full output.
+        moert_tensor_split_t split;
+        check(moert_bundle_output_split(bundle, function, o, &split));
+        size_t fullCount = 1;
+        for (size_t d = 0; d < split.rank; ++d)
+          fullCount *= size_t(split.full_shape[d]);
+        if (ref.data.size() != fullCount)
+          die("--check: the reference result " + std::to_string(o) +
+              " has " + std::to_string(ref.data.size()) +
+              " elements, the full output " + std::to_string(fullCount));
+        std::vector<unsigned char> fullBytes(fullCount * sizeof(double));
+        std::memcpy(fullBytes.data(), ref.data.data(), fullBytes.size());
+        fullBytes = permuteRows(fullBytes, split.expert_permutation,
+                                split.expert_permutation
+                                    ? size_t(split.full_shape[0])
+                                    : 0);
+        std::vector<double> block(output.info.element_count);
+        takeBlock(sharding, split, output.info.shape, sizeof(double),
+                  fullBytes.data(),
+                  reinterpret_cast<unsigned char *>(block.data()));
+        ref.data = std::move(block);
+      }
       if (ref.data.size() != results[o].size())
         die("--check: the reference result " + std::to_string(o) + " has " +
             std::to_string(ref.data.size()) + " elements, the output " +
@@ -516,21 +738,38 @@ int main(int argc, char **argv) {
         maxError = std::max(maxError, std::fabs(a - b));
         maxRef = std::max(maxRef, std::fabs(b));
       }
+      if (sharding.multiRank()) {
+        // Over every rank's block: the largest error and |ref|.
+        double combined[3] = {maxError, maxRef, nanMismatch ? 1.0 : 0.0};
+        check(moert_world_all_reduce_f64(combined, 3, 1),
+              "--check: combining the ranks' errors");
+        maxError = combined[0];
+        maxRef = combined[1];
+        nanMismatch = combined[2] != 0;
+      }
       double tol = tolerance(output.dtype);
       double bound = tol * std::max(1.0, maxRef);
       bool ok = !nanMismatch && maxError <= bound;
       pass = pass && ok;
-      std::printf("check    %s max_abs_err %.3g (bound %.3g = %g * max(1, "
-                  "max|ref| %.6g))%s %s\n",
-                  output.info.name, maxError, bound, tol, maxRef,
-                  nanMismatch ? " NaN mismatch" : "", ok ? "PASS" : "FAIL");
+      if (leader)
+        std::printf("check    %s max_abs_err %.3g (bound %.3g = %g * max(1, "
+                    "max|ref| %.6g))%s %s\n",
+                    output.info.name, maxError, bound, tol, maxRef,
+                    nanMismatch ? " NaN mismatch" : "", ok ? "PASS" : "FAIL");
     }
-    std::printf("check    %s\n", pass ? "PASS" : "FAIL");
+    if (leader)
+      std::printf("check    %s%s\n", pass ? "PASS" : "FAIL",
+                  sharding.multiRank()
+                      ? (" (" + std::to_string(sharding.world.size) +
+                         " ranks, errors over every rank's block)")
+                            .c_str()
+                      : "");
     status = pass ? 0 : 2;
   }
 #endif
 
   moert_session_release(session);
   moert_bundle_release(bundle);
+  check(moert_world_finalize());
   return status;
 }

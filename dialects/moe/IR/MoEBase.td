@@ -38,6 +38,7 @@ def MoE_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
@@ -46,6 +47,8 @@ def MoE_Dialect : Dialect {
   ];
   let extraClassDeclaration = [{
     void registerAttributes();
+    /// Attaches the bufferization interfaces of destination-style moe ops.
+    void attachBufferizationModels();
     /// Name of the discardable attribute holding a module's parallel plan.
     static constexpr ::llvm::StringLiteral getParallelAttrName() {
       return ::llvm::StringLiteral("moe.parallel");

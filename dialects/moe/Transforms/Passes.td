@@ -160,4 +160,168 @@ def MoEFoldParallel : Pass<"moe-fold-parallel", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoEPlaceExperts : Pass<"moe-place-experts", "::mlir::ModuleOp"> {
+  let summary = "Places experts on EP ranks from a routing trace (affinity and load balance)";
+  let description = [{
+    Chooses, for every `moe.layer` and `moe.experts` of the module, which
+    expert-parallel (EP) rank holds which routed expert, and records it as
+    `moe.expert_permutation = array<i64: ...>` on the op: EP rank `r` owns
+    experts `perm[r·E/ep .. (r+1)·E/ep)` (docs/multi-rank.md §2; `moe-shard`
+    permutes the expert weights accordingly). The input is a routing trace
+    (`trace=PATH`, format below): tokens routed to each expert per layer, and
+    how often a token that used expert `i` in one layer uses expert `j` in the
+    next. The ops, in program order (a pre-order walk of the module), are the
+    trace's layers one for one; `moe.chain` is not placed. Each op gets its
+    own placement, so two ops may not share expert weights.
+
+    **EP size.** The layer's own `parallel` plan, else the module's
+    `moe.parallel` plan, else the option `ep`; `ep` must agree with a plan that
+    is present and divide every op's routed experts.
+
+    **Traffic model.** Bytes are dispatch all-to-all rows times the row size
+    `H · element bytes` of the op. A token enters the first layer from its
+    attention data shard, which is independent of routing: `(ep−1)/ep` of that
+    layer's rows cross ranks whatever the placement. Afterwards a token stays
+    where it was last processed (the combine of layer `l` is fused into the
+    dispatch of layer `l+1`, ExFlow-style): its row for expert `j` of layer
+    `l+1` leaves from the rank of one of the token's `K` experts of layer `l`,
+    each with probability `1/K`. So with `c(i, j)` the trace's pair counts and
+    `n(j)` its tokens of expert `j`, the predicted rows of layer `l+1` that
+    cross ranks are
+    `Σ_j n(j) · Σ_i c(i, j)·[rank(i) ≠ rank(j)] / Σ_i c(i, j)`
+    (the normalisation makes a sub-sampled pair list usable; with every pair
+    recorded, `Σ_i c(i, j) = K·n(j)`). An expert with no recorded pairs is
+    assumed to draw its tokens from every rank alike, `(ep−1)/ep` crossing.
+    The load of a rank is the tokens routed to its experts; a placement is
+    balanced when, in every layer, the most loaded rank carries at most
+    `(1 + imbalance)` times the mean.
+
+    **Algorithm** (deterministic). Two starting placements: a greedy sweep
+    over the layers (each layer's experts, heaviest first, go to the rank
+    with the most affinity to the previous layer's placement that has a free
+    slot and stays within the load bound; the first layer by longest
+    processing time) and the identity placement. Each is repaired for balance
+    (swaps that lower the most loaded rank) and improved by local search
+    (Kernighan–Lin style: swaps of two experts on different ranks of a layer,
+    and swaps of two ranks' whole expert sets, taken when they lower the
+    predicted bytes and keep the load bound) until no swap improves it. The
+    cheaper balanced result is kept, so the placement is never worse than the
+    identity when the identity is balanced. If no balanced placement is found
+    for a layer, a warning says so and the best balance found is kept.
+
+    **Trace format** (JSON):
+
+    ```json
+    {
+      "format": "moe-routing-trace", "version": 1,
+      "tokens": 4096, "top_k": 8, "source": "free text",
+      "layers": [
+        {"tokens_per_expert": [n_0, n_1, ..., n_E-1],
+         "pairs_with_next": [[i, j, count], ...]},
+        ...
+      ]
+    }
+    ```
+
+    `format`, `version` (1) and `layers` are required, `tokens`, `top_k`
+    (non-negative and positive integers) and `source` (a string) are
+    informational. Layer `l` has `tokens_per_expert` (E non-negative
+    integers, E the op's routed experts) and, except on the last layer,
+    optionally `pairs_with_next`: distinct triples `[i, j, count]` meaning
+    `count` (a non-negative integer) times a token routed to expert `i` of
+    layer `l` was also routed to expert `j` of layer `l+1`; absent pairs count
+    0, and an expert with no tokens has no pairs. Every other key, a wrong
+    type, an index out of range or a duplicate pair is an error naming the
+    file and the field (`layers[3].pairs_with_next[7][1]`).
+    `scripts/make-routing-trace.py` writes synthetic traces.
+
+    **Explain.** With `explain=true` the pass prints to stderr, per layer and
+    in total, the predicted all-to-all bytes of the identity placement and of
+    the chosen one, and each rank's load before and after.
+  }];
+  let options = [
+    Option<"tracePath", "trace", "std::string", /*default=*/"",
+           "Routing trace (JSON, format in the description); required">,
+    Option<"epSize", "ep", "int64_t", /*default=*/"0",
+           "EP size when no moe.parallel plan gives it; 0: from the plan">,
+    Option<"imbalance", "imbalance", "double", /*default=*/"0.1",
+           "Allowed load imbalance: every rank's tokens <= (1 + imbalance) "
+           "x the mean, per layer">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Print predicted all-to-all bytes and rank loads, before and "
+           "after, to stderr">
+  ];
+}
+
+def MoEShard : Pass<"moe-shard", "::mlir::ModuleOp"> {
+  let summary = "Applies the MoE half of the parallel plan: each function "
+                "becomes the program of one rank";
+  let description = [{
+    Reads the module's `moe.parallel` plan (`#moe.parallel<..., moe = {etp, ep,
+    edp}>`, attached by `moe-fold-parallel` or written by hand; without one, the
+    plan the module's `moe.layer`s carry, which must agree) and rewrites every
+    public function holding `moe.layer` / `moe.chain` ops into the SPMD program
+    of one rank of
+
+    ```mlir
+    shard.grid @moe_grid(shape = EDPxEPxETP)   // axis 0 edp, 1 ep, 2 etp
+    ```
+
+    following the contract of `docs/multi-rank.md` §2: arguments and results
+    get their local types and a `moe.split_axes` attribute (one
+    `array<i16>` of grid axes per dimension):
+
+    | value | split |
+    |---|---|
+    | tokens `[T, H]`, results, residual sums | dim 0 over `[0, 1]` (edp, ep) |
+    | router weight, bias, null-expert constants | replicated |
+    | expert weights `[E, ., .]` | dim 0 over `[1]`, the F dimension over `[2]` |
+    | shared-expert weights | the F dimension over `[2]` |
+
+    Each layer becomes, on the rank's `T/(ep·edp)` tokens:
+
+    1. router logits, `moe.router` and null experts on the rank's own tokens;
+    2. a local `moe.dispatch` over all E experts, ordered by expert position
+       (with `moe.expert_permutation = array<i64: ...>` on the layer, a
+       permutation of `[0, E)` written by `moe-place-experts`, EP rank `r`
+       owns experts `perm[r·E/ep .. (r+1)·E/ep)` and the expert weight
+       arguments carry the permutation, so the runtime permutes dimension 0
+       before splitting);
+    3. with ep > 1: `moeflow.all_to_all_v` over the ep axis of the rows and of
+       each row's local expert (send counts from the dispatch offsets, receive
+       capacity `ep·T_local·K`, counts exchanged at run time); the received rows
+       (source-major) are regrouped expert-major by a second `moe.dispatch`
+       (padding rows past the received count are dropped), run through the
+       rank's experts with `moe.experts`, put back in arrival order with
+       `moe.combine` (unit weights), and returned with a second
+       `moeflow.all_to_all_v` (send counts = the received counts); a rank that
+       receives no rows runs no expert;
+    4. `moe.combine` of the returned rows, plus the shared experts on the rank's
+       F slice; with etp > 1 this partial sum is completed by one
+       `moeflow.all_reduce` (sum) over the etp axis;
+    5. plus the copy/constant null experts.
+
+    `moe.chain` ops are first expanded into their iterations. A plan of one
+    rank leaves the module unchanged; without a plan the pass does nothing.
+
+    Errors (located): pp > 1; a plan on a layer that differs from the
+    module's; a token count not divisible by `ep·edp`, experts not divisible by
+    `ep`, an intermediate size not divisible by `etp`; a malformed
+    `moe.expert_permutation`; weights that are not function arguments or
+    arguments used in two roles; ops other than `moe.layer`, `moe.chain`,
+    `arith.addf` and `func.return` using split values; decomposed moe ops (run
+    `moe-shard` before `moe-decompose`); moe ops nested in regions; and
+    capacity-mode dispatch when tokens are split (`ep·edp > 1`): a per-expert
+    capacity counts the rows of all T tokens in (token, slot) order, which no
+    rank sees, so it is only kept under ETP alone.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::moeflow::MoEFlowDialect",
+    "::mlir::shard::ShardDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // MOE_TRANSFORMS_PASSES_TD

@@ -65,13 +65,62 @@ def ConvertMoEToParallelLinalg : Pass<"convert-moe-to-parallel-linalg"> {
     * `moe.layer` and `moe.chain` are first decomposed (as `moe-decompose`).
 
     Results equal the CPU path's up to the order of float additions.
+
+    With `tensor-cores`, a gated `out_in` `moe.experts` on bf16/f16 whose sizes
+    the tensor-core kernel's tiles divide becomes two `moe.grouped_matmul`
+    (gate/up with the activation in the epilogue, then down) for
+    `convert-moe-to-gpu`.
   }];
+  let options = [
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"false",
+           "Emit moe.grouped_matmul for expert FFNs that fit the tensor-core "
+           "kernel of convert-moe-to-gpu">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
+  let summary = "Lowers moe.grouped_matmul on buffers to a Hopper tensor-core "
+                "kernel (TMA, mbarrier pipeline, wgmma)";
+  let description = [{
+    Each `moe.grouped_matmul` on memrefs becomes TMA descriptors made on the
+    host (`nvgpu.tma.create.descriptor`, 128-byte swizzle, zero fill past the
+    rows) and one `gpu.launch`:
+
+    * grid (N / columns per tile, ceil(R / 128) + E): block y is the index of
+      a 128-row tile in the list of every expert's tiles, which the block finds
+      from the run-time offsets (a block past the last tile exits), so experts
+      without rows cost nothing and no tile mixes experts;
+    * 256 threads = two warpgroups, each owning 64 rows of the tile; thread 0
+      keeps `depth` K-slices of 64 in flight with `nvgpu.tma.async.load` on
+      per-stage mbarriers; each warpgroup runs `nvvm.wgmma.mma_async`
+      m64 n`N` k16 (bf16/f16 in, f32 accumulators in registers) on 128-byte
+      swizzled K-major shared-memory tiles;
+    * epilogue in registers: with a gate, the B tile holds the gate rows then
+      the up rows, so each thread has both halves of its columns and applies
+      `act(gate) * up` before narrowing; rows of the tile past the expert's end
+      are not stored.
+
+    Tiles come from `chooseGroupedMatmulTiles` (include/moe/Conversion/MoEToGPU):
+    128 rows, 128 output columns when gated (wgmma n256), else 256 or 128;
+    four stages (48 KiB each) when they fit. Operands must be 16-bit floats
+    with static shapes those tiles divide (a located error otherwise).
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect"
   ];
 }
 
@@ -108,6 +157,54 @@ def MoEMapLoopsToGPU : Pass<"moe-map-loops-to-gpu", "::mlir::ModuleOp"> {
     "::mlir::gpu::GPUDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect"
+  ];
+}
+
+def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
+                                   "::mlir::ModuleOp"> {
+  let summary = "Lowers moeflow collectives to calls of the runtime's "
+                "moert_comm_* C ABI";
+  let description = [{
+    Each `moeflow` collective becomes one call of the collective ABI of
+    `docs/multi-rank.md` §4 (exported by libmoert, declared in
+    `runtime/src/comm/CommAbi.h`); `shard.process_multi_index` becomes one
+    `moert_comm_grid_index(axis)` call per axis. The pass runs on tensors,
+    just before one-shot bufferization (`moe-cpu-pipeline` runs it after
+    `convert-moe-to-linalg`): operands are passed through
+    `bufferization.to_buffer read_only` (identity layout, so contiguous) and
+    results are fresh `memref.alloc`s that the call writes, read back through
+    `bufferization.to_tensor restrict writable`; bufferization then leaves
+    exactly these buffers.
+
+    | op | call |
+    |---|---|
+    | `all_to_all_v` | `moert_comm_all_to_all_v(group, send, send_counts, send_rows, recv, recv_counts, recv_rows, row_bytes)` |
+    | `all_gather` | `moert_comm_all_gather(group, send, recv, outer, block_bytes)` |
+    | `reduce_scatter` | `moert_comm_reduce_scatter(group, send, recv, count, dtype, op)` |
+    | `all_reduce` | `moert_comm_all_reduce(group, send, recv, count, dtype, op)` |
+    | `send` / `recv` | `moert_comm_send/recv(group, peer, data, bytes)` |
+
+    Pointers are `!llvm.ptr` built from `memref.extract_aligned_pointer_as_index`
+    plus the offset; counts and sizes are i64 (i32 counts are widened before
+    and narrowed after the call); `group` is the bit mask `sum(1 << axis)` of
+    the group's axes; `dtype` is `moert_dtype_t` (f32 1, f16 2, bf16 3, i32 4,
+    i64 5) and `op` the `moeflow` reduction (sum 0, max 1, min 2). A relative
+    `send`/`recv` peer is computed from the rank's coordinates. `shard.grid`
+    ops no longer referred to are erased. The callees are declared as private
+    functions.
+
+    Errors (located): group axes not in ascending order (the runtime numbers
+    a group's members with the lowest axis most significant); dynamic sizes
+    other than `all_to_all_v`'s input rows; element types without a whole-byte
+    size, or without a runtime dtype for reductions; a `reduce_scatter` along a
+    dimension preceded by one of size > 1; a relative peer on a dynamic grid.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect"
   ];
 }
 

@@ -20,8 +20,12 @@
 #include "BundleDType.h"
 #include "moert/bundle_format.h"
 
+#include "moe/Transforms/Passes.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -43,17 +47,35 @@ struct TensorSpec {
   std::string name;
   const char *dtype = nullptr;
   SmallVector<int64_t> shape;
+  /// Sharded bundles (docs/multi-rank.md §3): the grid axes each dimension is
+  /// split over (empty when the tensor is whole on every rank), the full
+  /// shape, and the expert permutation applied before splitting.
+  std::vector<SmallVector<int64_t, 2>> splitAxes;
+  SmallVector<int64_t> fullShape;
+  std::vector<int64_t> permutation;
 
   json::Object type() const {
-    json::Array dims;
-    for (int64_t dim : shape)
-      dims.push_back(dim);
-    return json::Object{{"dtype", dtype}, {"shape", std::move(dims)}};
+    return json::Object{{"dtype", dtype}, {"shape", toJson(shape)}};
   }
   json::Object named() const {
     json::Object object = type();
     object["name"] = name;
+    if (!splitAxes.empty()) {
+      json::Array axes;
+      for (ArrayRef<int64_t> dim : splitAxes)
+        axes.push_back(toJson(dim));
+      object["split_axes"] = std::move(axes);
+      object["full_shape"] = toJson(fullShape);
+    }
+    if (!permutation.empty())
+      object["expert_permutation"] = toJson(permutation);
     return object;
+  }
+  static json::Array toJson(ArrayRef<int64_t> values) {
+    json::Array array;
+    for (int64_t value : values)
+      array.push_back(value);
+    return array;
   }
 };
 
@@ -104,8 +126,55 @@ static LogicalResult describeTensor(func::FuncOp func, Type type,
   return success();
 }
 
-/// The public functions of `module` with their signatures.
-static FailureOr<std::vector<FunctionSpec>> describeFunctions(ModuleOp module) {
+/// Adds the split of a function argument or result (`attrs`, its attribute
+/// dictionary) under `grid` to `spec`.
+static LogicalResult describeSplit(func::FuncOp func, DictionaryAttr attrs,
+                                   ArrayRef<int64_t> grid, const Twine &what,
+                                   TensorSpec &spec) {
+  if (!attrs)
+    return success();
+  auto split = attrs.getAs<ArrayAttr>("moe.split_axes");
+  auto permutation = attrs.getAs<DenseI64ArrayAttr>("moe.expert_permutation");
+  if (!split && !permutation)
+    return success();
+  if (grid.empty())
+    return func.emitError() << what << " of function '" << func.getSymName()
+                            << "' is split, but the module has no "
+                               "shard.grid @moe_grid";
+  spec.fullShape = spec.shape;
+  spec.splitAxes.assign(spec.shape.size(), {});
+  if (split) {
+    if (split.size() != spec.shape.size())
+      return func.emitError() << what << " of function '" << func.getSymName()
+                              << "' has a 'moe.split_axes' of " << split.size()
+                              << " entries for rank " << spec.shape.size();
+    for (auto [dim, entry] : llvm::enumerate(split)) {
+      auto axes = dyn_cast<DenseI16ArrayAttr>(entry);
+      if (!axes)
+        return func.emitError() << what << " of function '"
+                                << func.getSymName()
+                                << "' has a malformed 'moe.split_axes'";
+      for (int16_t axis : axes.asArrayRef()) {
+        if (axis < 0 || axis >= static_cast<int64_t>(grid.size()))
+          return func.emitError() << what << " of function '"
+                                  << func.getSymName() << "' is split over "
+                                  << "grid axis " << axis
+                                  << ", outside the grid";
+        spec.splitAxes[dim].push_back(axis);
+        spec.fullShape[dim] *= grid[axis];
+      }
+    }
+  }
+  if (permutation)
+    spec.permutation.assign(permutation.asArrayRef().begin(),
+                            permutation.asArrayRef().end());
+  return success();
+}
+
+/// The public functions of `module` with their signatures (local types and,
+/// under `grid`, their splits).
+static FailureOr<std::vector<FunctionSpec>>
+describeFunctions(ModuleOp module, ArrayRef<int64_t> grid) {
   std::vector<FunctionSpec> functions;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (!func.isPublic() || func.isExternal())
@@ -130,7 +199,9 @@ static FailureOr<std::vector<FunctionSpec>> describeFunctions(ModuleOp module) {
     llvm::StringSet<> names;
     for (auto [i, input] : llvm::enumerate(type.getInputs())) {
       TensorSpec tensor;
-      if (failed(describeTensor(func, input, "argument " + Twine(i), tensor)))
+      if (failed(describeTensor(func, input, "argument " + Twine(i), tensor)) ||
+          failed(describeSplit(func, func.getArgAttrDict(i), grid,
+                               "argument " + Twine(i), tensor)))
         return failure();
       auto bound = func.getArgAttrOfType<StringAttr>(
           i, moe::MoEDialect::getInputAttrName());
@@ -148,7 +219,9 @@ static FailureOr<std::vector<FunctionSpec>> describeFunctions(ModuleOp module) {
     }
     for (auto [i, result] : llvm::enumerate(type.getResults())) {
       TensorSpec tensor;
-      if (failed(describeTensor(func, result, "result " + Twine(i), tensor)))
+      if (failed(describeTensor(func, result, "result " + Twine(i), tensor)) ||
+          failed(describeSplit(func, func.getResultAttrDict(i), grid,
+                               "result " + Twine(i), tensor)))
         return failure();
       tensor.name = "result" + std::to_string(i);
       spec.outputs.push_back(std::move(tensor));
@@ -165,7 +238,7 @@ static FailureOr<std::vector<FunctionSpec>> describeFunctions(ModuleOp module) {
   return functions;
 }
 
-static json::Value buildManifest(StringRef target,
+static json::Value buildManifest(StringRef target, ArrayRef<int64_t> grid,
                                  ArrayRef<FunctionSpec> functions) {
   json::Array entries;
   for (const FunctionSpec &function : functions) {
@@ -179,8 +252,11 @@ static json::Value buildManifest(StringRef target,
                                    {"inputs", std::move(inputs)},
                                    {"outputs", std::move(outputs)}});
   }
-  return json::Object{{"target", target.str()},
-                      {"functions", std::move(entries)}};
+  json::Object manifest{{"target", target.str()},
+                        {"functions", std::move(entries)}};
+  if (!grid.empty())
+    manifest["grid"] = TensorSpec::toJson(grid);
+  return manifest;
 }
 
 /// One kernel per function; its program allocates and binds every input,
@@ -295,18 +371,56 @@ writeBundle(ModuleOp module, StringRef target,
   return success();
 }
 
+/// The shape of `module`'s `shard.grid @moe_grid` (empty without one: a
+/// single-rank module).
+static SmallVector<int64_t> moeGridShape(ModuleOp module) {
+  auto grid = dyn_cast_or_null<shard::GridOp>(
+      SymbolTable::lookupSymbolIn(module, "moe_grid"));
+  if (!grid)
+    return {};
+  return SmallVector<int64_t>(grid.getShape());
+}
+
 LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
                                                  raw_ostream &output,
                                                  const BundleTarget &target) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the bundle writer lays out little-endian integers in place");
-  FailureOr<std::vector<FunctionSpec>> functions = describeFunctions(module);
+  // The reference programs run on full tensors: they come from the module as
+  // written, before any sharding.
+  FailureOr<std::vector<FunctionSpec>> unsharded =
+      describeFunctions(module, moeGridShape(module));
+  if (failed(unsharded))
+    return failure();
+
+  // With --bundle-shard and a plan, the kernels are the program of one rank
+  // (moe-shard on a clone; a plan of one rank, or none, leaves it as it is).
+  // Not the default: example modules carry plans as annotations and are run
+  // on one rank.
+  OwningOpRef<ModuleOp> sharded = cast<ModuleOp>(module->clone());
+  if (target.shard) {
+    PassManager pm(module.getContext(), ModuleOp::getOperationName());
+    pm.addPass(createMoEShard());
+    if (failed(pm.run(*sharded)))
+      return moe::moduleError(module)
+                 << "moe-shard could not apply the module's parallel plan "
+                    "(without --bundle-shard the bundle runs on one rank)",
+             failure();
+  }
+  SmallVector<int64_t> grid = moeGridShape(*sharded);
+  if (!grid.empty() && target.kind == BundleTarget::Kind::CUDA)
+    return moe::moduleError(module)
+           << "sharded CUDA bundles are not supported yet (the CUDA pipeline "
+              "has no collective lowering); without --bundle-shard the bundle "
+              "runs on one rank";
+  FailureOr<std::vector<FunctionSpec>> functions =
+      describeFunctions(*sharded, grid);
   if (failed(functions))
     return failure();
 
   // Reference programs: a function with non-moe ops gets none (a warning).
   json::Array references;
-  for (const FunctionSpec &function : *functions) {
+  for (const FunctionSpec &function : *unsharded) {
     func::FuncOp func = function.func;
     FailureOr<std::string> program = buildReferenceProgram(func);
     if (failed(program))
@@ -320,13 +434,13 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
     references.push_back(std::move(*parsed));
   }
 
-  FailureOr<KernelObject> kernels = compileKernelObject(module, target);
+  FailureOr<KernelObject> kernels = compileKernelObject(*sharded, target);
   if (failed(kernels))
     return failure();
 
   SmallVector<std::pair<moert_bundle_section_kind_t, std::string>> sections;
   sections.emplace_back(MOERT_BUNDLE_SECTION_MANIFEST,
-                        printJson(buildManifest(kernels->target, *functions)));
+                        printJson(buildManifest(kernels->target, grid, *functions)));
   sections.emplace_back(MOERT_BUNDLE_SECTION_SCHEDULE,
                         printJson(buildSchedule(*functions)));
   if (!references.empty())
@@ -351,6 +465,20 @@ void mlir::moe::registerBundleTranslation() {
       "bundle-chip",
       llvm::cl::desc("GPU architecture of a cuda bundle (default sm_90a)"),
       llvm::cl::init("sm_90a"), llvm::cl::cat(category));
+  static llvm::cl::opt<bool> tensorCores(
+      "bundle-tensor-cores",
+      llvm::cl::desc("cuda bundles: run expert FFNs that fit it on the "
+                     "tensor-core grouped GEMM kernel (TMA + wgmma, sm_90a; "
+                     "default on)"),
+      llvm::cl::init(true), llvm::cl::cat(category));
+  static llvm::cl::opt<bool> shard(
+      "bundle-shard",
+      llvm::cl::desc("Apply the module's moe.parallel plan with moe-shard: "
+                     "the kernels are the program of one rank and the "
+                     "manifest says how tensors split (run with mpirun -np "
+                     "<ranks> moe-run). Default false: the plan is an "
+                     "annotation and the bundle runs on one rank"),
+      llvm::cl::init(false), llvm::cl::cat(category));
   TranslateFromMLIRRegistration registration(
       "moe-to-bundle",
       "compile a tensor-level module for the CPU (or, with "
@@ -363,6 +491,8 @@ void mlir::moe::registerBundleTranslation() {
         BundleTarget target;
         target.kind = kind;
         target.chip = chip;
+        target.shard = shard;
+        target.tensorCores = tensorCores;
         return translateModuleToBundle(module, output, target);
       },
       [](DialectRegistry &registry) {

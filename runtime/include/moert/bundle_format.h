@@ -20,6 +20,26 @@
  *      "functions": [{"name": "mm", "symbol": "_mlir_ciface_mm",
  *                     "inputs":  [{"name": "x", "dtype": "f32", "shape": [2, 3]}],
  *                     "outputs": [{"name": "result0", "dtype": "f32", "shape": [2, 4]}]}]}
+ *              Sharded (multi-rank) bundles add (docs/multi-rank.md §3; all
+ *              absent: one rank):
+ *                "grid": [EDP, EP, ETP]   top level: the rank grid, 1 to
+ *                    MOERT_BUNDLE_MAX_GRID_RANK positive sizes, product at
+ *                    most MOERT_BUNDLE_MAX_WORLD_SIZE; world rank of
+ *                    coordinates (d, e, t) = (d * EP + e) * ETP + t. The
+ *                    bundle runs in a world of exactly prod(grid) ranks.
+ *              and on any input or output (each needs "grid"):
+ *                "split_axes": [[0, 1], []]  one list of grid axes per
+ *                    dimension (ascending, in range, each axis in at most one
+ *                    list): dimension i of the full tensor is cut into
+ *                    prod(grid[a]) blocks, and the rank holds block number =
+ *                    its mixed-radix index over those axes (first most
+ *                    significant). Absent or [] = replicated.
+ *                "full_shape": [T, H]   must equal shape[i] * prod(grid[a]
+ *                    for a in split_axes[i]); "shape" stays the local block.
+ *                "expert_permutation": [...]  a permutation of
+ *                    0 .. full_shape[0] - 1: the full tensor is permuted
+ *                    along dimension 0 first (full'[i] = full[perm[i]]),
+ *                    then split.
  *   KERNELS    (required) the compiled kernels: for "cpu-x86_64" an ELF shared
  *              object whose `_mlir_ciface_<name>` functions take memref
  *              descriptors by pointer (results first).
@@ -316,6 +336,8 @@ static inline size_t moert_dtype_size(moert_dtype_t dtype) {
 #define MOERT_BUNDLE_MAX_BUFFERS 65536  /* per program */
 #define MOERT_BUNDLE_MAX_COMMANDS 1048576 /* per program */
 #define MOERT_BUNDLE_MAX_BUFFER_BYTES (1ull << 40) /* one buffer */
+#define MOERT_BUNDLE_MAX_GRID_RANK 16   /* axes of "grid" */
+#define MOERT_BUNDLE_MAX_WORLD_SIZE (1u << 20) /* prod(grid) */
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -61,6 +61,8 @@ typedef enum moert_status_code_t {
   MOERT_ERROR_OUT_OF_MEMORY = 6,
   MOERT_ERROR_KERNEL = 7,           /* kernels failed to load or resolve */
   MOERT_ERROR_INTERNAL = 8,
+  MOERT_ERROR_COLLECTIVE = 9,       /* a collective of a multi-rank run failed
+                                       (timeout, mismatch, peer gone) */
 } moert_status_code_t;
 
 /* NULL means success. */
@@ -123,6 +125,78 @@ MOERT_API moert_status_t moert_bundle_output_info(
 MOERT_API const char *
 moert_bundle_reference_program(const moert_bundle_t *bundle, size_t function);
 
+/* Multi-rank bundles (docs/multi-rank.md): the rank grid. Returns its number
+ * of axes (0 for a single-rank bundle) and points `*out_shape` (when not
+ * NULL) at the sizes, which live as long as the bundle. */
+MOERT_API size_t moert_bundle_grid(const moert_bundle_t *bundle,
+                                   const int64_t **out_shape);
+
+/* How an input or output of a multi-rank bundle is split over the grid; the
+ * arrays live as long as the bundle. A tensor of a single-rank bundle, or a
+ * replicated one, has full_shape == its shape and every split_axes 0. */
+typedef struct moert_tensor_split_t {
+  size_t rank;
+  const int64_t *full_shape;  /* `rank` dims: the tensor on all ranks */
+  /* `rank` masks: bit a set when grid axis a splits the dimension; the
+   * rank's block index is its mixed-radix number over those axes, the lowest
+   * axis most significant. */
+  const uint32_t *split_axes;
+  /* full'[i] = full[expert_permutation[i]] along dimension 0 before the
+   * split; NULL (size 0) when none. */
+  const int64_t *expert_permutation;
+  size_t expert_permutation_size;
+} moert_tensor_split_t;
+
+MOERT_API moert_status_t moert_bundle_input_split(
+    const moert_bundle_t *bundle, size_t function, size_t input,
+    moert_tensor_split_t *out_split);
+MOERT_API moert_status_t moert_bundle_output_split(
+    const moert_bundle_t *bundle, size_t function, size_t output,
+    moert_tensor_split_t *out_split);
+
+/*===----------------------------------------------------------------------===*
+ * The world: multi-rank runs
+ *
+ * A bundle with a grid runs SPMD on prod(grid) processes, one session per
+ * process, started by an MPI launcher (`mpirun -np N`; the launcher's
+ * OMPI_COMM_WORLD_* / PMI_* variables, or RANK/WORLD_SIZE/LOCAL_RANK, which
+ * must then agree with what MPI started). Creating a session of such a bundle
+ * joins the world (moert_world_join) and fails with
+ * MOERT_ERROR_INVALID_ARGUMENT when the world's size differs from
+ * prod(grid), MOERT_ERROR_UNSUPPORTED when the runtime has no MPI (or, on
+ * CUDA, NCCL cannot be loaded: libnccl.so.2, or MOERT_NCCL_LIBRARY). Every
+ * rank creates its multi-rank sessions in the same order and runs the same
+ * functions in the same order; a multi-rank session runs one function at a
+ * time. Every collective has a deadline (MOERT_COLLECTIVE_TIMEOUT_S seconds,
+ * default 60, or moert_session_set_collective_timeout): a timeout, a rank
+ * that issues another collective or other sizes, or a peer that is gone ends
+ * the run with MOERT_ERROR_COLLECTIVE on every rank that sees it, naming the
+ * collective, its sequence number in the run, the group and the rank.
+ * Nothing hangs and nothing aborts the process.
+ *===----------------------------------------------------------------------===*/
+
+typedef struct moert_world_info_t {
+  int32_t rank;
+  int32_t size;
+  int32_t local_rank; /* on this host (e.g. the CUDA device to use) */
+  int32_t uses_mpi;   /* 0: a world of this process alone */
+} moert_world_info_t;
+
+/* Joins the world this process was started in (MPI_Init unless the host
+ * program initialized MPI itself; nothing for a world of one process) and
+ * describes it; later calls return the same world. */
+MOERT_API moert_status_t moert_world_join(moert_world_info_t *out_info);
+/* Reduces `count` doubles in place over every rank of the world (op 0 sum,
+ * 1 max, 2 min, 3 prod), with the collective deadline: e.g. combining
+ * per-rank results in a launcher. Every rank calls it. */
+MOERT_API moert_status_t moert_world_all_reduce_f64(double *values,
+                                                    size_t count, int32_t op);
+/* MPI_Finalize when moert_world_join initialized MPI; release every
+ * multi-rank session first. No multi-rank session can start after it. Call
+ * it before a rank exits: mpirun takes a rank that ends without finalizing
+ * MPI for a failed one and ends the job. */
+MOERT_API moert_status_t moert_world_finalize(void);
+
 /*===----------------------------------------------------------------------===*
  * Sessions
  *===----------------------------------------------------------------------===*/
@@ -153,6 +227,10 @@ MOERT_API moert_status_t moert_session_create_on_device_id(
     moert_bundle_t *bundle, moert_device_t device, int32_t device_id,
     moert_session_t **out_session);
 MOERT_API void moert_session_release(moert_session_t *session);
+/* The deadline of each collective of the session's later runs, in seconds
+ * (> 0); MOERT_ERROR_INVALID_ARGUMENT otherwise. */
+MOERT_API moert_status_t
+moert_session_set_collective_timeout(moert_session_t *session, double seconds);
 
 /*===----------------------------------------------------------------------===*
  * CUDA sessions

@@ -19,6 +19,10 @@
 
 namespace moert {
 
+namespace comm {
+class Communicator;
+} // namespace comm
+
 /// A failure: a status code and its one-line message.
 struct Failure {
   moert_status_code_t code = MOERT_OK;
@@ -41,6 +45,16 @@ public:
                    const std::vector<TensorData> &inputs,
                    const std::vector<TensorData> &outputs, Failure &failure,
                    double *time = nullptr) = 0;
+
+  /// Prepares the collectives of a multi-rank session (world size > 1):
+  /// CUDA loads NCCL here, so that a missing library fails the session's
+  /// creation. Runs then find their comm::RunContext on the calling thread.
+  virtual bool prepareCollectives(comm::Communicator &communicator,
+                                  Failure &failure) {
+    (void)communicator;
+    (void)failure;
+    return true;
+  }
 
   /// Runs later work on the caller's stream (CUDA only).
   virtual bool setStream(void *stream, bool own, Failure &failure) {

@@ -239,6 +239,162 @@ bool parseJsonSection(const uint8_t *data, const moert_bundle_section_t &entry,
   return true;
 }
 
+/// The manifest's "grid" (optional): 1 to MOERT_BUNDLE_MAX_GRID_RANK axes of
+/// positive sizes whose product is at most MOERT_BUNDLE_MAX_WORLD_SIZE.
+bool parseGrid(const json &manifest, Bundle &bundle, Validator &v) {
+  const json *grid = v.member(manifest, "grid", "MANIFEST", /*required=*/false);
+  if (!grid)
+    return true;
+  const std::string path = "MANIFEST.grid";
+  if (!grid->is_array())
+    return v.fail(path, "expected an array of axis sizes");
+  if (grid->empty() || grid->size() > MOERT_BUNDLE_MAX_GRID_RANK)
+    return v.fail(path, "has " + std::to_string(grid->size()) +
+                            " axes, expected 1 to " +
+                            std::to_string(MOERT_BUNDLE_MAX_GRID_RANK));
+  int64_t world = 1;
+  for (size_t a = 0; a < grid->size(); ++a) {
+    const json &size = (*grid)[a];
+    std::string at = path + "[" + std::to_string(a) + "]";
+    if (!size.is_number_integer() ||
+        (size.is_number_unsigned()
+             ? size.get<uint64_t>() > MOERT_BUNDLE_MAX_WORLD_SIZE ||
+                   size.get<uint64_t>() == 0
+             : size.get<int64_t>() < 1))
+      return v.fail(at, "expected a positive axis size (at most " +
+                            std::to_string(MOERT_BUNDLE_MAX_WORLD_SIZE) + ")");
+    int64_t n = size.get<int64_t>();
+    if (n > int64_t(MOERT_BUNDLE_MAX_WORLD_SIZE) ||
+        (world *= n) > int64_t(MOERT_BUNDLE_MAX_WORLD_SIZE))
+      return v.fail(path, "the grid has more than " +
+                              std::to_string(MOERT_BUNDLE_MAX_WORLD_SIZE) +
+                              " ranks");
+    bundle.grid.push_back(n);
+  }
+  bundle.worldSize = world;
+  return true;
+}
+
+/// A tensor's "split_axes", "full_shape" and "expert_permutation" (all
+/// optional; they need the manifest's grid).
+bool parseSplit(const json &entry, const std::string &path,
+                const Bundle &bundle, TensorInfo &info, Validator &v) {
+  const json *split = v.member(entry, "split_axes", path, false);
+  const json *full = v.member(entry, "full_shape", path, false);
+  const json *permutation = v.member(entry, "expert_permutation", path, false);
+  if (!split && !full && !permutation)
+    return true;
+  const char *first = split ? "split_axes"
+                      : full ? "full_shape"
+                             : "expert_permutation";
+  if (bundle.grid.empty())
+    return v.fail(path + "." + first,
+                  "a sharded tensor needs the manifest's \"grid\"");
+  const std::vector<int64_t> &shape = info.type.shape;
+  size_t rank = shape.size();
+  info.splitAxes.assign(rank, 0);
+  uint32_t used = 0;
+  if (split) {
+    std::string at = path + ".split_axes";
+    if (!split->is_array())
+      return v.fail(at, "expected an array of axis lists, one per dimension");
+    if (split->size() != rank)
+      return v.fail(at, "has " + std::to_string(split->size()) +
+                            " entries for a tensor of rank " +
+                            std::to_string(rank));
+    for (size_t d = 0; d < rank; ++d) {
+      const json &axes = (*split)[d];
+      std::string dimAt = at + "[" + std::to_string(d) + "]";
+      if (!axes.is_array())
+        return v.fail(dimAt, "expected an array of grid axes");
+      int64_t previous = -1;
+      for (size_t k = 0; k < axes.size(); ++k) {
+        const json &axis = axes[k];
+        std::string axisAt = dimAt + "[" + std::to_string(k) + "]";
+        if (!axis.is_number_integer() ||
+            (!axis.is_number_unsigned() && axis.get<int64_t>() < 0) ||
+            (axis.is_number_unsigned() &&
+             axis.get<uint64_t>() >= bundle.grid.size()))
+          return v.fail(axisAt, "expected a grid axis in [0, " +
+                                    std::to_string(bundle.grid.size()) + ")");
+        int64_t a = axis.get<int64_t>();
+        if (a <= previous)
+          return v.fail(dimAt, "axes must be ascending, without repeats");
+        if (used & (1u << a))
+          return v.fail(axisAt, "grid axis " + std::to_string(a) +
+                                    " splits two dimensions");
+        previous = a;
+        used |= 1u << a;
+        info.splitAxes[d] |= 1u << a;
+      }
+    }
+  }
+  info.fullShape.assign(shape.begin(), shape.end());
+  uint64_t fullCount = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    int64_t factor = 1;
+    for (size_t a = 0; a < bundle.grid.size(); ++a)
+      if (info.splitAxes[d] & (1u << a))
+        factor *= bundle.grid[a];
+    if (__builtin_mul_overflow(shape[d], factor, &info.fullShape[d]) ||
+        __builtin_mul_overflow(fullCount, uint64_t(info.fullShape[d]),
+                               &fullCount))
+      return v.fail(path, "the full tensor's size overflows");
+  }
+  uint64_t fullBytes = 0;
+  if (__builtin_mul_overflow(fullCount, moert_dtype_size(info.type.dtype),
+                             &fullBytes) ||
+      fullBytes > MOERT_BUNDLE_MAX_BUFFER_BYTES)
+    return v.fail(path, "the full tensor of " + std::to_string(fullCount) +
+                            " elements is larger than the limit");
+  if (full) {
+    std::string at = path + ".full_shape";
+    if (!full->is_array())
+      return v.fail(at, "expected an array of dimensions");
+    if (full->size() != rank)
+      return v.fail(at, "has " + std::to_string(full->size()) +
+                            " dimensions for a tensor of rank " +
+                            std::to_string(rank));
+    for (size_t d = 0; d < rank; ++d) {
+      const json &dim = (*full)[d];
+      if (!dim.is_number_integer() ||
+          !(dim.is_number_unsigned()
+                ? dim.get<uint64_t>() == uint64_t(info.fullShape[d])
+                : dim.get<int64_t>() == info.fullShape[d]))
+        return v.fail(at + "[" + std::to_string(d) + "]",
+                      (dim.is_number_integer() ? dim.dump() : "not an integer") +
+                          ", but shape[" + std::to_string(d) + "] * the grid "
+                          "axes splitting it = " +
+                          std::to_string(info.fullShape[d]));
+    }
+  }
+  if (permutation) {
+    std::string at = path + ".expert_permutation";
+    if (!permutation->is_array())
+      return v.fail(at, "expected an array of indices");
+    if (rank == 0)
+      return v.fail(at, "a scalar has no dimension 0 to permute");
+    if (permutation->size() != uint64_t(info.fullShape[0]))
+      return v.fail(at, "has " + std::to_string(permutation->size()) +
+                            " entries, the full dimension 0 has " +
+                            std::to_string(info.fullShape[0]));
+    std::vector<bool> seen(permutation->size(), false);
+    for (size_t i = 0; i < permutation->size(); ++i) {
+      uint32_t index = 0;
+      if (!v.getIndex((*permutation)[i], at + "[" + std::to_string(i) + "]",
+                      permutation->size(), index))
+        return false;
+      if (seen[index])
+        return v.fail(at + "[" + std::to_string(i) + "]",
+                      std::to_string(index) + " appears twice (not a "
+                      "permutation)");
+      seen[index] = true;
+      info.expertPermutation.push_back(index);
+    }
+  }
+  return true;
+}
+
 bool parseManifest(const json &manifest, const std::string &headerTarget,
                    Bundle &bundle, std::string &error) {
   Validator v(error);
@@ -249,6 +405,8 @@ bool parseManifest(const json &manifest, const std::string &headerTarget,
     return v.fail("MANIFEST.target", "\"" + target +
                                          "\" disagrees with the header's \"" +
                                          headerTarget + "\"");
+  if (!parseGrid(manifest, bundle, v))
+    return false;
   const json *functions =
       v.getArray(manifest, "functions", "MANIFEST", MOERT_BUNDLE_MAX_FUNCTIONS);
   if (!functions)
@@ -280,7 +438,8 @@ bool parseManifest(const json &manifest, const std::string &headerTarget,
         std::string at = path + "." + key + "[" + std::to_string(i) + "]";
         TensorInfo info;
         if (!v.getTensorType((*tensors)[i], at, info.type) ||
-            !v.getString((*tensors)[i], "name", at, info.name))
+            !v.getString((*tensors)[i], "name", at, info.name) ||
+            !parseSplit((*tensors)[i], at, bundle, info, v))
           return false;
         if (!tensorNames.emplace(info.name, i).second)
           return v.fail(at + ".name", "duplicate name \"" + info.name + "\"");

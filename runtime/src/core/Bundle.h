@@ -36,7 +36,17 @@ struct TensorType {
 
 struct TensorInfo {
   std::string name;
+  /// The local type: the block this rank holds (the kernels' type).
   TensorType type;
+  /// Multi-rank bundles (docs/multi-rank.md §3): the full tensor's shape
+  /// (== type.shape when not split), and per dimension the bit mask of the
+  /// grid axes it is split over (0: not split; axes ascending, first most
+  /// significant in the block index). Empty in single-rank bundles.
+  std::vector<int64_t> fullShape;
+  std::vector<uint32_t> splitAxes;
+  /// full'[i] = full[expertPermutation[i]] along dimension 0 before the
+  /// split; empty when none.
+  std::vector<int64_t> expertPermutation;
 };
 
 /// A function of the manifest.
@@ -75,6 +85,11 @@ struct Program {
 
 struct Bundle {
   std::string target;
+  /// The rank grid of a sharded bundle ("grid"; axis 0 = edp, 1 = ep,
+  /// 2 = etp); empty for a single-rank bundle.
+  std::vector<int64_t> grid;
+  /// prod(grid): the world size the bundle runs in (1 without a grid).
+  int64_t worldSize = 1;
   std::vector<Function> functions;
   std::vector<Kernel> kernels;
   /// programs[i] runs functions[i].

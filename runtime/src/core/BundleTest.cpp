@@ -234,6 +234,182 @@ TEST(BundleLoader, Manifest) {
                "more than the limit");
 }
 
+/// The matmul manifest with a top-level "grid" and extra fields on input
+/// "a" (shape [2, 3]).
+std::string shardedManifest(const std::string &grid,
+                            const std::string &fields) {
+  std::string manifest = replaced(kManifest, R"({"target": "cpu-x86_64",)",
+                                  R"({"target": "cpu-x86_64", )" +
+                                      (grid.empty() ? "" : "\"grid\": " +
+                                                               grid + ",") +
+                                      " ");
+  return replaced(manifest, R"("shape": [2, 3]})",
+                  R"("shape": [2, 3])" + fields + "}");
+}
+
+std::string shardError(const std::string &grid, const std::string &fields) {
+  return parse(buildBundle(validSections(shardedManifest(grid, fields))));
+}
+
+TEST(BundleLoader, ShardedManifestParses) {
+  std::vector<uint8_t> bytes = buildBundle(validSections(shardedManifest(
+      "[1, 2, 2]", R"(, "split_axes": [[1], [2]], "full_shape": [4, 6],
+                     "expert_permutation": [3, 0, 2, 1])")));
+  moert::Bundle bundle;
+  std::string error;
+  ASSERT_TRUE(moert::parseBundle(bytes.data(), bytes.size(), bundle, error))
+      << error;
+  EXPECT_EQ(bundle.grid, (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_EQ(bundle.worldSize, 4);
+  const moert::TensorInfo &a = bundle.functions[0].inputs[0];
+  EXPECT_EQ(a.fullShape, (std::vector<int64_t>{4, 6}));
+  EXPECT_EQ(a.splitAxes, (std::vector<uint32_t>{0b010, 0b100}));
+  EXPECT_EQ(a.expertPermutation, (std::vector<int64_t>{3, 0, 2, 1}));
+  // Replicated tensors of a sharded bundle: full shape = shape.
+  const moert::TensorInfo &b = bundle.functions[0].inputs[1];
+  EXPECT_TRUE(b.fullShape.empty());
+  // Without the fields: one rank.
+  EXPECT_EQ(parse(buildBundle(validSections(shardedManifest("[1, 2, 2]", "")))),
+            "");
+  EXPECT_EQ(parse(buildBundle(validSections(shardedManifest(
+                "[2]", R"(, "split_axes": [[], []])")))),
+            "");
+}
+
+TEST(BundleLoader, ShardedManifestGrid) {
+  EXPECT_ERROR(shardError("4", ""), "MANIFEST.grid: expected an array");
+  EXPECT_ERROR(shardError("[]", ""), "MANIFEST.grid: has 0 axes");
+  EXPECT_ERROR(shardError("[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]", ""),
+               "has 17 axes, expected 1 to 16");
+  EXPECT_ERROR(shardError("[1, 0, 2]", ""),
+               "MANIFEST.grid[1]: expected a positive axis size");
+  EXPECT_ERROR(shardError("[1, -2, 2]", ""), "MANIFEST.grid[1]");
+  EXPECT_ERROR(shardError("[1, 2.5, 2]", ""), "MANIFEST.grid[1]");
+  EXPECT_ERROR(shardError("[1024, 1024, 2]", ""),
+               "the grid has more than 1048576 ranks");
+  EXPECT_ERROR(shardError("[18446744073709551615]", ""), "MANIFEST.grid[0]");
+  EXPECT_ERROR(shardError("", R"(, "split_axes": [[0], []])"),
+               "inputs[0].split_axes: a sharded tensor needs the manifest's "
+               "\"grid\"");
+  EXPECT_ERROR(shardError("", R"(, "full_shape": [2, 3])"),
+               "inputs[0].full_shape: a sharded tensor needs");
+  EXPECT_ERROR(shardError("", R"(, "expert_permutation": [0, 1])"),
+               "inputs[0].expert_permutation: a sharded tensor needs");
+}
+
+TEST(BundleLoader, ShardedManifestSplitAxes) {
+  const char *grid = "[1, 2, 2]";
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": 1)"),
+               "inputs[0].split_axes: expected an array");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [[1]])"),
+               "split_axes: has 1 entries for a tensor of rank 2");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [1, []])"),
+               "split_axes[0]: expected an array of grid axes");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [[3], []])"),
+               "split_axes[0][0]: expected a grid axis in [0, 3)");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [[-1], []])"),
+               "split_axes[0][0]: expected a grid axis");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [["1"], []])"),
+               "split_axes[0][0]: expected a grid axis");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [[2, 1], []])"),
+               "split_axes[0]: axes must be ascending, without repeats");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [[1, 1], []])"),
+               "axes must be ascending");
+  EXPECT_ERROR(shardError(grid, R"(, "split_axes": [[1], [1]])"),
+               "split_axes[1][0]: grid axis 1 splits two dimensions");
+}
+
+TEST(BundleLoader, ShardedManifestFullShape) {
+  const char *grid = "[1, 2, 2]";
+  const std::string split = R"(, "split_axes": [[1, 2], []])";
+  EXPECT_EQ(shardError(grid, split + R"(, "full_shape": [8, 3])"), "");
+  EXPECT_ERROR(shardError(grid, split + R"(, "full_shape": [2, 3])"),
+               "full_shape[0]: 2, but shape[0] * the grid axes splitting it "
+               "= 8");
+  EXPECT_ERROR(shardError(grid, split + R"(, "full_shape": [8, 4])"),
+               "full_shape[1]: 4, but shape[1]");
+  EXPECT_ERROR(shardError(grid, split + R"(, "full_shape": [8])"),
+               "full_shape: has 1 dimensions for a tensor of rank 2");
+  EXPECT_ERROR(shardError(grid, split + R"(, "full_shape": "8x3")"),
+               "full_shape: expected an array");
+  EXPECT_ERROR(shardError(grid, split + R"(, "full_shape": [8, null])"),
+               "full_shape[1]: not an integer");
+  // Replicated: the full shape is the shape.
+  EXPECT_ERROR(shardError(grid, R"(, "full_shape": [4, 3])"),
+               "full_shape[0]: 4, but shape[0]");
+  // A full tensor beyond the buffer limit.
+  EXPECT_ERROR(parse(buildBundle(validSections(replaced(
+                   shardedManifest("[1048576]", R"(, "split_axes": [[0], []])"),
+                   "[2, 3]", "[1048576, 3]")))),
+               "the full tensor of 3298534883328 elements is larger than the "
+               "limit");
+}
+
+TEST(BundleLoader, ShardedManifestExpertPermutation) {
+  const char *grid = "[1, 2, 2]";
+  const std::string split = R"(, "split_axes": [[1], []])"; // full dim 0: 4
+  EXPECT_EQ(shardError(grid, split + R"(, "expert_permutation": [1, 0, 3, 2])"),
+            "");
+  EXPECT_ERROR(shardError(grid, split + R"(, "expert_permutation": [0, 1])"),
+               "expert_permutation: has 2 entries, the full dimension 0 has 4");
+  EXPECT_ERROR(
+      shardError(grid, split + R"(, "expert_permutation": [0, 0, 1, 2])"),
+      "expert_permutation[1]: 0 appears twice (not a permutation)");
+  EXPECT_ERROR(
+      shardError(grid, split + R"(, "expert_permutation": [0, 1, 2, 4])"),
+      "expert_permutation[3]: 4 is out of range (4 available)");
+  EXPECT_ERROR(
+      shardError(grid, split + R"(, "expert_permutation": [0, 1, 2, -1])"),
+      "expert_permutation[3]: -1 is out of range");
+  EXPECT_ERROR(shardError(grid, split + R"(, "expert_permutation": {})"),
+               "expert_permutation: expected an array");
+}
+
+TEST(CApi, ShardingQueries) {
+  std::vector<uint8_t> bytes = buildBundle(validSections(shardedManifest(
+      "[1, 2, 2]", R"(, "split_axes": [[1, 2], []], "full_shape": [8, 3],
+                     "expert_permutation": [7, 6, 5, 4, 3, 2, 1, 0])")));
+  moert_bundle_t *bundle = nullptr;
+  moert_status_t status =
+      moert_bundle_load_memory(bytes.data(), bytes.size(), &bundle);
+  ASSERT_EQ(status, nullptr) << moert_status_message(status);
+  const int64_t *grid = nullptr;
+  ASSERT_EQ(moert_bundle_grid(bundle, &grid), 3u);
+  EXPECT_EQ(grid[0], 1);
+  EXPECT_EQ(grid[2], 2);
+  moert_tensor_split_t split;
+  ASSERT_EQ(moert_bundle_input_split(bundle, 0, 0, &split), nullptr);
+  ASSERT_EQ(split.rank, 2u);
+  EXPECT_EQ(split.full_shape[0], 8);
+  EXPECT_EQ(split.full_shape[1], 3);
+  EXPECT_EQ(split.split_axes[0], 0b110u);
+  EXPECT_EQ(split.split_axes[1], 0u);
+  ASSERT_EQ(split.expert_permutation_size, 8u);
+  EXPECT_EQ(split.expert_permutation[0], 7);
+  // Replicated: the full shape is the shape, nothing split or permuted.
+  ASSERT_EQ(moert_bundle_input_split(bundle, 0, 1, &split), nullptr);
+  EXPECT_EQ(split.full_shape[0], 3);
+  EXPECT_EQ(split.split_axes[0], 0u);
+  EXPECT_EQ(split.expert_permutation, nullptr);
+  ASSERT_EQ(moert_bundle_output_split(bundle, 0, 0, &split), nullptr);
+  EXPECT_EQ(split.full_shape[1], 4);
+  status = moert_bundle_output_split(bundle, 0, 1, &split);
+  EXPECT_EQ(moert_status_code(status), MOERT_ERROR_NOT_FOUND);
+  moert_status_free(status);
+  status = moert_bundle_input_split(bundle, 0, 0, nullptr);
+  EXPECT_EQ(moert_status_code(status), MOERT_ERROR_INVALID_ARGUMENT);
+  moert_status_free(status);
+  EXPECT_STREQ(moert_status_code_string(MOERT_ERROR_COLLECTIVE), "COLLECTIVE");
+  moert_bundle_release(bundle);
+  // A single-rank bundle has no grid.
+  bytes = buildBundle(validSections());
+  ASSERT_EQ(moert_bundle_load_memory(bytes.data(), bytes.size(), &bundle),
+            nullptr);
+  EXPECT_EQ(moert_bundle_grid(bundle, &grid), 0u);
+  EXPECT_EQ(grid, nullptr);
+  moert_bundle_release(bundle);
+}
+
 TEST(BundleLoader, Schedule) {
   EXPECT_ERROR(scheduleError("\"buffer\": 0}", "\"buffer\": 7}"),
                "7 is out of range (3 available)");

@@ -4,7 +4,9 @@
 
 #include "Backend.h"
 #include "Bundle.h"
+#include "Comm.h"
 #include "Executor.h"
+#include "World.h"
 
 #include <atomic>
 #include <cerrno>
@@ -26,6 +28,10 @@ struct moert_bundle_s {
 
 struct moert_session_s {
   moert_bundle_t *bundle = nullptr;
+  /// The session's collectives: its own MPI communicator in a multi-rank
+  /// session, the world of this process alone otherwise. Declared before the
+  /// backend, so that the backend (NCCL communicators) goes first.
+  std::shared_ptr<moert::comm::Communicator> communicator;
   std::unique_ptr<moert::Backend> backend;
 };
 
@@ -272,9 +278,117 @@ moert_status_t runChecked(moert_session_t *session, size_t function,
                                          "output", outputDevice, out))
     return status;
   moert::Failure failure;
-  if (!session->backend->run(bundle, function, in, out, failure, time))
+  moert::comm::RunContext collectives(*session->communicator);
+  bool ok;
+  {
+    moert::comm::RunScope scope(collectives);
+    ok = session->backend->run(bundle, function, in, out, failure, time);
+  }
+  // The first collective failure is the cause of whatever followed it.
+  if (collectives.failed())
+    return makeStatus(MOERT_ERROR_COLLECTIVE, "running \"" + f.name +
+                                                  "\": " +
+                                                  collectives.failure());
+  if (!ok)
     return makeStatus(failure.code,
                       "running \"" + f.name + "\": " + failure.message);
+  return nullptr;
+}
+
+/// "grid [1, 2, 2]".
+std::string gridText(const moert::Bundle &bundle) {
+  return "grid " + moert::comm::formatShape(bundle.grid);
+}
+
+/// For a bundle with a grid: the world can be joined and has prod(grid)
+/// ranks, and the collective deadline in the environment is valid.
+moert_status_t checkWorld(const moert::Bundle &bundle) {
+  if (bundle.grid.empty())
+    return nullptr;
+  std::string error;
+  double timeout = 0;
+  if (!moert::comm::timeoutFromEnvironment(timeout, error))
+    return invalidArgument(error);
+  moert::comm::WorldInfo world;
+  if (!moert::comm::joinWorld(world, error))
+    return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                      "this bundle runs on " +
+                          std::to_string(bundle.worldSize) + " ranks (" +
+                          gridText(bundle) +
+                          "), but the world cannot be joined: " + error);
+  if (world.size != bundle.worldSize) {
+    std::string hint;
+#ifndef MOERT_HAVE_MPI
+    hint = " (this runtime is built without MPI: configure with "
+           "-DMOE_ENABLE_MPI=ON where OpenMPI is installed)";
+#else
+    hint = " (start it with mpirun -np " + std::to_string(bundle.worldSize) +
+           ")";
+#endif
+    return invalidArgument("this bundle runs on " +
+                           std::to_string(bundle.worldSize) + " ranks (" +
+                           gridText(bundle) + "); this world has " +
+                           std::to_string(world.size) + hint);
+  }
+  return nullptr;
+}
+
+/// Gives `session` its communicator: a transport of its own in a multi-rank
+/// world (every rank creates its sessions in the same order), and lets the
+/// backend prepare its collectives.
+moert_status_t joinCollectives(const moert::Bundle &bundle,
+                               moert_session_s &session,
+                               moert_device_t device) {
+  std::string error;
+  double timeout = moert::comm::kDefaultTimeoutSeconds;
+  if (!bundle.grid.empty() &&
+      !moert::comm::timeoutFromEnvironment(timeout, error))
+    return invalidArgument(error);
+  std::shared_ptr<moert::comm::Transport> transport;
+  if (bundle.worldSize > 1) {
+    transport = moert::comm::sessionTransport(timeout, error);
+    if (!transport)
+      return makeStatus(MOERT_ERROR_COLLECTIVE,
+                        "setting up the collectives of a multi-rank session: " +
+                            error);
+  } else {
+    transport = moert::comm::createSelfTransport();
+  }
+  session.communicator = std::make_shared<moert::comm::Communicator>(
+      transport, bundle.grid, timeout);
+  moert::Failure failure;
+  if (bundle.worldSize > 1 &&
+      !session.backend->prepareCollectives(*session.communicator, failure))
+    return makeStatus(failure);
+  (void)device;
+  return nullptr;
+}
+
+moert_status_t tensorSplit(const moert_bundle_t *bundle, size_t function,
+                           size_t index, bool input,
+                           moert_tensor_split_t *out_split) {
+  if (!bundle || !out_split)
+    return invalidArgument("null bundle or split");
+  if (moert_status_t status = checkFunction(bundle->bundle, function))
+    return status;
+  const moert::Function &f = bundle->bundle.functions[function];
+  const auto &list = input ? f.inputs : f.outputs;
+  if (index >= list.size())
+    return makeStatus(MOERT_ERROR_NOT_FOUND,
+                      std::string("function \"") + f.name + "\" has no " +
+                          (input ? "input " : "output ") +
+                          std::to_string(index));
+  const moert::TensorInfo &info = list[index];
+  static const uint32_t kNoSplit[MOERT_BUNDLE_MAX_RANK] = {};
+  out_split->rank = info.type.shape.size();
+  out_split->full_shape = info.fullShape.empty() ? info.type.shape.data()
+                                                 : info.fullShape.data();
+  out_split->split_axes =
+      info.splitAxes.empty() ? kNoSplit : info.splitAxes.data();
+  out_split->expert_permutation = info.expertPermutation.empty()
+                                      ? nullptr
+                                      : info.expertPermutation.data();
+  out_split->expert_permutation_size = info.expertPermutation.size();
   return nullptr;
 }
 
@@ -310,6 +424,7 @@ const char *moert_status_code_string(moert_status_code_t code) {
   case MOERT_ERROR_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
   case MOERT_ERROR_KERNEL: return "KERNEL";
   case MOERT_ERROR_INTERNAL: return "INTERNAL";
+  case MOERT_ERROR_COLLECTIVE: return "COLLECTIVE";
   }
   return "UNKNOWN";
 }
@@ -464,6 +579,8 @@ moert_status_t moert_session_create_on_device_id(
     const moert::Bundle &b = bundle->bundle;
     moert::Failure failure;
     auto session = std::make_unique<moert_session_s>();
+    if (moert_status_t status = checkWorld(b))
+      return status;
     if (device == MOERT_DEVICE_CPU) {
       if (device_id != 0)
         return invalidArgument("no cpu device " + std::to_string(device_id) +
@@ -489,9 +606,91 @@ moert_status_t moert_session_create_on_device_id(
     }
     if (!session->backend)
       return makeStatus(failure);
+    if (moert_status_t status = joinCollectives(b, *session, device))
+      return status;
     retain(bundle);
     session->bundle = bundle;
     *out_session = session.release();
+    return nullptr;
+  });
+}
+
+size_t moert_bundle_grid(const moert_bundle_t *bundle,
+                         const int64_t **out_shape) {
+  if (out_shape)
+    *out_shape = nullptr;
+  if (!bundle)
+    return 0;
+  if (out_shape && !bundle->bundle.grid.empty())
+    *out_shape = bundle->bundle.grid.data();
+  return bundle->bundle.grid.size();
+}
+
+moert_status_t moert_bundle_input_split(const moert_bundle_t *bundle,
+                                        size_t function, size_t input,
+                                        moert_tensor_split_t *out_split) {
+  return tensorSplit(bundle, function, input, /*input=*/true, out_split);
+}
+
+moert_status_t moert_bundle_output_split(const moert_bundle_t *bundle,
+                                         size_t function, size_t output,
+                                         moert_tensor_split_t *out_split) {
+  return tensorSplit(bundle, function, output, /*input=*/false, out_split);
+}
+
+moert_status_t moert_world_join(moert_world_info_t *out_info) {
+  if (!out_info)
+    return invalidArgument("null world info");
+  return guarded([&]() -> moert_status_t {
+    moert::comm::WorldInfo world;
+    std::string error;
+    if (!moert::comm::joinWorld(world, error))
+      return makeStatus(MOERT_ERROR_UNSUPPORTED,
+                        "cannot join the world of ranks: " + error);
+    *out_info = {world.rank, world.size, world.localRank, world.mpi ? 1 : 0};
+    return nullptr;
+  });
+}
+
+moert_status_t moert_world_all_reduce_f64(double *values, size_t count,
+                                          int32_t op) {
+  if (!values && count)
+    return invalidArgument("null values");
+  if (op < 0 || op > 3)
+    return invalidArgument("unknown reduction " + std::to_string(op) +
+                           " (0 sum, 1 max, 2 min, 3 prod)");
+  return guarded([&]() -> moert_status_t {
+    std::string error;
+    double timeout = 0;
+    if (!moert::comm::timeoutFromEnvironment(timeout, error))
+      return invalidArgument(error);
+    if (!moert::comm::worldAllReduce(values, count, op, timeout, error))
+      return makeStatus(MOERT_ERROR_COLLECTIVE,
+                        "moert_world_all_reduce_f64: " + error);
+    return nullptr;
+  });
+}
+
+moert_status_t moert_world_finalize(void) {
+  return guarded([&]() -> moert_status_t {
+    std::string error;
+    if (!moert::comm::finalizeWorld(error))
+      return makeStatus(MOERT_ERROR_INTERNAL, error);
+    return nullptr;
+  });
+}
+
+moert_status_t moert_session_set_collective_timeout(moert_session_t *session,
+                                                    double seconds) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    if (!(seconds > 0) || seconds > moert::comm::kMaxTimeoutSeconds)
+      return invalidArgument(
+          "collective timeout " + std::to_string(seconds) +
+          " s: expected a number of seconds > 0, at most " +
+          std::to_string(int64_t(moert::comm::kMaxTimeoutSeconds)));
+    session->communicator->setTimeout(seconds);
     return nullptr;
   });
 }

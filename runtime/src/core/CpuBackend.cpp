@@ -1,6 +1,7 @@
 //===- CpuBackend.cpp - run cpu-x86_64 bundles in this process ------------===//
 
 #include "Backend.h"
+#include "Comm.h"
 #include "KernelLibrary.h"
 
 #include <chrono>
@@ -56,9 +57,14 @@ std::unique_ptr<Backend> createCpuBackend(const Bundle &bundle,
   return nullptr;
 #endif
   std::string error;
+  comm::exposeCommAbi();
   std::unique_ptr<KernelLibrary> library =
       KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {
+    if (error.find("undefined symbol: moert_comm_") != std::string::npos)
+      error += " (the kernels call the runtime's collectives: a program "
+               "linking the static moert must export them: link with "
+               "-rdynamic, CMake ENABLE_EXPORTS, or use libmoert.so)";
     failure = {MOERT_ERROR_KERNEL, error};
     return nullptr;
   }

@@ -15,6 +15,11 @@
 #include "KernelLibrary.h"
 #include "MgpuAbi.h"
 
+#include "Comm.h"
+#ifdef MOERT_HAVE_NCCL
+#include "Nccl.h"
+#endif
+
 #include <atomic>
 #include <dlfcn.h>
 
@@ -93,6 +98,9 @@ public:
     {
       CallContext call = callContext();
       DeviceScope scope(call);
+#ifdef MOERT_HAVE_NCCL
+      nccl.reset(); // its communicators, in the session's context
+#endif
       library.reset(); // its destructor unloads the device code
       if (ownStream) {
         driver->streamSynchronize(ownStream);
@@ -125,6 +133,26 @@ public:
            const std::vector<TensorData> &outputs, Failure &failure,
            double *time) override;
 
+  bool prepareCollectives(comm::Communicator &communicator,
+                          Failure &failure) override {
+#ifdef MOERT_HAVE_NCCL
+    std::string error;
+    const nccl::NcclLibrary *library = nccl::loadNccl(error);
+    if (!library) {
+      failure = {MOERT_ERROR_UNSUPPORTED, error};
+      return false;
+    }
+    nccl = std::make_unique<nccl::NcclCollectives>(*library, communicator);
+    return true;
+#else
+    (void)communicator;
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "multi-rank CUDA runs need NCCL, and this runtime is built "
+               "without it (nccl.h was not found at build time)"};
+    return false;
+#endif
+  }
+
   bool setStream(void *callerStream, bool own, Failure &) override {
     stream.store(own ? ownStream : static_cast<CUstream>(callerStream));
     return true;
@@ -151,6 +179,10 @@ private:
   cuda::KernelNames names;
   std::unique_ptr<KernelLibrary> library;
   std::vector<void *> entries;
+#ifdef MOERT_HAVE_NCCL
+  /// A multi-rank session's collectives (prepareCollectives).
+  std::unique_ptr<nccl::NcclCollectives> nccl;
+#endif
 };
 
 bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
@@ -228,6 +260,7 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
     failure = {MOERT_ERROR_KERNEL, error};
     return false;
   }
+  comm::exposeCommAbi();
   library = KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {
     failure = {MOERT_ERROR_KERNEL, error};
@@ -272,9 +305,25 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   cuda::DeviceMemory memory(call);
   if (timing)
     memory.timeCalls(start, end);
+  // A multi-rank run's collectives move device memory over NCCL, on this
+  // run's stream.
+  comm::RunContext *collectives = comm::currentRun();
+#ifdef MOERT_HAVE_NCCL
+  if (collectives && nccl) {
+    nccl->bind(&call);
+    collectives->setDevice(nccl.get());
+  }
+#endif
   failure.code = MOERT_ERROR_INTERNAL;
   bool ok = runProgram(bundle, bundle.programs[function], entries, inputs,
                        outputs, memory, failure.message, &failure.code);
+  if (collectives) {
+    collectives->setDevice(nullptr);
+#ifdef MOERT_HAVE_NCCL
+    if (nccl)
+      nccl->bind(nullptr);
+#endif
+  }
   timing = timing && memory.callsTimed();
 
   // Outputs must be complete, and asynchronous faults surface here.

@@ -1,0 +1,594 @@
+//===- MoEFlowToRuntime.cpp - convert-moeflow-to-runtime -------------------===//
+//
+// Each moeflow collective becomes one call of the runtime's `moert_comm_*`
+// C ABI (docs/multi-rank.md §4) on the buffers of its tensors: operands
+// through `bufferization.to_buffer read_only`, results in fresh
+// `memref.alloc`s wrapped by `bufferization.to_tensor restrict writable`, so
+// that one-shot bufferization (which runs next in moe-cpu-pipeline) turns the
+// whole function into buffers. Pointers are the aligned pointer plus the
+// offset, counts are i64 (i32 counts are widened), a group is the bit mask
+// of its grid axes, dtypes are moert_dtype_t and reductions moeflow's enum.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/MoEFlowToRuntime/MoEFlowToRuntime.h"
+#include "moe/Conversion/Passes.h"
+#include "moeflow/IR/MoEFlowOps.h"
+
+#include "moert/bundle_format.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#if __has_include("comm/CommAbi.h")
+// The runtime's declarations: the calls built here must match them.
+#include "comm/CommAbi.h"
+#include <type_traits>
+static_assert(std::is_same_v<decltype(&moert_comm_grid_index),
+                             int64_t (*)(int32_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_all_to_all_v),
+                             void (*)(int32_t, const void *, const int64_t *,
+                                      int64_t, void *, int64_t *, int64_t,
+                                      int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_all_gather),
+                             void (*)(int32_t, const void *, void *, int64_t,
+                                      int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_reduce_scatter),
+                             void (*)(int32_t, const void *, void *, int64_t,
+                                      int32_t, int32_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_all_reduce),
+                             void (*)(int32_t, const void *, void *, int64_t,
+                                      int32_t, int32_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_send),
+                             void (*)(int32_t, int64_t, const void *,
+                                      int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_recv),
+                             void (*)(int32_t, int64_t, void *, int64_t)>);
+static_assert(MOERT_COMM_SUM == 0 && MOERT_COMM_MAX == 1 &&
+              MOERT_COMM_MIN == 2);
+#endif
+
+namespace mlir::moe {
+#define GEN_PASS_DEF_CONVERTMOEFLOWTORUNTIME
+#include "moe/Conversion/Passes.h.inc"
+} // namespace mlir::moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+static_assert(static_cast<int>(moeflow::Reduction::sum) == 0 &&
+                  static_cast<int>(moeflow::Reduction::max) == 1 &&
+                  static_cast<int>(moeflow::Reduction::min) == 2,
+              "the ABI's reduction codes are moeflow's enum values");
+
+//===----------------------------------------------------------------------===//
+// What can be lowered
+//===----------------------------------------------------------------------===//
+
+/// Bytes per element; 0 for types that are not whole-byte ints or floats.
+static int64_t elementBytes(Type type) {
+  if (!type.isIntOrFloat() || type.getIntOrFloatBitWidth() % 8 != 0)
+    return 0;
+  return type.getIntOrFloatBitWidth() / 8;
+}
+
+/// moert_dtype_t of `type`; MOERT_DTYPE_INVALID when none.
+static moert_dtype_t dtypeOf(Type type) {
+  if (type.isF32())
+    return MOERT_DTYPE_F32;
+  if (type.isF16())
+    return MOERT_DTYPE_F16;
+  if (type.isBF16())
+    return MOERT_DTYPE_BF16;
+  if (type.isInteger(32))
+    return MOERT_DTYPE_I32;
+  if (type.isInteger(64))
+    return MOERT_DTYPE_I64;
+  return MOERT_DTYPE_INVALID;
+}
+
+/// The ABI's group: the bit mask of the axes, which must be ascending (the
+/// moeflow group index linearises the axes in the order listed, the ABI
+/// with the lowest axis most significant).
+static FailureOr<int32_t> groupMask(Operation *op, ArrayRef<int16_t> axes) {
+  int32_t mask = 0;
+  int16_t previous = -1;
+  for (int16_t axis : axes) {
+    if (axis <= previous)
+      return op->emitOpError()
+             << "group axes must be listed in ascending order for the "
+                "runtime's group numbering (docs/multi-rank.md §1)";
+    if (axis >= 31)
+      return op->emitOpError() << "grid axis " << axis
+                               << " does not fit the runtime's 31-axis mask";
+    mask |= 1 << axis;
+    previous = axis;
+  }
+  return mask;
+}
+
+/// Checks a tensor the lowering passes by pointer: whole-byte elements and
+/// static dimensions (except leading dimension 0 when `dynamicLeading`).
+static LogicalResult checkTensor(Operation *op, Value value, StringRef name,
+                                 bool dynamicLeading = false) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (elementBytes(type.getElementType()) == 0)
+    return op->emitOpError()
+           << "'" << name << "' element type " << type.getElementType()
+           << " has no whole-byte size for the runtime";
+  for (auto [dim, size] : llvm::enumerate(type.getShape()))
+    if (ShapedType::isDynamic(size) && !(dynamicLeading && dim == 0))
+      return op->emitOpError()
+             << "'" << name << "' dimension " << dim
+             << " is dynamic; convert-moeflow-to-runtime needs static sizes "
+                "here";
+  return success();
+}
+
+static LogicalResult checkReducible(Operation *op, Value value) {
+  Type element = getElementTypeOrSelf(value.getType());
+  if (dtypeOf(element) != MOERT_DTYPE_INVALID)
+    return success();
+  return op->emitOpError() << "element type " << element
+                           << " has no runtime dtype (f32, f16, bf16, i32, "
+                              "i64) to reduce";
+}
+
+/// The group size of `op`'s static grid axes; failure (with an error) when
+/// one is dynamic.
+static FailureOr<int64_t> staticGroupSize(Operation *op,
+                                          FlatSymbolRefAttr gridName,
+                                          ArrayRef<int16_t> axes) {
+  auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(op, gridName);
+  if (!grid)
+    return op->emitOpError() << "'" << gridName
+                             << "' does not name a shard.grid";
+  int64_t size = 1;
+  for (int16_t axis : axes) {
+    int64_t extent = grid.getShape()[axis];
+    if (ShapedType::isDynamic(extent))
+      return op->emitOpError() << "a relative peer needs the group size, but "
+                                  "grid axis "
+                               << axis << " of " << gridName << " is dynamic";
+    size *= extent;
+  }
+  return size;
+}
+
+/// Located errors for whatever the patterns could not lower.
+static LogicalResult checkLowerable(Operation *op) {
+  auto group = [&](FlatSymbolRefAttr, ArrayRef<int16_t> axes) {
+    return succeeded(groupMask(op, axes)) ? success() : failure();
+  };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](moeflow::AllToAllVOp o) {
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getInput(), "input",
+                               /*dynamicLeading=*/true)) ||
+            failed(checkTensor(op, o.getOutput(), "output")) ||
+            failed(checkTensor(op, o.getSendCounts(), "send_counts")))
+          return failure();
+        return success();
+      })
+      .Case([&](moeflow::AllGatherOp o) {
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getInput(), "input")) ||
+            failed(checkTensor(op, o.getResult(), "result")))
+          return failure();
+        return success();
+      })
+      .Case([&](moeflow::ReduceScatterOp o) {
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getInput(), "input")) ||
+            failed(checkTensor(op, o.getResult(), "result")) ||
+            failed(checkReducible(op, o.getInput())))
+          return failure();
+        ArrayRef<int64_t> shape =
+            cast<RankedTensorType>(o.getInput().getType()).getShape();
+        for (int64_t d = 0; d < static_cast<int64_t>(o.getDim()); ++d)
+          if (shape[d] != 1)
+            return LogicalResult(
+                op->emitOpError()
+                << "the runtime scatters along dimension 0 only; dimension "
+                << o.getDim() << " is preceded by dimension " << d
+                << " of size " << shape[d]);
+        return success();
+      })
+      .Case([&](moeflow::AllReduceOp o) {
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getInput(), "input")) ||
+            failed(checkReducible(op, o.getInput())))
+          return failure();
+        return success();
+      })
+      .Case([&](moeflow::SendOp o) {
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getInput(), "input")))
+          return failure();
+        if (o.getRelative() &&
+            failed(staticGroupSize(op, o.getGridAttr(), o.getAxes())))
+          return failure();
+        return success();
+      })
+      .Case([&](moeflow::RecvOp o) {
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getResult(), "result")))
+          return failure();
+        if (o.getRelative() &&
+            failed(staticGroupSize(op, o.getGridAttr(), o.getAxes())))
+          return failure();
+        return success();
+      })
+      .Default([](Operation *) { return success(); });
+}
+
+//===----------------------------------------------------------------------===//
+// Call building
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Builds the calls of one collective at the rewriter's insertion point.
+class CallBuilder {
+public:
+  CallBuilder(PatternRewriter &rewriter, Operation *op)
+      : rewriter(rewriter), op(op), loc(op->getLoc()),
+        pointerType(LLVM::LLVMPointerType::get(rewriter.getContext())) {}
+
+  Value i32(int64_t value) {
+    return arith::ConstantIntOp::create(rewriter, loc, rewriter.getI32Type(),
+                                        value);
+  }
+  Value i64(int64_t value) {
+    return arith::ConstantIntOp::create(rewriter, loc, rewriter.getI64Type(),
+                                        value);
+  }
+  Value toI64(Value index) {
+    return arith::IndexCastOp::create(rewriter, loc, rewriter.getI64Type(),
+                                      index);
+  }
+
+  /// The read-only buffer of `tensor` (identity layout: contiguous).
+  Value buffer(Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    return bufferization::ToBufferOp::create(rewriter, loc, memrefType, tensor,
+                                             /*read_only=*/true);
+  }
+
+  /// A fresh buffer for a result of `type` and the tensor that reads it
+  /// once the call has written it.
+  std::pair<Value, Value> allocate(RankedTensorType type) {
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value memref = memref::AllocOp::create(rewriter, loc, memrefType);
+    return {memref, Value()};
+  }
+  Value tensorOf(Value memref, RankedTensorType type) {
+    return bufferization::ToTensorOp::create(rewriter, loc, type, memref,
+                                             /*restrict=*/true,
+                                             /*writable=*/true);
+  }
+
+  /// The address of `memref`'s first element, as `!llvm.ptr`.
+  Value pointer(Value memref) {
+    auto type = cast<MemRefType>(memref.getType());
+    Value base =
+        memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, memref);
+    auto metadata =
+        memref::ExtractStridedMetadataOp::create(rewriter, loc, memref);
+    Value offsetBytes = arith::MulIOp::create(
+        rewriter, loc, metadata.getOffset(),
+        arith::ConstantIndexOp::create(rewriter, loc,
+                                       elementBytes(type.getElementType())));
+    Value address = toI64(
+        arith::AddIOp::create(rewriter, loc, base, offsetBytes).getResult());
+    return LLVM::IntToPtrOp::create(rewriter, loc, pointerType, address);
+  }
+
+  /// Dimension `dim` of `memref` as an i64.
+  Value dimension(Value memref, int64_t dim) {
+    return toI64(memref::DimOp::create(rewriter, loc, memref, dim));
+  }
+
+  /// Calls `name` (declared in the module on first use).
+  Value call(StringRef name, ValueRange arguments, Type result = Type()) {
+    auto module = op->getParentOfType<ModuleOp>();
+    SmallVector<Type> results;
+    if (result)
+      results.push_back(result);
+    auto type = FunctionType::get(rewriter.getContext(),
+                                  TypeRange(arguments), results);
+    if (!SymbolTable::lookupSymbolIn(module, name)) {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(module.getBody());
+      auto decl = func::FuncOp::create(rewriter, module.getLoc(), name, type);
+      decl.setPrivate();
+    }
+    auto call = func::CallOp::create(rewriter, loc, name, results, arguments);
+    return result ? call.getResult(0) : Value();
+  }
+
+  Type pointerTy() const { return pointerType; }
+
+private:
+  PatternRewriter &rewriter;
+  Operation *op;
+  Location loc;
+  Type pointerType;
+};
+
+} // namespace
+
+/// Elements of a static shape.
+static int64_t elementsOf(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    count *= size;
+  return count;
+}
+
+/// The rank's index in the group `axes` (mixed radix, lowest axis most
+/// significant) from moert_comm_grid_index, as an i64.
+static Value groupIndex(CallBuilder &calls, PatternRewriter &rewriter,
+                        Location loc, shard::GridOp grid,
+                        ArrayRef<int16_t> axes) {
+  Value index = calls.i64(0);
+  for (int16_t axis : axes) {
+    Value scaled = arith::MulIOp::create(rewriter, loc, index,
+                                         calls.i64(grid.getShape()[axis]));
+    Value coordinate = calls.call("moert_comm_grid_index",
+                                  ValueRange{calls.i32(axis)},
+                                  rewriter.getI64Type());
+    index = arith::AddIOp::create(rewriter, loc, scaled, coordinate);
+  }
+  return index;
+}
+
+/// The peer's index in the group: `peer`, or `(r + peer) mod G` when relative.
+template <typename PointToPointOp>
+static Value peerIndex(CallBuilder &calls, PatternRewriter &rewriter,
+                       PointToPointOp op) {
+  if (!op.getRelative())
+    return calls.i64(op.getPeer());
+  auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(
+      op, op.getGridAttr());
+  int64_t size = 1;
+  for (int16_t axis : op.getAxes())
+    size *= grid.getShape()[axis];
+  Location loc = op.getLoc();
+  Value self = groupIndex(calls, rewriter, loc, grid, op.getAxes());
+  int64_t shift = ((op.getPeer() % size) + size) % size;
+  Value sum = arith::AddIOp::create(rewriter, loc, self, calls.i64(shift));
+  return arith::RemSIOp::create(rewriter, loc, sum, calls.i64(size));
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct LowerAllToAllV : OpRewritePattern<moeflow::AllToAllVOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(moeflow::AllToAllVOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<int32_t> mask = groupMask(op, op.getAxes());
+    if (failed(mask))
+      return failure();
+    Location loc = op.getLoc();
+    CallBuilder calls(rewriter, op);
+    Type i64 = rewriter.getI64Type();
+    auto countsType = op.getSendCounts().getType();
+    auto wideCounts = countsType.clone(i64);
+    Value sendCounts = op.getSendCounts();
+    if (!countsType.getElementType().isInteger(64))
+      sendCounts = arith::ExtSIOp::create(rewriter, loc, wideCounts, sendCounts);
+
+    Value send = calls.buffer(op.getInput());
+    Value sendCountsBuffer = calls.buffer(sendCounts);
+    auto outputType = cast<RankedTensorType>(op.getOutput().getType());
+    Value recv = calls.allocate(outputType).first;
+    Value recvCounts = calls.allocate(wideCounts).first;
+    int64_t rowBytes = elementsOf(outputType.getShape().drop_front()) *
+                       elementBytes(outputType.getElementType());
+    calls.call("moert_comm_all_to_all_v",
+               ValueRange{calls.i32(*mask), calls.pointer(send),
+                          calls.pointer(sendCountsBuffer),
+                          calls.dimension(send, 0), calls.pointer(recv),
+                          calls.pointer(recvCounts),
+                          calls.i64(outputType.getDimSize(0)),
+                          calls.i64(rowBytes)});
+    Value output = calls.tensorOf(recv, outputType);
+    Value counts = calls.tensorOf(recvCounts, wideCounts);
+    if (!countsType.getElementType().isInteger(64))
+      counts = arith::TruncIOp::create(rewriter, loc, countsType, counts);
+    rewriter.replaceOp(op, {output, counts});
+    return success();
+  }
+};
+
+struct LowerAllGather : OpRewritePattern<moeflow::AllGatherOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(moeflow::AllGatherOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<int32_t> mask = groupMask(op, op.getAxes());
+    if (failed(mask))
+      return failure();
+    CallBuilder calls(rewriter, op);
+    ArrayRef<int64_t> shape =
+        cast<RankedTensorType>(op.getInput().getType()).getShape();
+    int64_t dim = op.getDim();
+    int64_t outer = elementsOf(shape.take_front(dim));
+    int64_t blockBytes =
+        elementsOf(shape.drop_front(dim)) *
+        elementBytes(getElementTypeOrSelf(op.getInput().getType()));
+    Value send = calls.buffer(op.getInput());
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Value recv = calls.allocate(resultType).first;
+    calls.call("moert_comm_all_gather",
+               ValueRange{calls.i32(*mask), calls.pointer(send),
+                          calls.pointer(recv), calls.i64(outer),
+                          calls.i64(blockBytes)});
+    rewriter.replaceOp(op, calls.tensorOf(recv, resultType));
+    return success();
+  }
+};
+
+/// reduce_scatter and all_reduce: (group, send, recv, count, dtype, op).
+template <typename ReduceOp>
+struct LowerReduction : OpRewritePattern<ReduceOp> {
+  LowerReduction(MLIRContext *context, StringRef callee)
+      : OpRewritePattern<ReduceOp>(context), callee(callee) {}
+  LogicalResult matchAndRewrite(ReduceOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<int32_t> mask = groupMask(op, op.getAxes());
+    if (failed(mask))
+      return failure();
+    CallBuilder calls(rewriter, op);
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    Value send = calls.buffer(op.getInput());
+    Value recv = calls.allocate(resultType).first;
+    calls.call(callee,
+               ValueRange{calls.i32(*mask), calls.pointer(send),
+                          calls.pointer(recv),
+                          calls.i64(elementsOf(resultType.getShape())),
+                          calls.i32(dtypeOf(resultType.getElementType())),
+                          calls.i32(static_cast<int32_t>(
+                              op.getReduction()))});
+    rewriter.replaceOp(op, calls.tensorOf(recv, resultType));
+    return success();
+  }
+  StringRef callee;
+};
+
+struct LowerSend : OpRewritePattern<moeflow::SendOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(moeflow::SendOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<int32_t> mask = groupMask(op, op.getAxes());
+    if (failed(mask))
+      return failure();
+    CallBuilder calls(rewriter, op);
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    Value data = calls.buffer(op.getInput());
+    calls.call("moert_comm_send",
+               ValueRange{calls.i32(*mask), peerIndex(calls, rewriter, op),
+                          calls.pointer(data),
+                          calls.i64(elementsOf(type.getShape()) *
+                                    elementBytes(type.getElementType()))});
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct LowerRecv : OpRewritePattern<moeflow::RecvOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(moeflow::RecvOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<int32_t> mask = groupMask(op, op.getAxes());
+    if (failed(mask))
+      return failure();
+    CallBuilder calls(rewriter, op);
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    Value data = calls.allocate(type).first;
+    calls.call("moert_comm_recv",
+               ValueRange{calls.i32(*mask), peerIndex(calls, rewriter, op),
+                          calls.pointer(data),
+                          calls.i64(elementsOf(type.getShape()) *
+                                    elementBytes(type.getElementType()))});
+    rewriter.replaceOp(op, calls.tensorOf(data, type));
+    return success();
+  }
+};
+
+/// shard.process_multi_index: one moert_comm_grid_index call per axis.
+struct LowerProcessMultiIndex
+    : OpRewritePattern<shard::ProcessMultiIndexOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(shard::ProcessMultiIndexOp op,
+                                PatternRewriter &rewriter) const override {
+    auto grid =
+        SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(op, op.getGridAttr());
+    if (!grid)
+      return failure();
+    SmallVector<int16_t> axes(op.getAxes());
+    if (axes.empty())
+      for (int16_t axis = 0; axis < grid.getRank(); ++axis)
+        axes.push_back(axis);
+    CallBuilder calls(rewriter, op);
+    SmallVector<Value> indices;
+    for (int16_t axis : axes) {
+      Value coordinate = calls.call("moert_comm_grid_index",
+                                    ValueRange{calls.i32(axis)},
+                                    rewriter.getI64Type());
+      indices.push_back(arith::IndexCastOp::create(
+          rewriter, op.getLoc(), rewriter.getIndexType(), coordinate));
+    }
+    rewriter.replaceOp(op, indices);
+    return success();
+  }
+};
+
+struct ConvertMoEFlowToRuntimePass
+    : mlir::moe::impl::ConvertMoEFlowToRuntimeBase<
+          ConvertMoEFlowToRuntimePass> {
+  using ConvertMoEFlowToRuntimeBase::ConvertMoEFlowToRuntimeBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    WalkResult checked = module.walk([](Operation *op) {
+      return failed(checkLowerable(op)) ? WalkResult::interrupt()
+                                        : WalkResult::advance();
+    });
+    if (checked.wasInterrupted())
+      return signalPassFailure();
+
+    RewritePatternSet patterns(&getContext());
+    populateMoEFlowToRuntimeConversionPatterns(patterns);
+    GreedyRewriteConfig config;
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    config.enableFolding(false);
+    if (failed(applyPatternsGreedily(module, std::move(patterns), config))) {
+      module.emitError() << "convert-moeflow-to-runtime did not converge";
+      return signalPassFailure();
+    }
+    WalkResult left = module.walk([](Operation *op) {
+      if (!isa<moeflow::MoEFlowDialect>(op->getDialect()) &&
+          !isa<shard::ProcessMultiIndexOp>(op))
+        return WalkResult::advance();
+      op->emitError() << "'" << op->getName()
+                      << "' has no runtime lowering (convert-moeflow-to-"
+                         "runtime)";
+      return WalkResult::interrupt();
+    });
+    if (left.wasInterrupted())
+      return signalPassFailure();
+    // Grids nothing refers to any more have done their job.
+    for (auto grid :
+         llvm::make_early_inc_range(module.getOps<shard::GridOp>()))
+      if (SymbolTable::symbolKnownUseEmpty(grid, module))
+        grid.erase();
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
+    RewritePatternSet &patterns) {
+  MLIRContext *context = patterns.getContext();
+  patterns.add<LowerAllToAllV, LowerAllGather, LowerSend, LowerRecv,
+               LowerProcessMultiIndex>(context);
+  patterns.add<LowerReduction<moeflow::ReduceScatterOp>>(
+      context, "moert_comm_reduce_scatter");
+  patterns.add<LowerReduction<moeflow::AllReduceOp>>(context,
+                                                     "moert_comm_all_reduce");
+}

@@ -1,0 +1,59 @@
+// RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime -verify-diagnostics
+
+// Tests that group axes must be ascending (the runtime's member numbering).
+shard.grid @g(shape = 2x2)
+func.func @descending(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'moeflow.all_reduce' op group axes must be listed in ascending order for the runtime's group numbering (docs/multi-rank.md §1)}}
+  %y = moeflow.all_reduce %x group @g axes [1, 0] reduction sum : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// Tests that dynamic sizes other than the all-to-all's input rows are rejected.
+shard.grid @g(shape = 2)
+func.func @dynamic(%x: tensor<?xf32>) -> tensor<?xf32> {
+  // expected-error @+1 {{'moeflow.all_reduce' op 'input' dimension 0 is dynamic; convert-moeflow-to-runtime needs static sizes here}}
+  %y = moeflow.all_reduce %x group @g axes [0] reduction sum : tensor<?xf32>
+  return %y : tensor<?xf32>
+}
+
+// -----
+
+// Tests that a reduction needs a runtime dtype.
+shard.grid @g(shape = 2)
+func.func @dtype(%x: tensor<4xi16>) -> tensor<4xi16> {
+  // expected-error @+1 {{'moeflow.all_reduce' op element type 'i16' has no runtime dtype (f32, f16, bf16, i32, i64) to reduce}}
+  %y = moeflow.all_reduce %x group @g axes [0] reduction sum : tensor<4xi16>
+  return %y : tensor<4xi16>
+}
+
+// -----
+
+// Tests that elements must have a whole-byte size.
+shard.grid @g(shape = 2)
+func.func @bits(%x: tensor<4xi1>) -> tensor<8xi1> {
+  // expected-error @+1 {{'moeflow.all_gather' op 'input' element type 'i1' has no whole-byte size for the runtime}}
+  %y = moeflow.all_gather %x group @g axes [0] dim 0 : tensor<4xi1> -> tensor<8xi1>
+  return %y : tensor<8xi1>
+}
+
+// -----
+
+// Tests that reduce-scatter only scatters along the leading dimension.
+shard.grid @g(shape = 2)
+func.func @scatter_dim(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{'moeflow.reduce_scatter' op the runtime scatters along dimension 0 only; dimension 1 is preceded by dimension 0 of size 4}}
+  %y = moeflow.reduce_scatter %x group @g axes [0] dim 1 reduction sum : tensor<4x8xf32> -> tensor<4x4xf32>
+  return %y : tensor<4x4xf32>
+}
+
+// -----
+
+// Tests that a relative peer needs a static group size.
+shard.grid @g(shape = ?)
+func.func @relative(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'moeflow.send' op a relative peer needs the group size, but grid axis 0 of @g is dynamic}}
+  moeflow.send %x group @g axes [0] to offset 1 : tensor<4xf32>
+  return
+}

@@ -1,0 +1,149 @@
+// RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime | FileCheck %s
+// RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime | moe-opt -split-input-file | FileCheck %s
+
+// Tests that a ragged all-to-all becomes one moert_comm_all_to_all_v call on
+// the operand buffers and fresh result buffers, with i32 counts widened to i64
+// before and narrowed after, the group as an axis mask, and the row size in
+// bytes; the grid is erased once nothing refers to it.
+// CHECK-NOT: shard.grid
+// CHECK-DAG: func.func private @moert_comm_all_to_all_v(i32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i64)
+// CHECK-LABEL: func.func @all_to_all_v(
+// CHECK-SAME: %[[ROWS:[a-z0-9_]+]]: tensor<8x16xbf16>, %[[COUNTS:[a-z0-9_]+]]: tensor<2xi32>
+// CHECK-DAG: %[[MASK:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[CAP:.*]] = arith.constant 16 : i64
+// CHECK-DAG: %[[ROWBYTES:.*]] = arith.constant 32 : i64
+// CHECK: %[[WIDE:.*]] = arith.extsi %[[COUNTS]] : tensor<2xi32> to tensor<2xi64>
+// CHECK: %[[SEND:.*]] = bufferization.to_buffer %[[ROWS]] read_only : tensor<8x16xbf16> to memref<8x16xbf16>
+// CHECK: %[[SENDC:.*]] = bufferization.to_buffer %[[WIDE]] read_only : tensor<2xi64> to memref<2xi64>
+// CHECK: %[[RECV:.*]] = memref.alloc() : memref<16x16xbf16>
+// CHECK: %[[RECVC:.*]] = memref.alloc() : memref<2xi64>
+// CHECK: memref.extract_aligned_pointer_as_index %[[SEND]]
+// CHECK: llvm.inttoptr
+// CHECK: call @moert_comm_all_to_all_v(%[[MASK]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[CAP]], %[[ROWBYTES]])
+// CHECK: %[[OUT:.*]] = bufferization.to_tensor %[[RECV]] restrict writable : memref<16x16xbf16> to tensor<16x16xbf16>
+// CHECK: %[[OUTC:.*]] = bufferization.to_tensor %[[RECVC]] restrict writable : memref<2xi64> to tensor<2xi64>
+// CHECK: %[[NARROW:.*]] = arith.trunci %[[OUTC]] : tensor<2xi64> to tensor<2xi32>
+// CHECK: return %[[OUT]], %[[NARROW]]
+module {
+  shard.grid @g(shape = 1x2x2)
+  func.func @all_to_all_v(%rows: tensor<8x16xbf16>, %counts: tensor<2xi32>) -> (tensor<16x16xbf16>, tensor<2xi32>) {
+    %out, %recv = moeflow.all_to_all_v %rows, %counts group @g axes [1]
+        : tensor<8x16xbf16>, tensor<2xi32> -> (tensor<16x16xbf16>, tensor<2xi32>)
+    return %out, %recv : tensor<16x16xbf16>, tensor<2xi32>
+  }
+}
+
+// -----
+
+// Tests that i64 counts pass as they are, and that dynamic input rows are
+// read from the buffer.
+// CHECK-LABEL: func.func @dynamic_rows(
+// CHECK: %[[C0:.*]] = arith.constant 0 : index
+// CHECK-NOT: arith.extsi
+// CHECK: %[[SEND:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<?x4xf32> to memref<?x4xf32>
+// CHECK: %[[DIM:.*]] = memref.dim %[[SEND]], %[[C0]]
+// CHECK: %[[ROWS:.*]] = arith.index_cast %[[DIM]] : index to i64
+// CHECK: call @moert_comm_all_to_all_v(%{{.*}}, %{{.*}}, %{{.*}}, %[[ROWS]],
+// CHECK-NOT: arith.trunci
+module {
+  shard.grid @g(shape = 4)
+  func.func @dynamic_rows(%rows: tensor<?x4xf32>, %counts: tensor<4xi64>) -> (tensor<32x4xf32>, tensor<4xi64>) {
+    %out, %recv = moeflow.all_to_all_v %rows, %counts group @g axes [0]
+        : tensor<?x4xf32>, tensor<4xi64> -> (tensor<32x4xf32>, tensor<4xi64>)
+    return %out, %recv : tensor<32x4xf32>, tensor<4xi64>
+  }
+}
+
+// -----
+
+// Tests all-reduce and reduce-scatter: element counts, moert_dtype_t codes
+// (f32 = 1, bf16 = 3) and the reduction codes (sum = 0, max = 1), over a
+// group of two axes (mask 0b110).
+// CHECK-DAG: func.func private @moert_comm_all_reduce(i32, !llvm.ptr, !llvm.ptr, i64, i32, i32)
+// CHECK-DAG: func.func private @moert_comm_reduce_scatter(i32, !llvm.ptr, !llvm.ptr, i64, i32, i32)
+// CHECK-LABEL: func.func @reductions(
+// CHECK-DAG: %[[MASK:.*]] = arith.constant 6 : i32
+// CHECK-DAG: %[[COUNT:.*]] = arith.constant 64 : i64
+// CHECK-DAG: %[[F32:.*]] = arith.constant 1 : i32
+// CHECK-DAG: %[[SUM:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[MASK2:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[COUNT2:.*]] = arith.constant 32 : i64
+// CHECK-DAG: %[[BF16:.*]] = arith.constant 3 : i32
+// CHECK: call @moert_comm_all_reduce(%[[MASK]], %{{.*}}, %{{.*}}, %[[COUNT]], %[[F32]], %[[SUM]])
+// CHECK: call @moert_comm_reduce_scatter(%[[MASK2]], %{{.*}}, %{{.*}}, %[[COUNT2]], %[[BF16]], %[[F32]])
+module {
+  shard.grid @g(shape = 1x2x2)
+  func.func @reductions(%x: tensor<4x16xf32>, %y: tensor<8x8xbf16>) -> (tensor<4x16xf32>, tensor<4x8xbf16>) {
+    %a = moeflow.all_reduce %x group @g axes [1, 2] reduction sum : tensor<4x16xf32>
+    %b = moeflow.reduce_scatter %y group @g axes [1] dim 0 reduction max : tensor<8x8xbf16> -> tensor<4x8xbf16>
+    return %a, %b : tensor<4x16xf32>, tensor<4x8xbf16>
+  }
+}
+
+// -----
+
+// Tests all-gather along dimension 1: outer blocks (4) of block bytes (8 * 4).
+// CHECK-DAG: func.func private @moert_comm_all_gather(i32, !llvm.ptr, !llvm.ptr, i64, i64)
+// CHECK-LABEL: func.func @all_gather(
+// CHECK-DAG: %[[MASK:.*]] = arith.constant 4 : i32
+// CHECK-DAG: %[[OUTER:.*]] = arith.constant 4 : i64
+// CHECK-DAG: %[[BLOCK:.*]] = arith.constant 32 : i64
+// CHECK: %[[RECV:.*]] = memref.alloc() : memref<4x16xf32>
+// CHECK: call @moert_comm_all_gather(%[[MASK]], %{{.*}}, %{{.*}}, %[[OUTER]], %[[BLOCK]])
+// CHECK: bufferization.to_tensor %[[RECV]] restrict writable
+module {
+  shard.grid @g(shape = 1x1x2)
+  func.func @all_gather(%x: tensor<4x8xf32>) -> tensor<4x16xf32> {
+    %a = moeflow.all_gather %x group @g axes [2] dim 1 : tensor<4x8xf32> -> tensor<4x16xf32>
+    return %a : tensor<4x16xf32>
+  }
+}
+
+// -----
+
+// Tests send and recv: an absolute peer is a constant; a relative one is
+// (own group index + offset) mod G from the rank's grid coordinates.
+// CHECK-DAG: func.func private @moert_comm_send(i32, i64, !llvm.ptr, i64)
+// CHECK-DAG: func.func private @moert_comm_recv(i32, i64, !llvm.ptr, i64)
+// CHECK-DAG: func.func private @moert_comm_grid_index(i32) -> i64
+// CHECK-LABEL: func.func @point_to_point(
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[BYTES:.*]] = arith.constant 64 : i64
+// CHECK: call @moert_comm_send(%{{.*}}, %[[ONE]], %{{.*}}, %[[BYTES]])
+// CHECK: %[[COORD:.*]] = call @moert_comm_grid_index(%{{.*}}) : (i32) -> i64
+// CHECK: %[[SELF:.*]] = arith.addi %{{.*}}, %[[COORD]] : i64
+// CHECK: %[[SHIFTED:.*]] = arith.addi %[[SELF]], %{{.*}} : i64
+// CHECK: %[[PEER:.*]] = arith.remsi %[[SHIFTED]], %{{.*}} : i64
+// CHECK: call @moert_comm_recv(%{{.*}}, %[[PEER]], %{{.*}}, %[[BYTES]])
+module {
+  shard.grid @g(shape = 4)
+  func.func @point_to_point(%x: tensor<16xf32>) -> tensor<16xf32> {
+    moeflow.send %x group @g axes [0] to 1 : tensor<16xf32>
+    %y = moeflow.recv group @g axes [0] from offset -1 : tensor<16xf32>
+    return %y : tensor<16xf32>
+  }
+}
+
+// -----
+
+// Tests that shard.process_multi_index becomes one moert_comm_grid_index call
+// per axis (all axes when none are listed).
+// CHECK-LABEL: func.func @coordinates(
+// CHECK-DAG: %[[A0:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[A2:.*]] = arith.constant 2 : i32
+// CHECK: %[[C0:.*]] = call @moert_comm_grid_index(%[[A0]]) : (i32) -> i64
+// CHECK: %[[I0:.*]] = arith.index_cast %[[C0]] : i64 to index
+// CHECK: call @moert_comm_grid_index(%{{.*}})
+// CHECK: %[[C2:.*]] = call @moert_comm_grid_index(%[[A2]]) : (i32) -> i64
+// CHECK: %[[I2:.*]] = arith.index_cast %[[C2]] : i64 to index
+// CHECK: %[[E:.*]] = call @moert_comm_grid_index(%{{.*}}) : (i32) -> i64
+// CHECK: %[[IE:.*]] = arith.index_cast %[[E]] : i64 to index
+// CHECK: return %[[I0]], %{{.*}}, %[[I2]], %[[IE]]
+module {
+  shard.grid @g(shape = 2x2x2)
+  func.func @coordinates() -> (index, index, index, index) {
+    %a:3 = shard.process_multi_index on @g : index, index, index
+    %e = shard.process_multi_index on @g axes = [1] : index
+    return %a#0, %a#1, %a#2, %e : index, index, index, index
+  }
+}

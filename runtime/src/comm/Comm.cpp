@@ -829,21 +829,30 @@ void RunContext::allGather(int32_t axes, const void *send, void *recv,
   }
 }
 
-void RunContext::reduceScatter(int32_t axes, const void *send, void *recv,
-                               int64_t count, int32_t dtype, int32_t op) {
-  Collective call;
-  call.kind = kReduceScatter;
+/// The header of a reduction over `count` elements of `dtype` with `op`;
+/// sets `bytes` to one member's block (invalid arguments make the call
+/// invalid, which begin() reports).
+static RunContext::Collective reduction(Kind kind, int32_t axes, int64_t count,
+                            int32_t dtype, int32_t op, int64_t &bytes) {
+  RunContext::Collective call;
+  call.kind = kind;
   call.axes = axes;
   call.sizes[0] = count;
   call.sizes[1] = dtype;
   call.sizes[2] = op;
   size_t element = elementSize(dtype);
-  int64_t bytes = 0;
   if (!element || op < MOERT_COMM_SUM || op > MOERT_COMM_PROD || count < 0 ||
       __builtin_mul_overflow(count, int64_t(element), &bytes))
     call.invalid = "invalid arguments (count " + std::to_string(count) +
                    ", dtype " + std::to_string(dtype) + ", op " +
                    std::to_string(op) + ")";
+  return call;
+}
+
+void RunContext::reduceScatter(int32_t axes, const void *send, void *recv,
+                               int64_t count, int32_t dtype, int32_t op) {
+  int64_t bytes = 0;
+  Collective call = reduction(kReduceScatter, axes, count, dtype, op, bytes);
   if (!begin(call)) {
     if (call.invalid.empty())
       zero(recv, bytes);
@@ -884,19 +893,9 @@ void RunContext::reduceScatter(int32_t axes, const void *send, void *recv,
 
 void RunContext::allReduce(int32_t axes, const void *send, void *recv,
                            int64_t count, int32_t dtype, int32_t op) {
-  Collective call;
-  call.kind = kAllReduce;
-  call.axes = axes;
-  call.sizes[0] = count;
-  call.sizes[1] = dtype;
-  call.sizes[2] = op;
-  size_t element = elementSize(dtype);
   int64_t bytes = 0;
-  if (!element || op < MOERT_COMM_SUM || op > MOERT_COMM_PROD || count < 0 ||
-      __builtin_mul_overflow(count, int64_t(element), &bytes))
-    call.invalid = "invalid arguments (count " + std::to_string(count) +
-                   ", dtype " + std::to_string(dtype) + ", op " +
-                   std::to_string(op) + ")";
+  Collective call = reduction(kAllReduce, axes, count, dtype, op, bytes);
+  size_t element = elementSize(dtype);
   if (!begin(call)) {
     if (call.invalid.empty())
       zero(recv, bytes);

@@ -91,21 +91,33 @@ static moert_status_t checkFunction(const moert::Bundle &bundle,
                     "no function " + std::to_string(function));
 }
 
-moert_status_t tensorInfo(const moert_bundle_t *bundle, size_t function,
+/// Input or output `index` of `function`, or a NOT_FOUND status.
+moert_status_t findTensor(const moert::Bundle &bundle, size_t function,
                           size_t index, bool input,
-                          moert_tensor_info_t *out_info) {
-  if (!bundle || !out_info)
-    return invalidArgument("null bundle or info");
-  if (moert_status_t status = checkFunction(bundle->bundle, function))
+                          const moert::TensorInfo *&found) {
+  if (moert_status_t status = checkFunction(bundle, function))
     return status;
-  const moert::Function &f = bundle->bundle.functions[function];
+  const moert::Function &f = bundle.functions[function];
   const auto &list = input ? f.inputs : f.outputs;
   if (index >= list.size())
     return makeStatus(MOERT_ERROR_NOT_FOUND,
                       std::string("function \"") + f.name + "\" has no " +
                           (input ? "input " : "output ") +
                           std::to_string(index));
-  const moert::TensorInfo &info = list[index];
+  found = &list[index];
+  return nullptr;
+}
+
+moert_status_t tensorInfo(const moert_bundle_t *bundle, size_t function,
+                          size_t index, bool input,
+                          moert_tensor_info_t *out_info) {
+  if (!bundle || !out_info)
+    return invalidArgument("null bundle or info");
+  const moert::TensorInfo *found = nullptr;
+  if (moert_status_t status =
+          findTensor(bundle->bundle, function, index, input, found))
+    return status;
+  const moert::TensorInfo &info = *found;
   out_info->name = info.name.c_str();
   out_info->dtype = info.type.dtype;
   out_info->rank = info.type.shape.size();
@@ -337,8 +349,7 @@ moert_status_t checkWorld(const moert::Bundle &bundle) {
 /// world (every rank creates its sessions in the same order), and lets the
 /// backend prepare its collectives.
 moert_status_t joinCollectives(const moert::Bundle &bundle,
-                               moert_session_s &session,
-                               moert_device_t device) {
+                               moert_session_s &session) {
   std::string error;
   double timeout = moert::comm::kDefaultTimeoutSeconds;
   if (!bundle.grid.empty() &&
@@ -360,7 +371,6 @@ moert_status_t joinCollectives(const moert::Bundle &bundle,
   if (bundle.worldSize > 1 &&
       !session.backend->prepareCollectives(*session.communicator, failure))
     return makeStatus(failure);
-  (void)device;
   return nullptr;
 }
 
@@ -369,16 +379,11 @@ moert_status_t tensorSplit(const moert_bundle_t *bundle, size_t function,
                            moert_tensor_split_t *out_split) {
   if (!bundle || !out_split)
     return invalidArgument("null bundle or split");
-  if (moert_status_t status = checkFunction(bundle->bundle, function))
+  const moert::TensorInfo *found = nullptr;
+  if (moert_status_t status =
+          findTensor(bundle->bundle, function, index, input, found))
     return status;
-  const moert::Function &f = bundle->bundle.functions[function];
-  const auto &list = input ? f.inputs : f.outputs;
-  if (index >= list.size())
-    return makeStatus(MOERT_ERROR_NOT_FOUND,
-                      std::string("function \"") + f.name + "\" has no " +
-                          (input ? "input " : "output ") +
-                          std::to_string(index));
-  const moert::TensorInfo &info = list[index];
+  const moert::TensorInfo &info = *found;
   static const uint32_t kNoSplit[MOERT_BUNDLE_MAX_RANK] = {};
   out_split->rank = info.type.shape.size();
   out_split->full_shape = info.fullShape.empty() ? info.type.shape.data()
@@ -606,7 +611,7 @@ moert_status_t moert_session_create_on_device_id(
     }
     if (!session->backend)
       return makeStatus(failure);
-    if (moert_status_t status = joinCollectives(b, *session, device))
+    if (moert_status_t status = joinCollectives(b, *session))
       return status;
     retain(bundle);
     session->bundle = bundle;

@@ -137,7 +137,7 @@ public:
 private:
   static constexpr int64_t boxRows = 128; // Rows per TMA load.
 
-  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
+  Value index(int64_t value) { return b.index(value); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
   Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
@@ -371,9 +371,7 @@ private:
       // Up is 128 columns (16 column groups of 8, 4 registers each) later.
       Value up = LLVM::ExtractValueOp::create(b, acc,
                                               ArrayRef<int64_t>{i + 64});
-      LoweringBuilder lb(b.getLoc(), b.getContext());
-      lb.setInsertionPoint(b.getInsertionBlock(), b.getInsertionPoint());
-      Value activated = lb.activation(raw, activation);
+      Value activated = b.activation(raw, activation);
       return arith::MulFOp::create(b, activated, up);
     };
     int64_t groups = tiles.columnsPerTile / 8;
@@ -396,7 +394,7 @@ private:
 
   GroupedMatmulOp op;
   GroupedMatmulTiles tiles;
-  ImplicitLocOpBuilder b;
+  LoweringBuilder b;
   Type element;
   int64_t numRows = 0, reduction = 0, numExperts = 0, outColumns = 0;
   Attribute workgroup;

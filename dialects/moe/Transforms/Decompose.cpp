@@ -24,9 +24,9 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-/// logits[T, E] = tokens · router (f32), reading `router` as [H, E] or [E, H].
-static Value buildRouterLogits(OpBuilder &builder, Location loc, Value tokens,
-                               Value router, WeightLayout layout) {
+Value mlir::moe::buildRouterLogits(OpBuilder &builder, Location loc,
+                                   Value tokens, Value router,
+                                   WeightLayout layout) {
   bool inOut = layout == WeightLayout::in_out;
   SmallVector<OpFoldResult> sizes = {
       tensor::getMixedSize(builder, loc, tokens, 0),

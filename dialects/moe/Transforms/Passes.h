@@ -3,6 +3,8 @@
 #ifndef MOE_TRANSFORMS_PASSES_H
 #define MOE_TRANSFORMS_PASSES_H
 
+#include "moe/IR/MoEAttrs.h"
+
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -16,6 +18,11 @@ namespace moe {
 /// (+ null and shared experts), and with `expandChains` moe.chain into layers.
 void populateMoEDecomposePatterns(RewritePatternSet &patterns,
                                   bool expandChains);
+
+/// logits[T, E] = tokens · router (f32 linalg matmul), reading `router` as
+/// [H, E] (`in_out`) or [E, H] (`out_in`); moe-decompose and moe-shard.
+Value buildRouterLogits(OpBuilder &builder, Location loc, Value tokens,
+                        Value router, WeightLayout layout);
 
 #define GEN_PASS_REGISTRATION
 #include "moe/Transforms/Passes.h.inc"

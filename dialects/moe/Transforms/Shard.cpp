@@ -385,28 +385,6 @@ void FunctionSharder::expandChains() {
   }
 }
 
-/// logits[T, E] = tokens · router in f32, reading `router` as [H, E] or
-/// [E, H] (as moe-decompose).
-static Value buildRouterLogits(OpBuilder &builder, Location loc, Value tokens,
-                               Value router, WeightLayout layout) {
-  bool inOut = layout == WeightLayout::in_out;
-  int64_t columns = dimOf(router, inOut ? 1 : 0);
-  Type f32 = builder.getF32Type();
-  Value empty = tensor::EmptyOp::create(
-      builder, loc, ArrayRef<int64_t>{dimOf(tokens, 0), columns}, f32);
-  Value zero =
-      arith::ConstantOp::create(builder, loc, builder.getZeroAttr(f32));
-  Value init = linalg::FillOp::create(builder, loc, zero, empty).getResult(0);
-  if (inOut)
-    return linalg::MatmulOp::create(builder, loc, ValueRange{tokens, router},
-                                    ValueRange{init})
-        .getResult(0);
-  return linalg::MatmulTransposeBOp::create(builder, loc,
-                                            ValueRange{tokens, router},
-                                            ValueRange{init})
-      .getResult(0);
-}
-
 static Value indexConstant(OpBuilder &builder, Location loc, int64_t value) {
   return arith::ConstantIndexOp::create(builder, loc, value);
 }

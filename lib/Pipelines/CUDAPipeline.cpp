@@ -48,6 +48,11 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   ConvertMoEToParallelLinalgOptions forms;
   forms.tensorCores = options.tensorCores;
   pm.addPass(createConvertMoEToParallelLinalg(forms));
+  // Sharded modules (moe-shard): collectives become moert_comm_* calls on the
+  // buffers bufferization assigns; moe-map-loops-to-gpu makes those device
+  // buffers, so the runtime receives device pointers (NCCL on the run's
+  // stream).
+  pm.addPass(createConvertMoEFlowToRuntime());
   addBufferizationSteps(pm, /*deallocate=*/false);
 
   // Parallel loops, then kernels.

@@ -43,8 +43,16 @@ using namespace mlir::moe;
 namespace {
 
 /// Ops that the host may run: they compute on scalars or on buffer metadata
-/// (never on buffer contents), or allocate and free.
+/// (never on buffer contents), allocate and free, or call the runtime.
 bool isHostOp(Operation *op) {
+  // A function without a body is the runtime's (the moert_comm_* collectives
+  // of convert-moeflow-to-runtime): host code that takes device pointers and
+  // orders its own device work on the call's stream. Kernels cannot call it.
+  if (auto call = dyn_cast<func::CallOp>(op)) {
+    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    return callee && callee.isExternal();
+  }
   if (isa<memref::AllocOp, memref::DeallocOp, memref::GetGlobalOp,
           memref::SubViewOp, memref::ReinterpretCastOp, memref::CastOp,
           memref::ExpandShapeOp, memref::CollapseShapeOp, memref::DimOp,

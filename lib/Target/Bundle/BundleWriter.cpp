@@ -408,11 +408,6 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
              failure();
   }
   SmallVector<int64_t> grid = moeGridShape(*sharded);
-  if (!grid.empty() && target.kind == BundleTarget::Kind::CUDA)
-    return moe::moduleError(module)
-           << "sharded CUDA bundles are not supported yet (the CUDA pipeline "
-              "has no collective lowering); without --bundle-shard the bundle "
-              "runs on one rank";
   FailureOr<std::vector<FunctionSpec>> functions =
       describeFunctions(*sharded, grid);
   if (failed(functions))

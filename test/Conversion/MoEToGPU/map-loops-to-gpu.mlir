@@ -159,3 +159,49 @@ func.func @sequential_group(%a: memref<8xf32>, %out: memref<1xf32>) {
   memref.store %max, %out[%c0] : memref<1xf32>
   return
 }
+
+// -----
+
+// A call of a function without a body (the runtime's moert_comm_* collectives,
+// from convert-moeflow-to-runtime) stays on the host between the kernels, with
+// device pointers; a call of a function with a body is device work.
+// CHECK-LABEL: func.func @runtime_call
+// CHECK: %[[BUF:.*]] = gpu.alloc () : memref<64xf32>
+// CHECK: gpu.launch
+// CHECK: gpu.terminator
+// CHECK: %[[PTR:.*]] = memref.extract_aligned_pointer_as_index %[[BUF]]
+// CHECK: %[[I64:.*]] = arith.index_cast %[[PTR]]
+// CHECK: %[[P:.*]] = llvm.inttoptr %[[I64]]
+// CHECK-NOT: gpu.launch
+// CHECK: call @moert_comm_all_reduce(%{{.*}}, %[[P]], %[[P]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK: gpu.launch
+// CHECK: call @square
+// CHECK: gpu.terminator
+func.func private @moert_comm_all_reduce(i32, !llvm.ptr, !llvm.ptr, i64, i32, i32)
+func.func private @square(%v: f32) -> f32 {
+  %s = arith.mulf %v, %v : f32
+  return %s : f32
+}
+func.func @runtime_call(%a: memref<64xf32>) -> memref<64xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %b = memref.alloc() : memref<64xf32>
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %v = memref.load %a[%i] : memref<64xf32>
+    memref.store %v, %b[%i] : memref<64xf32>
+    scf.reduce
+  }
+  %intptr = memref.extract_aligned_pointer_as_index %b : memref<64xf32> -> index
+  %i64 = arith.index_cast %intptr : index to i64
+  %ptr = llvm.inttoptr %i64 : i64 to !llvm.ptr
+  %group = arith.constant 2 : i32
+  %count = arith.constant 64 : i64
+  %dtype = arith.constant 0 : i32
+  %sum = arith.constant 0 : i32
+  func.call @moert_comm_all_reduce(%group, %ptr, %ptr, %count, %dtype, %sum) : (i32, !llvm.ptr, !llvm.ptr, i64, i32, i32) -> ()
+  %first = memref.load %b[%c0] : memref<64xf32>
+  %squared = func.call @square(%first) : (f32) -> f32
+  memref.store %squared, %b[%c0] : memref<64xf32>
+  return %b : memref<64xf32>
+}

@@ -5,6 +5,7 @@
 #include "Backend.h"
 #include "Bundle.h"
 #include "Comm.h"
+#include "CommAbi.h"
 #include "Executor.h"
 #include "World.h"
 
@@ -345,6 +346,37 @@ moert_status_t checkWorld(const moert::Bundle &bundle) {
   return nullptr;
 }
 
+/// Every rank of the world loaded the same bundle: a rank started with
+/// another bundle (another plan, shape or kernel) would issue other
+/// collectives or read other sizes, so it is caught here, before any kernel,
+/// on every rank, within the collective deadline. The fingerprint's two
+/// 32-bit halves are exact in a double; min == max over the world means one
+/// bundle.
+moert_status_t checkSameBundle(const moert::Bundle &bundle, double timeout) {
+  double halves[2] = {double(bundle.fingerprint >> 32),
+                      double(bundle.fingerprint & 0xffffffffu)};
+  double low[2] = {halves[0], halves[1]};
+  double high[2] = {halves[0], halves[1]};
+  std::string error;
+  if (!moert::comm::worldAllReduce(low, 2, MOERT_COMM_MIN, timeout, error) ||
+      !moert::comm::worldAllReduce(high, 2, MOERT_COMM_MAX, timeout, error))
+    return makeStatus(MOERT_ERROR_COLLECTIVE,
+                      "checking that every rank loaded the same bundle: " +
+                          error);
+  if (low[0] != high[0] || low[1] != high[1]) {
+    char text[96];
+    std::snprintf(text, sizeof(text), "%016llx",
+                  static_cast<unsigned long long>(bundle.fingerprint));
+    return makeStatus(
+        MOERT_ERROR_INVALID_ARGUMENT,
+        "the ranks of this world loaded different bundles (this rank's "
+        "fingerprint is " +
+            std::string(text) +
+            "): every rank must run the same bundle file");
+  }
+  return nullptr;
+}
+
 /// Gives `session` its communicator: a transport of its own in a multi-rank
 /// world (every rank creates its sessions in the same order), and lets the
 /// backend prepare its collectives.
@@ -365,6 +397,9 @@ moert_status_t joinCollectives(const moert::Bundle &bundle,
   } else {
     transport = moert::comm::createSelfTransport();
   }
+  if (bundle.worldSize > 1)
+    if (moert_status_t status = checkSameBundle(bundle, timeout))
+      return status;
   session.communicator = std::make_shared<moert::comm::Communicator>(
       transport, bundle.grid, timeout);
   moert::Failure failure;

@@ -96,12 +96,27 @@ CUdeviceptr devicePointer(const void *pointer) {
   return reinterpret_cast<CUdeviceptr>(pointer);
 }
 
-/// Sleeps a little longer each round, up to 1 ms.
-void backOff(std::chrono::microseconds &pause) {
-  std::this_thread::sleep_for(pause);
-  pause = std::min(pause + std::chrono::microseconds(20),
-                   std::chrono::microseconds(1000));
-}
+/// Paces the polls of one wait. A collective is on the layer's critical
+/// path, so the first rounds (~1-2 ms) only yield the processor: a sleep would
+/// add its granularity to every all-to-all. Longer waits sleep a little longer
+/// each round, up to 1 ms.
+class Poller {
+public:
+  void pause() {
+    if (++rounds <= kSpinRounds) {
+      std::this_thread::yield();
+      return;
+    }
+    std::this_thread::sleep_for(sleep);
+    sleep = std::min(sleep + std::chrono::microseconds(20),
+                     std::chrono::microseconds(1000));
+  }
+
+private:
+  static constexpr int kSpinRounds = 2000;
+  int rounds = 0;
+  std::chrono::microseconds sleep{20};
+};
 
 } // namespace
 
@@ -134,6 +149,15 @@ const NcclLibrary *loadNccl(std::string &error) {
 NcclCollectives::~NcclCollectives() {
   for (auto &[axes, comm] : comms)
     nccl.commDestroy(comm);
+}
+
+void NcclCollectives::traceUniform(const char *kind, const comm::Group &group,
+                                   size_t bytes,
+                                   CollectiveTrace::Clock::time_point start) {
+  if (trace.enabled()) {
+    std::vector<size_t> each(size_t(group.size()), bytes);
+    trace.record(kind, group.axes, each, each, start);
+  }
 }
 
 void NcclCollectives::abort(int32_t axes) {
@@ -178,14 +202,14 @@ ncclComm_t NcclCollectives::groupComm(const comm::Group &group,
   ncclComm_t comm = nullptr;
   ncclResult_t result = nccl.commInitRankConfig(&comm, group.size(), id,
                                                 group.index, &config);
-  auto pause = std::chrono::microseconds(0);
+  Poller poller;
   while (result == ncclInProgress && comm) {
     if (comm::Clock::now() >= deadline) {
       nccl.commAbort(comm);
       error = "ncclCommInitRankConfig: timed out (communicator aborted)";
       return nullptr;
     }
-    backOff(pause);
+    poller.pause();
     if (nccl.commGetAsyncError(comm, &result) != ncclSuccess)
       result = ncclInternalError;
   }
@@ -204,7 +228,7 @@ bool NcclCollectives::finish(const comm::Group &group, ncclComm_t comm,
                              comm::Clock::time_point deadline,
                              std::string &error) {
   ncclResult_t state = issued;
-  auto pause = std::chrono::microseconds(0);
+  Poller poller;
   bool capturing = call->capturing(call->stream);
   while (true) {
     if (state != ncclSuccess && state != ncclInProgress)
@@ -227,7 +251,7 @@ bool NcclCollectives::finish(const comm::Group &group, ncclComm_t comm,
       error = what + ": timed out (NCCL communicator aborted)";
       return false;
     }
-    backOff(pause);
+    poller.pause();
     if (nccl.commGetAsyncError(comm, &state) != ncclSuccess)
       state = ncclInternalError;
   }
@@ -239,6 +263,7 @@ bool NcclCollectives::finish(const comm::Group &group, ncclComm_t comm,
 
 bool NcclCollectives::copyToHost(void *host, const void *device, size_t bytes,
                                  std::string &error) {
+  trace.enterCollective();
   if (!call->check(call->driver->memcpyDtoHAsync(host, devicePointer(device),
                                                  bytes, call->stream),
                    "cuMemcpyDtoHAsync") ||
@@ -284,6 +309,7 @@ bool NcclCollectives::allToAllV(const comm::Group &group, const void *send,
   if (!comm)
     return false;
   size_t sendOffset = 0, recvOffset = 0;
+  auto start = CollectiveTrace::Clock::now();
   ncclResult_t result = nccl.groupStart();
   for (int m = 0; m < group.size() && result == ncclSuccess; ++m) {
     if (sendBytes[m])
@@ -298,8 +324,11 @@ bool NcclCollectives::allToAllV(const comm::Group &group, const void *send,
     recvOffset += recvBytes[m];
   }
   ncclResult_t ended = nccl.groupEnd();
-  return finish(group, comm, result != ncclSuccess ? result : ended,
-                "ncclSend/ncclRecv", deadline, error);
+  if (!finish(group, comm, result != ncclSuccess ? result : ended,
+              "ncclSend/ncclRecv", deadline, error))
+    return false;
+  trace.record("all_to_all_v", group.axes, sendBytes, recvBytes, start);
+  return true;
 }
 
 bool NcclCollectives::allGather(const comm::Group &group, const void *send,
@@ -357,10 +386,15 @@ bool NcclCollectives::reduceScatter(const comm::Group &group, const void *send,
   ncclComm_t comm = groupComm(group, deadline, error);
   if (!comm)
     return false;
-  return finish(group, comm,
-                nccl.reduceScatter(send, recv, size_t(count), type, reduction,
-                                   comm, call->stream),
-                "ncclReduceScatter", deadline, error);
+  auto start = CollectiveTrace::Clock::now();
+  if (!finish(group, comm,
+              nccl.reduceScatter(send, recv, size_t(count), type, reduction, comm,
+                        call->stream),
+              "ncclReduceScatter", deadline, error))
+    return false;
+  traceUniform("reduce_scatter", group, size_t(count) * comm::elementSize(dtype),
+               start);
+  return true;
 }
 
 bool NcclCollectives::allReduce(const comm::Group &group, const void *send,
@@ -377,10 +411,15 @@ bool NcclCollectives::allReduce(const comm::Group &group, const void *send,
   ncclComm_t comm = groupComm(group, deadline, error);
   if (!comm)
     return false;
-  return finish(group, comm,
-                nccl.allReduce(send, recv, size_t(count), type, reduction,
-                               comm, call->stream),
-                "ncclAllReduce", deadline, error);
+  auto start = CollectiveTrace::Clock::now();
+  if (!finish(group, comm,
+              nccl.allReduce(send, recv, size_t(count), type, reduction, comm,
+                        call->stream),
+              "ncclAllReduce", deadline, error))
+    return false;
+  traceUniform("all_reduce", group, size_t(count) * comm::elementSize(dtype),
+               start);
+  return true;
 }
 
 bool NcclCollectives::send(const comm::Group &group, int peer,

@@ -21,6 +21,7 @@
 #define MOERT_NCCL_NCCL_H
 
 #include "CallContext.h"
+#include "CollectiveTrace.h"
 #include "Comm.h"
 
 #include <nccl.h>
@@ -83,11 +84,17 @@ const NcclLibrary *loadNccl(std::string &error);
 class NcclCollectives final : public comm::DeviceCollectives {
 public:
   NcclCollectives(const NcclLibrary &library, comm::Communicator &communicator)
-      : nccl(library), communicator(communicator) {}
+      : nccl(library), communicator(communicator),
+        trace(communicator.world().rank()) {}
   ~NcclCollectives() override;
 
-  /// The run's context, while it lasts (null after).
-  void bind(cuda::CallContext *context) { call = context; }
+  /// The run's context, while it lasts (null after); each run gets the next
+  /// number in the trace.
+  void bind(cuda::CallContext *context) {
+    call = context;
+    if (context)
+      trace.startRun();
+  }
 
   bool copyToHost(void *host, const void *device, size_t bytes,
                   std::string &error) override;
@@ -127,11 +134,16 @@ private:
               const std::string &what, comm::Clock::time_point deadline,
               std::string &error);
   void abort(int32_t axes);
+  /// A trace line for a collective that moved `bytes` to and from each of
+  /// the group's members (MOERT_COMM_TRACE).
+  void traceUniform(const char *kind, const comm::Group &group, size_t bytes,
+                    CollectiveTrace::Clock::time_point start);
 
   const NcclLibrary &nccl;
   comm::Communicator &communicator;
   cuda::CallContext *call = nullptr;
   std::map<int32_t, ncclComm_t> comms;
+  CollectiveTrace trace;
 };
 
 } // namespace moert::nccl

@@ -73,22 +73,53 @@ def layer_mlir(t, h, f, e, k, routing, dtype):
 """
 
 
-def compile_bundle(tools, workdir, name, shape, dtype, target):
+def parse_plan(text, ranks):
+    """--plan "ep=2,etp=1,edp=1" -> (etp, ep, edp) whose product is `ranks`."""
+    plan = {"etp": 1, "ep": 1, "edp": 1}
+    if not text:
+        plan["ep"] = ranks
+    else:
+        for item in text.split(","):
+            key, _, value = item.partition("=")
+            if key.strip() not in plan or not value.strip().isdigit() or int(value) < 1:
+                raise SystemExit(f"moe-bench: error: --plan: '{item}' is not etp=N, ep=N or edp=N")
+            plan[key.strip()] = int(value)
+    if plan["etp"] * plan["ep"] * plan["edp"] != ranks:
+        raise SystemExit(f"moe-bench: error: --plan {text}: etp*ep*edp must be --ranks {ranks}")
+    return plan["etp"], plan["ep"], plan["edp"]
+
+
+def plan_name(plan):
+    etp, ep, edp = plan
+    return "x".join(f"{n}{v}" for n, v in (("ep", ep), ("etp", etp), ("edp", edp)) if v > 1) or "1"
+
+
+def compile_bundle(tools, workdir, name, shape, dtype, target, plan=None):
+    """The layer as a bundle; with a plan (etp, ep, edp), sharded for its ranks."""
     source = os.path.join(workdir, name + ".mlir")
-    bundle = os.path.join(workdir, f"{name}.{dtype}.{target}.bundle")
+    suffix = f".{plan_name(plan)}" if plan else ""
+    bundle = os.path.join(workdir, f"{name}.{dtype}.{target}{suffix}.bundle")
+    text = layer_mlir(*shape, dtype)
+    if plan:
+        etp, ep, edp = plan
+        text = (f"module attributes {{moe.parallel = #moe.parallel<attn = {{tp = 1, cp = 1, "
+                f"dp = {etp * ep * edp}, pp = 1}}, moe = {{etp = {etp}, ep = {ep}, edp = {edp}}}>}} {{\n"
+                + text + "}\n")
     with open(source, "w") as f:
-        f.write(layer_mlir(*shape, dtype))
+        f.write(text)
     # MOE_BUNDLE_FLAGS: extra moe-translate flags, e.g. --bundle-tensor-cores.
-    extra = os.environ.get("MOE_BUNDLE_FLAGS", "").split()
+    extra = os.environ.get("MOE_BUNDLE_FLAGS", "").split() + (["--bundle-shard"] if plan else [])
     subprocess.run([tools["moe-translate"], "--moe-to-bundle", f"--bundle-target={target}", *extra,
                     source, "-o", bundle], check=True)
     return bundle
 
 
-def time_ours(tools, bundle, repeat, device="cpu"):
-    run = subprocess.run([tools["moe-run"], bundle, "--seed", "1", "--repeat", str(repeat),
+def time_ours(tools, bundle, repeat, device="cpu", launcher=(), env=None):
+    run = subprocess.run([*launcher, tools["moe-run"], bundle, "--seed", "1", "--repeat", str(repeat),
                           "--device", device],
-                         check=True, capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
+    if run.returncode:
+        raise RuntimeError(f"moe-run {bundle} failed:\n" + (run.stdout + run.stderr)[-2000:])
     match = re.search(r"time\s+median ([0-9.]+) ms", run.stdout)
     if not match:
         raise RuntimeError("moe-run printed no time:\n" + run.stdout)
@@ -221,20 +252,28 @@ def bench_cuda(args, tools):
     names = args.config or list(CONFIGS)
     os.makedirs(args.bundle_dir, exist_ok=True)
     bundles = {name: os.path.join(args.bundle_dir, f"{name}.{dtype}.cuda.bundle") for name in names}
+    plan = args.plan_tuple if args.ranks > 1 else None
+    sharded = {name: os.path.join(args.bundle_dir, f"{name}.{dtype}.cuda.{plan_name(plan)}.bundle")
+               for name in names} if plan else {}
     if not args.run_only:
         if not tools.get("moe-translate"):
             print("moe-bench: error: moe-translate not found (needed to compile; "
                   "or pass --run-only with precompiled --bundle-dir)", file=sys.stderr)
             return 1
         for name in names:
-            compile_bundle(tools, args.bundle_dir, name,
-                           scaled(CONFIGS[name], args.scale_tokens, args.scale_width), dtype, "cuda")
+            shape = scaled(CONFIGS[name], args.scale_tokens, args.scale_width)
+            compile_bundle(tools, args.bundle_dir, name, shape, dtype, "cuda")
+            if plan:
+                compile_bundle(tools, args.bundle_dir, name, shape, dtype, "cuda", plan)
         if args.compile_only:
-            print(f"moe-bench: wrote {len(names)} cuda bundles to {args.bundle_dir}")
+            print(f"moe-bench: wrote {len(names) * (2 if plan else 1)} cuda bundles to {args.bundle_dir}")
             return 0
     if not tools.get("moe-run"):
         print("moe-bench: error: moe-run not found", file=sys.stderr)
         return 1
+    if plan:
+        single = {name: path for name, path in bundles.items() if os.path.exists(path)}
+        return bench_cuda_ranks(args, tools, names, dtype, sharded, single)
     print(f"moe-bench --target cuda: DESIGN §10 shapes (T/{args.scale_tokens}, H and F/{args.scale_width}); "
           f"{dtype}; CUDA events, median of {args.repeat} after a warm-up")
     header = (f"{'config':24} {'T':>5} {'H':>5} {'F':>5} {'E':>4} {'K':>2} | {'ours ms':>9} {'TFLOP/s':>7} "
@@ -272,6 +311,136 @@ def bench_cuda(args, tools):
     return 0
 
 
+# The torch.distributed peer of the all-to-alls: each rank replays, with
+# all_to_all_single on uint8 buffers, the byte splits its own all_to_all_v
+# calls of one run had (from our MOERT_COMM_TRACE file), timed with CUDA
+# events, median of `repeat` after a warm-up. Started by the same launcher.
+TORCH_ALL_TO_ALL = r"""
+import json, os, statistics, sys, torch, torch.distributed as dist
+trace, run, repeat, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("RANK", "0")))
+size = int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+local = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", os.environ.get("LOCAL_RANK", "0")))
+torch.cuda.set_device(local)
+dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size,
+                        device_id=torch.device("cuda", local))
+calls = [c for c in map(json.loads, open(f"{trace}.rank{rank}.jsonl"))
+         if c["run"] == run and c["collective"] == "all_to_all_v"]
+total = 0.0
+for c in calls:
+    send = torch.empty(max(1, sum(c["send_bytes"])), dtype=torch.uint8, device="cuda")
+    recv = torch.empty(max(1, sum(c["recv_bytes"])), dtype=torch.uint8, device="cuda")
+    def once():
+        dist.all_to_all_single(recv[:sum(c["recv_bytes"])], send[:sum(c["send_bytes"])],
+                               c["recv_bytes"], c["send_bytes"])
+    once()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeat):
+        dist.barrier()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        once()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    total += statistics.median(times)
+slowest = torch.tensor([total], device="cuda")
+dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+if rank == 0:
+    print(json.dumps({"ms": slowest.item(), "calls": len(calls), "nccl": ".".join(map(str, torch.cuda.nccl.version()))}))
+dist.destroy_process_group()
+"""
+
+
+def all_to_all_stats(trace, ranks):
+    """Our all_to_all_v calls from the trace files of the ranks.
+
+    Returns a dict: calls per run, bytes a rank sends per run (the largest),
+    NCCL ms per run and header-exchange ms per run (each the slowest rank's,
+    median over the timed runs: run 0 is the warm-up when there are more),
+    the last run's number, and rank 0's last run as (entered, enqueued, done)
+    ms from the start of the run for every collective."""
+    per_rank = []
+    for r in range(ranks):
+        runs = {}
+        with open(f"{trace}.rank{r}.jsonl") as f:
+            for line in f:
+                c = json.loads(line)
+                entry = runs.setdefault(c["run"], {"calls": 0, "sent": 0, "ms": 0.0, "header": 0.0, "timeline": []})
+                entry["timeline"].append((c["collective"], c.get("entered_ms", 0.0), c.get("enqueued_ms", 0.0),
+                                          c.get("done_ms", 0.0)))
+                if c["collective"] != "all_to_all_v":
+                    continue
+                entry["calls"] += 1
+                entry["sent"] += sum(c["send_bytes"])
+                entry["ms"] += c["ms"]
+                entry["header"] += c.get("enqueued_ms", 0.0) - c.get("entered_ms", 0.0)
+        per_rank.append(runs)
+    if not per_rank[0]:
+        return {"calls": 0, "sent": 0, "ms": 0.0, "header": 0.0, "last": 0, "timeline": []}
+    last = max(per_rank[0])
+    timed = [run for run in per_rank[0] if run > 0] or list(per_rank[0])
+    def slowest(key):
+        return statistics.median(max(runs[run][key] for runs in per_rank if run in runs) for run in timed)
+    return {"calls": per_rank[0][last]["calls"], "sent": max(runs[last]["sent"] for runs in per_rank),
+            "ms": slowest("ms"), "header": slowest("header"), "last": last,
+            "timeline": per_rank[0][last]["timeline"]}
+
+
+def bench_cuda_ranks(args, tools, names, dtype, bundles, single):
+    """--ranks N on cuda: the sharded layer on N GPUs (one process each), its
+    all-to-all bandwidth, and torch.distributed's on the same split sizes."""
+    launcher = args.launcher.format(ranks=args.ranks).split()
+    print(f"moe-bench --target cuda --ranks {args.ranks} (plan {plan_name(args.plan_tuple)}): DESIGN §10 shapes "
+          f"(T/{args.scale_tokens}, H and F/{args.scale_width}); {dtype}; median of {args.repeat}; "
+          f"launcher: {' '.join(launcher)}")
+    header = (f"{'config':24} | {'ours ms':>8} {'TFLOP/s':>7} | {'1 GPU ms':>8} | {'a2a/layer':>9} {'MB/rank':>8} "
+              f"{'a2a ms':>7} {'busbw GB/s':>10} | {'torch a2a ms':>12} {'busbw GB/s':>10}")
+    print(header)
+    print("-" * len(header))
+    n = args.ranks
+    for name in names:
+        t, h, f, e, k, _ = scaled(CONFIGS[name], args.scale_tokens, args.scale_width)
+        flops = 2.0 * t * k * 3 * h * f
+        with tempfile.TemporaryDirectory() as traces:
+            env = dict(os.environ, NCCL_NVLS_ENABLE="0", MOERT_COMM_TRACE=os.path.join(traces, "trace"))
+            try:
+                ours = time_ours(tools, bundles[name], args.repeat, "cuda", launcher, env)
+            except RuntimeError as error:
+                print(f"{name:24} | failed: {str(error).splitlines()[-1][:120]}")
+                continue
+            one = time_ours(tools, single[name], args.repeat, "cuda") if single.get(name) else None
+            stats = all_to_all_stats(env["MOERT_COMM_TRACE"], n)
+            calls, sent, a2a_ms, last = stats["calls"], stats["sent"], stats["ms"], stats["last"]
+            def busbw(nbytes, ms):
+                # nccl-tests' convention: bytes a rank sends / time * (n-1)/n.
+                return nbytes / (ms * 1e-3) / 1e9 * (n - 1) / n if ms else float("nan")
+            peer = subprocess.run([*launcher, args.python, "-c", TORCH_ALL_TO_ALL, env["MOERT_COMM_TRACE"],
+                                   str(last), str(args.repeat), str(29500 + os.getpid() % 1000)],
+                                  capture_output=True, text=True, env=env)
+            torch_ms = None
+            if peer.returncode == 0 and peer.stdout.strip():
+                torch_ms = json.loads(peer.stdout.strip().splitlines()[-1])["ms"]
+            print(f"{name:24} | {ours:8.3f} {flops / (ours * 1e-3) / 1e12:7.2f} | "
+                  f"{(one if one else float('nan')):8.3f} | {calls:9d} {sent / 1e6:8.2f} {a2a_ms:7.3f} "
+                  f"{busbw(sent, a2a_ms):10.1f} | {(torch_ms if torch_ms else float('nan')):12.3f} "
+                  f"{busbw(sent, torch_ms):10.1f}")
+            if peer.returncode:
+                print(f"  torch.distributed: {(peer.stderr.strip().splitlines() or ['failed'])[-1][:160]}")
+            # Where rank 0's last run spent its time: each collective entered
+            # (device idle), enqueued (after the header exchange), done.
+            print(f"  rank 0 run {last}: header exchange {stats['header']:.3f} ms/layer (slowest rank); "
+                  + "; ".join(f"{kind} {entered:.2f}/{enqueued:.2f}/{done:.2f}"
+                              for kind, entered, enqueued, done in stats["timeline"]) + " ms entered/enqueued/done")
+    print("ours ms: the slowest rank's median layer time (CUDA events); 1 GPU ms: the unsharded bundle on one GPU; "
+          "a2a: our all_to_all_v calls of one run (enqueue to done, host clock, slowest rank), "
+          "MB/rank: bytes one rank sends per layer; busbw = MB/rank / time * (n-1)/n; "
+          "torch a2a: all_to_all_single with the same byte splits, CUDA events")
+    return 0
+
+
 def time_torch(python, shape, dtype, repeat):
     t, h, f, e, k, routing = shape
     run = subprocess.run([python, "-c", TORCH_LAYER, str(t), str(h), str(f), str(e), str(k), routing,
@@ -302,7 +471,22 @@ def main():
     parser.add_argument("--compile-only", action="store_true", help="cuda: only write the bundles")
     parser.add_argument("--run-only", action="store_true",
                         help="cuda: only run bundles found in --bundle-dir (the GPU machine has no MLIR)")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="cuda: shard each layer over this many GPUs, one process each (moe-shard), "
+                             "and report its all-to-all bandwidth beside torch.distributed's")
+    parser.add_argument("--plan", default=None,
+                        help='with --ranks: the MoE plan, e.g. "ep=2" or "ep=2,etp=2" (default: ep=RANKS)')
+    parser.add_argument("--launcher", default="mpirun --allow-run-as-root --oversubscribe -np {ranks}",
+                        help="with --ranks: the command that starts the ranks ({ranks} is replaced)")
     args = parser.parse_args()
+    if args.ranks < 1:
+        print("moe-bench: error: --ranks must be at least 1", file=sys.stderr)
+        return 1
+    if args.ranks > 1 and args.target != "cuda":
+        print("moe-bench: error: --ranks is for --target cuda (CPU ranks: mpirun moe-run, docs/multi-rank.md)",
+              file=sys.stderr)
+        return 1
+    args.plan_tuple = parse_plan(args.plan, args.ranks)
     cuda = args.target == "cuda"
     if args.scale_tokens is None:
         args.scale_tokens = 1 if cuda else 16

@@ -570,13 +570,16 @@ Value FunctionSharder::shardLayer(LayerOp layer) {
         builder, loc, RankedTensorType::get({capacity}, i32),
         sendCounts.getType(), rowExperts, sendCounts, grid, axes(kEpAxis));
     Value recvCounts = received.getRecvCounts();
-    Value total = sumEntries(builder, loc, recvCounts);
 
-    // Rows arrive source-major; past `total` they are padding (expert El,
-    // which the regrouping dispatch drops).
+    // Rows arrive source-major; past the received total they are padding
+    // (expert El, which the regrouping dispatch drops). The total (a sum of
+    // ep counts) is computed inside the element computation: as a value
+    // outside it, the GPU path would have to read it on the host, and the
+    // whole loop would run in one thread.
     Value tags = buildIndexGeneric(
         builder, loc, {capacity}, ValueRange{receivedExperts.getOutput()},
         [&](OpBuilder &b, Location l, ArrayRef<Value> idx, ValueRange args) {
+          Value total = sumEntries(b, l, recvCounts);
           Value row = arith::IndexCastOp::create(b, l, i32, idx[0]);
           Value inUse = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
                                               row, total);

@@ -31,10 +31,16 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createMoEDecompose(decompose));
   pm.addPass(createCanonicalizerPass());
   // moe ops into linalg/tensor/scf.
-  if (options.parallelForms)
-    pm.addPass(createConvertMoEToParallelLinalg());
-  else
+  if (options.parallelForms) {
+    ConvertMoEToParallelLinalgOptions forms;
+    forms.tensorCores = options.tensorCores;
+    pm.addPass(createConvertMoEToParallelLinalg(forms));
+    // The tensor-core forms' moe.grouped_matmul ops, computed by loops.
+    if (options.tensorCores)
+      pm.addPass(createConvertGroupedMatmulToLinalg());
+  } else {
     pm.addPass(createConvertMoEToLinalg());
+  }
   // Sharded modules (moe-shard): collectives become moert_comm_* calls on the
   // buffers one-shot bufferization is about to assign (a no-op without them).
   pm.addPass(createConvertMoEFlowToRuntime());
@@ -65,7 +71,8 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm,
 
 namespace {
 /// The textual form of CPUPipelineOptions:
-/// `moe-cpu-pipeline{lower-to-llvm=false emit-c-interfaces=false}`.
+/// `moe-cpu-pipeline{lower-to-llvm=false emit-c-interfaces=false
+/// parallel-forms=true tensor-cores=true}`.
 struct CPUPipelineTextOptions
     : PassPipelineOptions<CPUPipelineTextOptions> {
   Option<bool> lowerToLLVM{
@@ -84,6 +91,13 @@ struct CPUPipelineTextOptions
                      "(convert-moe-to-parallel-linalg), to test their numerics "
                      "on the CPU"),
       llvm::cl::init(false)};
+  Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("With parallel-forms: emit the tensor-core forms "
+                     "(moe.grouped_matmul) too and compute them with loops "
+                     "(convert-grouped-matmul-to-linalg), to test their "
+                     "numerics on the CPU"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -99,6 +113,7 @@ void mlir::moe::registerPipelines() {
         options.lowerToLLVM = text.lowerToLLVM;
         options.emitCInterfaces = text.emitCInterfaces;
         options.parallelForms = text.parallelForms;
+        options.tensorCores = text.tensorCores;
         buildCPUPipeline(pm, options);
       });
 }

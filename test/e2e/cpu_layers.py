@@ -35,6 +35,13 @@ def round_f32(value):
     return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
+def round_f16(value):
+    return struct.unpack("<e", struct.pack("<e", value))[0]
+
+
+ROUNDING = {"f32": round_f32, "bf16": round_bf16, "f16": round_f16}
+
+
 def rand_tensor(rng, shape, scale, rounding):
     if len(shape) == 1:
         return [rounding(rng.uniform(-scale, scale)) for _ in range(shape[0])]
@@ -291,6 +298,28 @@ CASES = {
     "chain-two-iterations": dict(iterations=2, routing=dict(scoring="softmax", top_k=2)),
 }
 
+# Sizes the tensor-core kernel of convert-moe-to-gpu takes (16-bit floats, H
+# and F multiples of 128), so that moe-cpu-pipeline{parallel-forms=true
+# tensor-cores=true} computes the expert FFNs and the router logits as
+# moe.grouped_matmul (see --count-grouped-matmuls); E is not a multiple of the
+# column tile (the router's masked columns).
+TENSOR_CORE = dict(hidden=128, intermediate=128, experts=4, dtype="bf16")
+TENSOR_CORE_CASES = {
+    "mixtral-tc-bf16": dict(TENSOR_CORE, routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "mixtral-tc-f16": dict(TENSOR_CORE, dtype="f16", routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "deepseek-v3-tc-bf16": dict(TENSOR_CORE, experts=8, bias_scale=0.3, shared=True,
+                                routing=dict(scoring="sigmoid", top_k=2, renormalize=True, scaling_factor=2.5,
+                                             num_groups=4, kept_groups=2)),
+    "capacity-score-tc-bf16": dict(TENSOR_CORE, tokens=8, capacity=2, drop_policy="score",
+                                   routing=dict(scoring="softmax", top_k=2, renormalize=True)),
+    "null-experts-tc-bf16": dict(TENSOR_CORE, experts=8, router_scale=2.0,
+                                 routing=dict(scoring="softmax", top_k=3, zero_experts=1, copy_experts=1,
+                                              constant_experts=2)),
+    "single-token-tc-bf16": dict(TENSOR_CORE, tokens=1, routing=dict(scoring="softmax", top_k=2,
+                                                                       renormalize=True)),
+    "chain-tc-bf16": dict(TENSOR_CORE, iterations=2, routing=dict(scoring="softmax", top_k=2)),
+}
+
 UNION_CASES = {
     "union-ffn-gated": dict(kind="union_ffn", union_experts=4, activation="silu", gated=True),
     "union-ffn-plain-capacity": dict(kind="union_ffn", union_experts=2, activation="relu", gated=False,
@@ -305,7 +334,7 @@ UNION_CASES = {
 def build_union(name, seed):
     case = dict(dict(batch=2, seq=6, model=8, intermediate=16, dtype="f32"), **UNION_CASES[name])
     rng = random.Random(seed)
-    rounding = round_bf16 if case["dtype"] == "bf16" else round_f32
+    rounding = ROUNDING[case["dtype"]]
     B, S, D = case["batch"], case["seq"], case["model"]
     t = {"x": rand_tensor(rng, [B, S, D], 1.0, rounding)}
     if case["kind"] == "union_ffn":
@@ -380,9 +409,9 @@ def shape_of(value):
 
 
 def build(name, seed):
-    case = dict(BASE, **CASES[name])
+    case = dict(BASE, **(CASES.get(name) or TENSOR_CORE_CASES[name]))
     rng = random.Random(seed)
-    rounding = round_bf16 if case["dtype"] == "bf16" else round_f32
+    rounding = ROUNDING[case["dtype"]]
     T, H, F = case["tokens"], case["hidden"], case["intermediate"]
     r = case["routing"]
     nulls = r.get("zero_experts", 0) + r.get("copy_experts", 0) + r.get("constant_experts", 0)
@@ -489,7 +518,16 @@ func.func @main() {{
 """
 
 
-TOLERANCE = {"f32": 1e-4, "bf16": 1.6e-2}
+TOLERANCE = {"f32": 1e-4, "bf16": 1.6e-2, "f16": 1e-2}
+
+
+def count_grouped_matmuls(path, tools):
+    """moe.grouped_matmul ops the tensor-core forms make of the module."""
+    forms = subprocess.run([tools.moe_opt, path, "--convert-moe-to-parallel-linalg=tensor-cores=true"],
+                           capture_output=True, text=True)
+    if forms.returncode:
+        return None
+    return len(re.findall(r"= moe\.grouped_matmul ", forms.stdout))
 
 
 def run_case(name, seed, tools):
@@ -501,9 +539,16 @@ def run_case(name, seed, tools):
         case, tensors = build(name, seed)
         text = mlir_module(case, tensors)
         expected = reference
-    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
-        f.write(text)
-        path = f.name
+    # The tensor-core-sized cases embed megabytes of weights: no file is left.
+    with tempfile.TemporaryDirectory() as directory:
+        path = f"{directory}/{name}-{seed}.mlir"
+        with open(path, "w") as f:
+            f.write(text)
+        return check_case(name, case, tensors, expected, path, tools)
+
+
+def check_case(name, case, tensors, expected, path, tools):
+    """Compiles and runs the module at `path` and compares it with `expected`."""
     libs = ",".join(f"{tools.lib_dir}/{lib}" for lib in ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
     compiled = subprocess.run([tools.moe_opt, path, f"--pass-pipeline=builtin.module({tools.pipeline})"],
                               capture_output=True, text=True)
@@ -520,7 +565,10 @@ def run_case(name, seed, tools):
     error = max(abs(a - b) for a, b in zip(got, want))
     bound = TOLERANCE[case["dtype"]] * max(1.0, max(abs(v) for v in want))
     ok = error <= bound and not any(math.isnan(v) for v in got)
-    return name, ok, f"max abs error {error:.3g} (bound {bound:.3g})"
+    detail = f"max abs error {error:.3g} (bound {bound:.3g})"
+    if tools.count_grouped_matmuls:
+        detail += f", grouped matmuls {count_grouped_matmuls(path, tools)}"
+    return name, ok, detail
 
 
 def main():
@@ -532,8 +580,19 @@ def main():
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--pipeline", default="moe-cpu-pipeline",
                         help="the CPU pipeline with options, e.g. moe-cpu-pipeline{parallel-forms=true}")
+    parser.add_argument("--cases", choices=["layers", "tensor-core-sizes"], default="layers",
+                        help="layers: the layer and union cases; tensor-core-sizes: layers sized for the "
+                             "tensor-core kernel")
+    parser.add_argument("--count-grouped-matmuls", action="store_true",
+                        help="also report how many moe.grouped_matmul convert-moe-to-parallel-linalg"
+                             "{tensor-cores} makes of each case")
     tools = parser.parse_args()
-    names = [tools.only] if tools.only else list(CASES) + list(UNION_CASES)
+    if tools.only:
+        names = [tools.only]
+    elif tools.cases == "tensor-core-sizes":
+        names = list(TENSOR_CORE_CASES)
+    else:
+        names = list(CASES) + list(UNION_CASES)
     jobs = [(n, s) for n in names for s in range(tools.seeds)]
     failed = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:

@@ -257,9 +257,15 @@ LogicalResult GroupedMatmulOp::verify() {
                        isStatic(weightShape[0]) ? weightShape[0] + 1
                                                 : ShapedType::kDynamic,
                        "the experts of 'weight' + 1")) ||
-      failed(check.sameElementType(weight, "weight", rows, "rows")) ||
-      failed(check.sameElementType(init, "init", rows, "rows")))
+      failed(check.sameElementType(weight, "weight", rows, "rows")))
     return failure();
+  // An f32 output keeps the f32 accumulators as they are (router logits feed
+  // an f32 softmax); any other output type is the operands' own.
+  Type initElement = elementTypeOf(init), rowsElement = elementTypeOf(rows);
+  if (initElement != rowsElement && !initElement.isF32())
+    return emitOpError() << "'init' element type " << initElement
+                         << " must be f32 or the element type " << rowsElement
+                         << " of 'rows'";
   if (Value gate = getGate()) {
     if (gate.getType() != weight.getType())
       return emitOpError() << "'gate' type " << gate.getType()

@@ -141,14 +141,19 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
   let summary = "one GEMM per expert over its run of expert-sorted rows";
   let description = [{
     The expert FFN's building block on the GPU path (`convert-moe-to-parallel-linalg`
-    emits it for `moe.experts` where tensor cores apply; `convert-moe-to-gpu` turns
-    it into a tiled kernel). Destination style, on tensors or on memrefs.
+    emits it for `moe.experts` where tensor cores apply, and for the router logits
+    GEMM as a single group; `convert-moe-to-gpu` turns it into a tiled kernel;
+    `convert-grouped-matmul-to-linalg` computes it on the CPU). Destination style,
+    on tensors or on memrefs.
 
     `rows` `[R, K]`, `offsets` `[E + 1]` (as produced by `moe.dispatch`), `weight`
     `[E, N, K]` (each expert's matrix stored `[out, in]`, K contiguous: the `out_in`
-    layout), optional `gate` of the same shape with an `activation`, `init` `[R, N]`.
+    layout), optional `gate` of the same shape with an `activation`, `init` `[R, N]`
+    whose element type is that of `rows` or f32 (f32 outputs keep the
+    accumulators unrounded, as the router's f32 logits need).
     For each row `r` with `offsets[e] <= r < offsets[e+1]`, with f32 accumulation and
-    the sums narrowed to the element type at the end:
+    the sums (after the activation) converted to the element type of `init` at the
+    end:
 
     * without `gate`: `out[r, n] = Σ_k rows[r, k]·weight[e, n, k]`;
     * with `gate`: `out[r, n] = act(Σ_k rows[r, k]·gate[e, n, k]) · Σ_k rows[r, k]·weight[e, n, k]`
@@ -160,6 +165,10 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
     %h = moe.grouped_matmul %rows, %offsets weight %up gate %gate activation silu
         outs(%zeros) : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16>
         gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+    // Router logits [T, E] = x · W_r^T in f32: one group, offsets = [0, T].
+    %logits = moe.grouped_matmul %x, %whole weight %router outs(%zeros_f32)
+        : tensor<64x256xbf16>, tensor<2xi64>, tensor<1x8x256xbf16>
+        outs tensor<64x8xf32> -> tensor<64x8xf32>
     ```
   }];
   let arguments = (ins MoE_GroupedFloat:$rows,

@@ -66,16 +66,57 @@ def ConvertMoEToParallelLinalg : Pass<"convert-moe-to-parallel-linalg"> {
 
     Results equal the CPU path's up to the order of float additions.
 
-    With `tensor-cores`, a gated `out_in` `moe.experts` on bf16/f16 whose sizes
-    the tensor-core kernel's tiles divide becomes two `moe.grouped_matmul`
-    (gate/up with the activation in the epilogue, then down) for
-    `convert-moe-to-gpu`.
+    With `tensor-cores`, for `convert-moe-to-gpu`'s tensor-core kernel (the
+    conditions live in `GroupedMatmulTiles.h`):
+
+    * a gated `out_in` `moe.experts` on bf16/f16 whose sizes the kernel's
+      tiles divide becomes two `moe.grouped_matmul` (gate/up with the
+      activation in the epilogue, then down);
+    * the router logits GEMM (`linalg.matmul` with B transposed: 16-bit
+      tokens times the `out_in` router weight `[E, H]`, into zero-filled f32
+      logits; H a multiple of 64, any T and E) becomes one
+      `moe.grouped_matmul` with a single group (offsets `[0, T]`, the weight
+      as `[1, E, H]`) and an f32 output.
   }];
   let options = [
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"false",
-           "Emit moe.grouped_matmul for expert FFNs that fit the tensor-core "
-           "kernel of convert-moe-to-gpu">
+           "Emit moe.grouped_matmul for expert FFNs and router logits that "
+           "fit the tensor-core kernel of convert-moe-to-gpu">
   ];
+  // moe: the router logits' moe.grouped_matmul may be the first moe op of a
+  // module (a bare linalg.matmul input).
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::moe::MoEDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def ConvertGroupedMatmulToLinalg : Pass<"convert-grouped-matmul-to-linalg"> {
+  let summary = "Lowers moe.grouped_matmul on tensors to a loop over experts "
+                "of linalg matmuls (the tensor-core forms' numerics on the CPU)";
+  let description = [{
+    `moe-cpu-pipeline{parallel-forms=true tensor-cores=true}` runs it after
+    `convert-moe-to-parallel-linalg{tensor-cores}`, so that the tensor-level
+    forms meant for `convert-moe-to-gpu` (expert FFNs, router logits) are
+    checked against the reference without a GPU. Each `moe.grouped_matmul` on
+    tensors becomes exactly its documented semantics:
+
+    * one `scf.for` over the experts `e`; an expert with rows takes the
+      dynamic slice `rows[offsets[e], offsets[e+1])`, multiplies it by
+      `weight[e]` (and `gate[e]`) transposed with `linalg.matmul` into a fresh
+      f32 accumulator, applies `act(gate) * up` in f32 (a `linalg.generic`),
+      narrows to the element type of `init` and inserts the block into the
+      result; experts without rows are skipped;
+    * the loop carries `init`, so rows outside `[offsets[0], offsets[E])` keep
+      it.
+
+    A `moe.grouped_matmul` on buffers has no CPU lowering (an error: run the
+    pass before bufferization).
+  }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
@@ -93,7 +134,7 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
     host (`nvgpu.tma.create.descriptor`, 128-byte swizzle, zero fill past the
     rows) and one `gpu.launch`:
 
-    * grid (N / columns per tile, ceil(R / 128) + E): block y is the index of
+    * grid (ceil(N / columns per tile), ceil(R / 128) + E): block y is the index of
       a 128-row tile in the list of every expert's tiles, which the block finds
       from the run-time offsets (a block past the last tile exits), so experts
       without rows cost nothing and no tile mixes experts;
@@ -104,13 +145,18 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
       swizzled K-major shared-memory tiles;
     * epilogue in registers: with a gate, the B tile holds the gate rows then
       the up rows, so each thread has both halves of its columns and applies
-      `act(gate) * up` before narrowing; rows of the tile past the expert's end
-      are not stored.
+      `act(gate) * up` before narrowing to the output type (an f32 output is
+      stored as accumulated); rows of the tile past the expert's end, and
+      columns past N in a partial last column tile, are not stored.
 
     Tiles come from `chooseGroupedMatmulTiles` (include/moe/Conversion/MoEToGPU):
-    128 rows, 128 output columns when gated (wgmma n256), else 256 or 128;
-    four stages (48 KiB each) when they fit. Operands must be 16-bit floats
-    with static shapes those tiles divide (a located error otherwise).
+    128 rows, 128 output columns when gated (wgmma n256), else 256 or 128
+    when they divide N, else one tile of N rounded up to 8 (N <= 256) or
+    256-column tiles with the last one partial (TMA zero-fills weight rows
+    past E·N; columns past N are computed but not stored); four stages (up to
+    48 KiB each) when they fit. Operands must be 16-bit floats with static
+    shapes, K a multiple of 64 and, with a gate, N a multiple of 128 (a
+    located error otherwise).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -22,6 +22,12 @@ struct CPUPipelineOptions {
   /// (convert-moe-to-parallel-linalg) instead of convert-moe-to-linalg: runs
   /// the GPU path's tensor-level numerics on the CPU, for tests.
   bool parallelForms = false;
+  /// With `parallelForms`: emit the tensor-core forms too
+  /// (convert-moe-to-parallel-linalg{tensor-cores}: moe.grouped_matmul for
+  /// the expert FFNs and router logits that fit the GPU kernel) and compute
+  /// them on the CPU (convert-grouped-matmul-to-linalg), so that their
+  /// numerics are tested without a GPU. Ignored without `parallelForms`.
+  bool tensorCores = false;
 };
 
 /// The CPU pipeline (`moe-cpu-pipeline`): moe ops -> linalg/tensor/scf ->

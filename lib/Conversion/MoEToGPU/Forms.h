@@ -10,13 +10,17 @@ namespace mlir::moe {
 /// The data-parallel forms win over the CPU lowerings of the same ops, which
 /// the pass also adds (for the ops whose CPU form is already parallel).
 constexpr unsigned kParallelFormBenefit = 2;
-/// moe.experts as tensor-core grouped GEMMs wins over its per-element form.
+/// moe.experts (and the router logits matmul) as tensor-core grouped GEMMs
+/// wins over the per-element form.
 constexpr unsigned kGroupedMatmulBenefit = 3;
 
 /// moe.experts, moe.shared_experts and float linalg.matmul (f32 result).
 void populateExpertParallelFormPatterns(RewritePatternSet &patterns);
 /// moe.experts as two moe.grouped_matmul where the tensor-core kernel applies.
 void populateGroupedMatmulPatterns(RewritePatternSet &patterns);
+/// The router logits GEMM (f32 linalg.matmul, B transposed) as a one-group
+/// moe.grouped_matmul where the tensor-core kernel applies.
+void populateRouterLogitsGroupedMatmulPatterns(RewritePatternSet &patterns);
 /// moe.dispatch and moe.combine.
 void populateRoutingParallelFormPatterns(RewritePatternSet &patterns);
 

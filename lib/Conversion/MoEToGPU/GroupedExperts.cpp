@@ -42,10 +42,14 @@ struct ExpertsToGroupedMatmuls : OpRewritePattern<ExpertsOp> {
     int64_t rows = rowsType.getDimSize(0), hidden = rowsType.getDimSize(1);
     int64_t intermediate = upType.getDimSize(1);
     Type element = rowsType.getElementType();
+    // Full column tiles only: expert GEMMs never spend wgmma work on masked
+    // columns (the kernel would take any N without a gate).
     if (failed(chooseGroupedMatmulTiles(element, rows, intermediate, hidden,
-                                        /*gated=*/true)) ||
+                                        /*gated=*/true,
+                                        GroupedMatmulColumns::Divisible)) ||
         failed(chooseGroupedMatmulTiles(element, rows, hidden, intermediate,
-                                        /*gated=*/false)))
+                                        /*gated=*/false,
+                                        GroupedMatmulColumns::Divisible)))
       return rewriter.notifyMatchFailure(op, "no tensor-core tiling");
 
     LoweringBuilder b(op.getLoc(), rewriter);

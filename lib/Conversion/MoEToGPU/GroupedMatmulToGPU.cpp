@@ -2,7 +2,8 @@
 //
 // moe.grouped_matmul on buffers -> one Hopper kernel: TMA into a ring of
 // 128-byte-swizzled shared-memory stages, wgmma on two warpgroups, the
-// epilogue (activation, narrowing, ragged row mask) in registers. The pass
+// epilogue (activation, narrowing unless the output is f32, ragged row mask,
+// column mask of a partial last column tile) in registers. The pass
 // description in include/moe/Conversion/Passes.td has the schedule; the
 // comments here say why each step is as it is.
 //
@@ -48,7 +49,9 @@ using namespace mlir::moe;
 
 FailureOr<GroupedMatmulTiles>
 mlir::moe::chooseGroupedMatmulTiles(Type element, int64_t rows, int64_t n,
-                                    int64_t k, bool gated, std::string *why) {
+                                    int64_t k, bool gated,
+                                    GroupedMatmulColumns columns,
+                                    std::string *why) {
   auto fail = [&](const Twine &reason) -> FailureOr<GroupedMatmulTiles> {
     if (why)
       *why = reason.str();
@@ -62,6 +65,9 @@ mlir::moe::chooseGroupedMatmulTiles(Type element, int64_t rows, int64_t n,
   if (k <= 0 || k % GroupedMatmulTiles::kPerStage != 0)
     return fail("the reduction size " + Twine(k) + " must be a multiple of " +
                 Twine(GroupedMatmulTiles::kPerStage));
+  // No columns would be an empty grid, which CUDA refuses to launch.
+  if (n <= 0)
+    return fail("the output size " + Twine(n) + " must be positive");
   GroupedMatmulTiles tiles;
   if (gated) {
     if (n % 128 != 0)
@@ -73,6 +79,12 @@ mlir::moe::chooseGroupedMatmulTiles(Type element, int64_t rows, int64_t n,
     tiles.columnsPerTile = tiles.wgmmaN = 256;
   } else if (n % 128 == 0) {
     tiles.columnsPerTile = tiles.wgmmaN = 128;
+  } else if (columns == GroupedMatmulColumns::Masked) {
+    // One tile as wide as N (wgmma takes any multiple of 8 up to 256): the A
+    // tile is read once, and a narrow N (router logits, E = 8) does not pay
+    // for 128 columns; wider N in 256-column tiles, the last one partial.
+    tiles.columnsPerTile = tiles.wgmmaN =
+        n <= 256 ? static_cast<int64_t>(llvm::alignTo(n, 8)) : 256;
   } else {
     return fail("the output size " + Twine(n) + " must be a multiple of 128");
   }
@@ -82,6 +94,15 @@ mlir::moe::chooseGroupedMatmulTiles(Type element, int64_t rows, int64_t n,
   while (tiles.depth > 2 && tiles.sharedBytes() > 227 * 1024)
     --tiles.depth;
   return tiles;
+}
+
+FailureOr<GroupedMatmulTiles>
+mlir::moe::chooseRouterLogitsTiles(Type element, int64_t tokens,
+                                   int64_t experts, int64_t hidden,
+                                   std::string *why) {
+  return chooseGroupedMatmulTiles(element, tokens, experts, hidden,
+                                  /*gated=*/false, GroupedMatmulColumns::Masked,
+                                  why);
 }
 
 namespace {
@@ -98,27 +119,39 @@ public:
     reduction = rowsType.getDimSize(1);
     numExperts = weightType.getDimSize(0);
     outColumns = weightType.getDimSize(1);
+    outElement = cast<MemRefType>(op.getInit().getType()).getElementType();
   }
 
   void lower() {
     MLIRContext *context = b.getContext();
     workgroup = gpu::AddressSpaceAttr::get(context,
                                            gpu::AddressSpace::Workgroup);
-    boxType = MemRefType::get({boxRows, GroupedMatmulTiles::kPerStage},
-                              element, AffineMap(), workgroup);
-    auto descriptorType = nvgpu::TensorMapDescriptorType::get(
-        context, boxType, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
-        nvgpu::TensorMapL2PromoKind::L2PROMO_256B,
-        nvgpu::TensorMapOOBKind::OOB_ZERO,
-        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    auto boxOf = [&](int64_t rows) {
+      return MemRefType::get({rows, GroupedMatmulTiles::kPerStage}, element,
+                             AffineMap(), workgroup);
+    };
+    // Out-of-bounds elements of a box read as zero: rows past R, and weight
+    // rows past E·N (a partial column tile of the last expert).
+    auto descriptorOf = [&](MemRefType box) {
+      return nvgpu::TensorMapDescriptorType::get(
+          context, box, nvgpu::TensorMapSwizzleKind::SWIZZLE_128B,
+          nvgpu::TensorMapL2PromoKind::L2PROMO_256B,
+          nvgpu::TensorMapOOBKind::OOB_ZERO,
+          nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    };
+    rowsBoxType = boxOf(boxRows);
+    weightBoxType = boxOf(tiles.weightBoxRows());
 
     // Host: tensor maps of the rows [R, K] and of the weights as [E·N, K].
-    descA = makeDescriptor(op.getRows(), descriptorType);
-    descW = makeDescriptor(flattenExperts(op.getWeight()), descriptorType);
+    descA = makeDescriptor(op.getRows(), descriptorOf(rowsBoxType), boxRows);
+    descW = makeDescriptor(flattenExperts(op.getWeight()),
+                           descriptorOf(weightBoxType), tiles.weightBoxRows());
     if (op.getGate())
-      descG = makeDescriptor(flattenExperts(op.getGate()), descriptorType);
+      descG = makeDescriptor(flattenExperts(op.getGate()),
+                             descriptorOf(weightBoxType),
+                             tiles.weightBoxRows());
 
-    int64_t gridX = outColumns / tiles.columnsPerTile;
+    int64_t gridX = llvm::divideCeil(outColumns, tiles.columnsPerTile);
     int64_t gridY = llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile) +
                     numExperts;
     Value smemBytes = arith::ConstantIntOp::create(b, b.getI32Type(),
@@ -135,7 +168,7 @@ public:
   }
 
 private:
-  static constexpr int64_t boxRows = 128; // Rows per TMA load.
+  static constexpr int64_t boxRows = 128; // Rows per TMA load of A.
 
   Value index(int64_t value) { return b.index(value); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
@@ -152,14 +185,15 @@ private:
         b, weight, SmallVector<ReassociationIndices>{{0, 1}, {2}});
   }
 
-  Value makeDescriptor(Value matrix, nvgpu::TensorMapDescriptorType type) {
+  Value makeDescriptor(Value matrix, nvgpu::TensorMapDescriptorType type,
+                       int64_t rows) {
     auto matrixType = cast<MemRefType>(matrix.getType());
     Value unranked = memref::CastOp::create(
         b, UnrankedMemRefType::get(element, matrixType.getMemorySpace()),
         matrix);
     return nvgpu::TmaCreateDescriptorOp::create(
         b, type, unranked,
-        ValueRange{index(boxRows), index(GroupedMatmulTiles::kPerStage)});
+        ValueRange{index(rows), index(GroupedMatmulTiles::kPerStage)});
   }
 
   /// The wgmma descriptor of the 128-byte-swizzled K-major tile at shared
@@ -243,33 +277,38 @@ private:
     gpu::BarrierOp::create(b);
 
     int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
-    auto tileView = [&](Value stage, int64_t byteOffset) -> Value {
+    auto tileView = [&](Value stage, int64_t byteOffset,
+                        MemRefType box) -> Value {
       Value offset = add(add(padIndex, mul(stage, index(tiles.stageBytes()))),
                          index(byteOffset));
-      return memref::ViewOp::create(b, boxType, smem, offset, ValueRange{});
+      return memref::ViewOp::create(b, box, smem, offset, ValueRange{});
     };
     // Thread 0 starts the loads of K-slice `slice` into `stage`.
     auto issueLoads = [&](Value slice, Value stage) {
       Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
       nvgpu::MBarrierArriveExpectTxOp::create(
           b, barriers, index(tiles.stageBytes()), stage, Value());
-      auto load = [&](Value descriptor, Value row, int64_t byteOffset) {
-        nvgpu::TmaAsyncLoadOp::create(b, tileView(stage, byteOffset), barriers,
-                                      descriptor, ValueRange{k, row}, stage,
-                                      Value(), Value());
+      // The full box counts towards the transaction bytes even where TMA
+      // zero-fills it, so every stage expects stageBytes.
+      auto load = [&](Value descriptor, Value row, int64_t byteOffset,
+                      MemRefType box) {
+        nvgpu::TmaAsyncLoadOp::create(b, tileView(stage, byteOffset, box),
+                                      barriers, descriptor, ValueRange{k, row},
+                                      stage, Value(), Value());
       };
-      load(descA, rowBegin, 0);
+      load(descA, rowBegin, 0, rowsBoxType);
       int64_t bOffset = tiles.aStageBytes();
-      int64_t boxBytes = boxRows * GroupedMatmulTiles::kPerStage * 2;
+      int64_t weightBoxRows = tiles.weightBoxRows();
+      int64_t boxBytes = weightBoxRows * GroupedMatmulTiles::kPerStage * 2;
       if (descG) {
         // Gate rows first, then up rows: columns c and c + 128 of the
         // accumulator are gate and up of the same output column.
-        load(descG, weightRow, bOffset);
-        load(descW, weightRow, bOffset + boxBytes);
+        load(descG, weightRow, bOffset, weightBoxType);
+        load(descW, weightRow, bOffset + boxBytes, weightBoxType);
       } else {
-        for (int64_t part = 0; part < tiles.wgmmaN / boxRows; ++part)
-          load(descW, add(weightRow, index(part * boxRows)),
-               bOffset + part * boxBytes);
+        for (int64_t part = 0; part < tiles.wgmmaN / weightBoxRows; ++part)
+          load(descW, add(weightRow, index(part * weightBoxRows)),
+               bOffset + part * boxBytes, weightBoxType);
       }
     };
     {
@@ -346,8 +385,9 @@ private:
                   columnBegin);
   }
 
-  /// Registers -> output: activation (gated), narrowing, rows of the tile
-  /// past the expert's end skipped.
+  /// Registers -> output: activation (gated), narrowing (none for an f32
+  /// output), rows of the tile past the expert's end and columns past N
+  /// skipped.
   void buildEpilogue(Value acc, Value tid, Value warpgroup, Value rowBegin,
                      Value rowEnd, Value columnBegin) {
     Value lane = arith::RemUIOp::create(b, tid, index(32));
@@ -375,6 +415,10 @@ private:
       return arith::MulFOp::create(b, activated, up);
     };
     int64_t groups = tiles.columnsPerTile / 8;
+    // Only a partial last column tile pays for the column test; full tiles
+    // (every expert GEMM) store unconditionally.
+    bool maskColumns = tiles.masksColumns(outColumns);
+    Value columnEnd = index(outColumns);
     for (auto [row, half] : {std::pair<Value, int64_t>{rowTop, 0},
                              std::pair<Value, int64_t>{rowBottom, 2}}) {
       Value inside = cmp(arith::CmpIPredicate::ult, row, rowEnd);
@@ -384,9 +428,18 @@ private:
       for (int64_t group = 0; group < groups; ++group) {
         for (int64_t pair = 0; pair < 2; ++pair) {
           Value value = valueAt(4 * group + half + pair);
-          Value narrowed = arith::TruncFOp::create(b, element, value);
+          if (value.getType() != outElement)
+            value = arith::TruncFOp::create(b, outElement, value);
           Value column = add(laneColumn, index(8 * group + pair));
-          memref::StoreOp::create(b, narrowed, out, ValueRange{row, column});
+          if (!maskColumns) {
+            memref::StoreOp::create(b, value, out, ValueRange{row, column});
+            continue;
+          }
+          auto ifColumn = scf::IfOp::create(
+              b, cmp(arith::CmpIPredicate::ult, column, columnEnd), false);
+          OpBuilder::InsertionGuard columnGuard(b);
+          b.setInsertionPointToStart(&ifColumn.getThenRegion().front());
+          memref::StoreOp::create(b, value, out, ValueRange{row, column});
         }
       }
     }
@@ -395,10 +448,10 @@ private:
   GroupedMatmulOp op;
   GroupedMatmulTiles tiles;
   LoweringBuilder b;
-  Type element;
+  Type element, outElement;
   int64_t numRows = 0, reduction = 0, numExperts = 0, outColumns = 0;
   Attribute workgroup;
-  MemRefType boxType;
+  MemRefType rowsBoxType, weightBoxType;
   Value descA, descW, descG;
 };
 
@@ -431,7 +484,7 @@ struct ConvertMoEToGPUPass
       FailureOr<GroupedMatmulTiles> tiles = chooseGroupedMatmulTiles(
           rowsType.getElementType(), rowsType.getDimSize(0),
           weightType.getDimSize(1), rowsType.getDimSize(1),
-          op.getGate() != nullptr, &why);
+          op.getGate() != nullptr, GroupedMatmulColumns::Masked, &why);
       if (failed(tiles)) {
         op.emitOpError() << "does not fit the tensor-core kernel: " << why;
         return signalPassFailure();

@@ -23,8 +23,10 @@ using namespace mlir::moe;
 
 void mlir::moe::populateMoEToParallelLinalgPatterns(RewritePatternSet &patterns,
                                                     bool tensorCores) {
-  if (tensorCores)
+  if (tensorCores) {
     populateGroupedMatmulPatterns(patterns);
+    populateRouterLogitsGroupedMatmulPatterns(patterns);
+  }
   populateExpertParallelFormPatterns(patterns);
   populateRoutingParallelFormPatterns(patterns);
   // The CPU forms of the router (independent token iterations), null experts

@@ -2,11 +2,12 @@
 
 // Tests the tensor-core kernel of moe.grouped_matmul: host-side TMA
 // descriptors (rows, weights flattened to [E·N, K]), one gpu.launch with a
-// grid of (N / columns per tile, ceil(R / 128) + E) blocks of 256 threads and
-// four 48 KiB stages (+1 KiB for alignment), the expert search over the
-// offsets, the mbarrier/TMA pipeline, wgmma m64n256k16 four times per K-slice,
-// and the gated epilogue (SiLU(gate) * up, narrowed, masked by the expert's
-// end row).
+// grid of (ceil(N / columns per tile), ceil(R / 128) + E) blocks of 256
+// threads and four 48 KiB stages (+1 KiB for alignment), the expert search
+// over the offsets, the mbarrier/TMA pipeline, wgmma m64n256k16 four times per
+// K-slice, and the gated epilogue (SiLU(gate) * up, narrowed, masked by the
+// expert's end row); then f32 outputs (router logits: stored unnarrowed) and
+// output sizes the column tiles do not divide (columns past N not stored).
 
 // CHECK-LABEL: func.func @gated
 // CHECK-DAG: memref.collapse_shape %arg2 {{\[\[}}0, 1], [2]] : memref<8x256x128xbf16> into memref<2048x128xbf16>
@@ -53,6 +54,9 @@ func.func @gated(%rows: memref<256x128xbf16>, %offsets: memref<9xi64>, %up: memr
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 256, k = 16>, D[<f32>, <one>], A[<f16>
 // CHECK-NOT: math.exp
 // CHECK: arith.truncf %{{.*}} : f32 to f16
+// Full column tiles: no column test before the store.
+// CHECK-NOT: scf.if
+// CHECK: memref.store %{{.*}}, %arg3[
 func.func @plain(%rows: memref<100x64xf16>, %offsets: memref<4xi32>, %down: memref<3x512x64xf16>, %out: memref<100x512xf16>) {
   moe.grouped_matmul %rows, %offsets weight %down outs(%out)
       : memref<100x64xf16>, memref<4xi32>, memref<3x512x64xf16> outs memref<100x512xf16>
@@ -68,5 +72,70 @@ func.func @plain(%rows: memref<100x64xf16>, %offsets: memref<4xi32>, %down: memr
 func.func @narrow(%rows: memref<128x64xbf16>, %offsets: memref<3xi64>, %down: memref<2x384x64xbf16>, %out: memref<128x384xbf16>) {
   moe.grouped_matmul %rows, %offsets weight %down outs(%out)
       : memref<128x64xbf16>, memref<3xi64>, memref<2x384x64xbf16> outs memref<128x384xbf16>
+  return
+}
+
+// -----
+
+// Router logits: one group (offsets [0, T]), E = 8 columns, f32 output. One
+// tile as wide as N (wgmma n8, weight box of 8 rows: 16 KiB + 1 KiB a
+// stage); the grid is (1, ceil(200 / 128) + 1). The accumulators are stored
+// as they are (no narrowing); 8 divides the tile, so no column test.
+// CHECK-LABEL: func.func @router_logits
+// CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: memref.collapse_shape %arg2 {{\[\[}}0, 1], [2]] : memref<1x8x128xbf16> into memref<8x128xbf16>
+// CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<8x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b, oob = zero, interleave = none>
+// CHECK: %[[SMEM:.*]] = arith.constant 70656 : i32
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1, %{{.*}} = %c3, %{{.*}} = %{{.*}}) {{.*}} dynamic_shared_memory_size %[[SMEM]]
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c17408
+// CHECK: nvgpu.tma.async.load {{.*}} -> memref<128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.tma.async.load {{.*}} -> memref<8x64xbf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 8, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>] : !llvm.struct<(f32, f32, f32, f32)>
+// CHECK-NOT: arith.truncf
+// CHECK: %[[V:.*]] = llvm.extractvalue %{{.*}}[0]
+// CHECK-NOT: scf.if
+// CHECK: memref.store %[[V]], %arg3[%{{.*}}, %{{.*}}] : memref<200x8xf32>
+// CHECK-NOT: arith.truncf
+func.func @router_logits(%x: memref<200x128xbf16>, %offsets: memref<2xi64>, %router: memref<1x8x128xbf16>, %logits: memref<200x8xf32>) {
+  moe.grouped_matmul %x, %offsets weight %router outs(%logits)
+      : memref<200x128xbf16>, memref<2xi64>, memref<1x8x128xbf16> outs memref<200x8xf32>
+  return
+}
+
+// -----
+
+// E = 60: one 64-column tile (wgmma n64; TMA zero-fills weight rows 60..63);
+// columns >= 60 are computed but not stored.
+// CHECK-LABEL: func.func @masked_columns
+// CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1, %{{.*}} = %c3,
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c24576
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>
+// CHECK: %[[N:.*]] = arith.constant 60 : index
+// CHECK: %[[INSIDE:.*]] = arith.cmpi ult, %{{.*}}, %[[N]] : index
+// CHECK-NEXT: scf.if %[[INSIDE]] {
+// CHECK-NEXT: memref.store %{{.*}} : memref<200x60xf32>
+func.func @masked_columns(%x: memref<200x128xbf16>, %offsets: memref<2xi64>, %router: memref<1x60x128xbf16>, %logits: memref<200x60xf32>) {
+  moe.grouped_matmul %x, %offsets weight %router outs(%logits)
+      : memref<200x128xbf16>, memref<2xi64>, memref<1x60x128xbf16> outs memref<200x60xf32>
+  return
+}
+
+// -----
+
+// N = 300 > 256: two 256-column tiles, the second one partial (its weight
+// rows past an expert's 300 are the next expert's or zero-filled; those
+// columns are not stored); f16 narrowed as usual.
+// CHECK-LABEL: func.func @wide_masked
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c2, %{{.*}} = %c4,
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 256, k = 16>
+// CHECK: %[[N:.*]] = arith.constant 300 : index
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: %[[INSIDE:.*]] = arith.cmpi ult, %{{.*}}, %[[N]] : index
+// CHECK-NEXT: scf.if %[[INSIDE]] {
+// CHECK-NEXT: memref.store %{{.*}} : memref<200x300xf16>
+func.func @wide_masked(%rows: memref<200x128xf16>, %offsets: memref<3xi32>, %w: memref<2x300x128xf16>, %out: memref<200x300xf16>) {
+  moe.grouped_matmul %rows, %offsets weight %w outs(%out)
+      : memref<200x128xf16>, memref<3xi32>, memref<2x300x128xf16> outs memref<200x300xf16>
   return
 }

@@ -90,11 +90,22 @@ func.func @weight_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: 
 
 // -----
 
-func.func @init_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xf32>) -> tensor<256x128xf32> {
-  // expected-error @+1 {{'init' element type 'f32' differs from the element type 'bf16' of 'rows'}}
+// f32 is the only other output type allowed (router logits).
+func.func @init_type(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xf16>) -> tensor<256x128xf16> {
+  // expected-error @+1 {{'init' element type 'f16' must be f32 or the element type 'bf16' of 'rows'}}
   %h = moe.grouped_matmul %rows, %offsets weight %w outs(%init)
-      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xf32> -> tensor<256x128xf32>
-  return %h : tensor<256x128xf32>
+      : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xf16> -> tensor<256x128xf16>
+  return %h : tensor<256x128xf16>
+}
+
+// -----
+
+// f32 operands with a 16-bit output: only f32 or the operands' type.
+func.func @init_type_narrower(%rows: memref<256x64xf32>, %offsets: memref<9xi64>, %w: memref<8x128x64xf32>, %init: memref<256x128xbf16>) {
+  // expected-error @+1 {{'init' element type 'bf16' must be f32 or the element type 'f32' of 'rows'}}
+  moe.grouped_matmul %rows, %offsets weight %w outs(%init)
+      : memref<256x64xf32>, memref<9xi64>, memref<8x128x64xf32> outs memref<256x128xbf16>
+  return
 }
 
 // -----

@@ -2,7 +2,8 @@
 // RUN: moe-opt %s --mlir-print-op-generic | moe-opt | FileCheck %s
 
 // Tests that moe.grouped_matmul round-trips on tensors and on memrefs, with
-// and without a gate.
+// and without a gate, and with an f32 output for 16-bit operands (router
+// logits).
 
 // CHECK-LABEL: func.func @gated_tensors
 // CHECK: moe.grouped_matmul %{{.*}}, %{{.*}} weight %{{.*}} gate %{{.*}} activation silu outs(%{{.*}}) : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
@@ -20,4 +21,13 @@ func.func @plain_memrefs(%rows: memref<256x128xf16>, %offsets: memref<9xi32>, %d
   moe.grouped_matmul %rows, %offsets weight %down outs(%out)
       : memref<256x128xf16>, memref<9xi32>, memref<8x64x128xf16> outs memref<256x64xf16>
   return
+}
+
+// CHECK-LABEL: func.func @f32_output
+// CHECK: moe.grouped_matmul %{{.*}}, %{{.*}} weight %{{.*}} outs(%{{.*}}) : tensor<64x256xbf16>, tensor<2xi64>, tensor<1x8x256xbf16> outs tensor<64x8xf32> -> tensor<64x8xf32>
+func.func @f32_output(%x: tensor<64x256xbf16>, %whole: tensor<2xi64>, %router: tensor<1x8x256xbf16>,
+                      %init: tensor<64x8xf32>) -> tensor<64x8xf32> {
+  %logits = moe.grouped_matmul %x, %whole weight %router outs(%init)
+      : tensor<64x256xbf16>, tensor<2xi64>, tensor<1x8x256xbf16> outs tensor<64x8xf32> -> tensor<64x8xf32>
+  return %logits : tensor<64x8xf32>
 }

@@ -312,6 +312,7 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   if (collectives && nccl) {
     nccl->bind(&call);
     collectives->setDevice(nccl.get());
+    memory.beforeFirstCall([this] { nccl->alignRanks(); });
   }
 #endif
   failure.code = MOERT_ERROR_INTERNAL;

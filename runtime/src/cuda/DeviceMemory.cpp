@@ -102,6 +102,11 @@ moert_status_code_t DeviceMemory::copyStrided(const void *base,
 }
 
 void DeviceMemory::beforeCall(const Kernel &) {
+  if (firstCallHook) {
+    std::function<void()> hook = std::move(firstCallHook);
+    firstCallHook = nullptr;
+    hook();
+  }
   if (callStart && !startRecorded)
     startRecorded =
         context.driver->eventRecord(callStart, context.stream) == CUDA_SUCCESS;

@@ -14,6 +14,8 @@
 #include "CallContext.h"
 #include "Executor.h"
 
+#include <functional>
+
 namespace moert::cuda {
 
 class DeviceMemory final : public RunMemory {
@@ -48,6 +50,11 @@ public:
   }
   /// Whether both events were recorded.
   bool callsTimed() const { return startRecorded && endRecorded; }
+  /// Runs `hook` once, before the first kernel call (and its start event):
+  /// after the inputs are on the device.
+  void beforeFirstCall(std::function<void()> hook) {
+    firstCallHook = std::move(hook);
+  }
 
 private:
   /// MOERT_OK, or `failure` with "<call>: <driver error>" in `error`.
@@ -57,6 +64,7 @@ private:
 
   CallContext &context;
   CUevent callStart = nullptr, callEnd = nullptr;
+  std::function<void()> firstCallHook;
   bool startRecorded = false, endRecorded = false;
 };
 

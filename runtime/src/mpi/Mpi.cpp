@@ -113,11 +113,14 @@ bool MpiTransport::exchange(const std::vector<comm::Message> &sends,
           break;
   }
 
-  // Poll until done or the deadline: spin briefly, then sleep a little
-  // longer each round (up to 1 ms), so that waiting ranks leave the cores to
-  // the ranks still computing.
+  // Poll until done or the deadline: yield for the first ~1-2 ms (a header
+  // exchange is on the layer's critical path: a sleep's granularity would be
+  // added to every collective), then sleep a little longer each round (up to
+  // 1 ms), so that ranks waiting long leave the cores to those computing.
   bool timedOut = false;
-  auto pause = std::chrono::microseconds(0);
+  constexpr int kSpinRounds = 2000;
+  int rounds = 0;
+  auto pause = std::chrono::microseconds(20);
   while (posted) {
     bool done = true;
     {
@@ -142,10 +145,11 @@ bool MpiTransport::exchange(const std::vector<comm::Message> &sends,
       timedOut = true;
       break;
     }
-    if (pause.count())
-      std::this_thread::sleep_for(pause);
-    else
+    if (++rounds <= kSpinRounds) {
       std::this_thread::yield();
+      continue;
+    }
+    std::this_thread::sleep_for(pause);
     pause = std::min(pause + std::chrono::microseconds(20),
                      std::chrono::microseconds(1000));
   }

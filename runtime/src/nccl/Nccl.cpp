@@ -3,6 +3,7 @@
 #include "Nccl.h"
 
 #include "CommAbi.h"
+#include "World.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -259,6 +260,18 @@ bool NcclCollectives::finish(const comm::Group &group, ncclComm_t comm,
           " (NCCL communicator aborted)";
   abort(group.axes);
   return false;
+}
+
+void NcclCollectives::alignRanks() {
+  if (!call || call->capturing(call->stream))
+    return;
+  if (!call->check(call->driver->streamSynchronize(call->stream),
+                   "cuStreamSynchronize"))
+    return;
+  double token = 0;
+  std::string error;
+  comm::worldAllReduce(&token, 1, MOERT_COMM_SUM, communicator.timeout(),
+                       error);
 }
 
 bool NcclCollectives::copyToHost(void *host, const void *device, size_t bytes,

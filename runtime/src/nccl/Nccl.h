@@ -96,6 +96,13 @@ public:
       trace.startRun();
   }
 
+  /// Waits until this rank's inputs are on the device and every rank of the
+  /// world has got as far (a world all-reduce under the deadline), so that
+  /// a run's first collective does not wait for another rank's input copies:
+  /// the kernels of all ranks start together and their timed regions agree.
+  /// A failure is left to the run's first collective to report.
+  void alignRanks();
+
   bool copyToHost(void *host, const void *device, size_t bytes,
                   std::string &error) override;
   bool copyToDevice(void *device, const void *host, size_t bytes,

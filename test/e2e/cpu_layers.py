@@ -296,6 +296,11 @@ CASES = {
                   routing=dict(scoring="softmax", top_k=4, top_p=0.5, zero_experts=2, renormalize=True)),
     "mixtral-bf16": dict(dtype="bf16", routing=dict(scoring="softmax", top_k=2, renormalize=True)),
     "chain-two-iterations": dict(iterations=2, routing=dict(scoring="softmax", top_k=2)),
+    # More than 64 slots: the GPU form's dispatch works on chunks of 64 slots
+    # (135 slots: two full chunks and a partial one; 80 slots all to one expert).
+    "many-tokens-chunks": dict(tokens=45, routing=dict(scoring="softmax", top_k=3, renormalize=True)),
+    "many-tokens-one-expert": dict(tokens=40, bias_scale=0.0, bias_boost=(4, 10.0),
+                                   routing=dict(scoring="sigmoid", top_k=2, renormalize=True)),
 }
 
 # Sizes the tensor-core kernel of convert-moe-to-gpu takes (16-bit floats, H

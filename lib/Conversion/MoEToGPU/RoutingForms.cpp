@@ -7,6 +7,11 @@
 //      own rows [offsets[e], offsets[e+1]) of `sources` (capacity policies as
 //      on the CPU),
 //   4. rows[r, :] = tokens[sources[r] / K, :], every element on its own.
+// Without a capacity and with static sizes, steps 1 and 3 work on chunks of
+// kChunkSlots slots: one independent count per (expert, chunk), each
+// expert's chunk starts by a scan over its chunks, and one independent
+// writer per (expert, chunk). With E threads alone, each walked all T*K
+// slots (65536 for Qwen3 prefill) and the dispatch was latency bound.
 // moe.combine, GPU form:
 //   1. the row of each slot (the inverse of `sources`), rows independent,
 //   2. out[t, h] = Σ_k w[t, k]·outputs[row(t, k), h] in f32, every element on
@@ -23,6 +28,28 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
+
+/// rows[r, :] = tokens[sources[r] / K, :], zero where sources[r] < 0: every
+/// element on its own.
+Value gatherRows(LoweringBuilder &b, Value tokens, Value sources,
+                 RankedTensorType rowsType, ValueRange dynamicRows,
+                 Value topK) {
+  Value zero = b.index(0);
+  return b.generate(rowsType, dynamicRows,
+      [&](LoweringBuilder &b, ValueRange at) -> Value {
+        Value source = b.toIndex(b.extract(sources, {at[0]}));
+        Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                           source, zero);
+        return b.ifElse(used,
+            [&](LoweringBuilder &b) -> SmallVector<Value> {
+              Value t = arith::DivUIOp::create(b, source, topK);
+              return {b.extract(tokens, {t, at[1]})};
+            },
+            [&](LoweringBuilder &b) -> SmallVector<Value> {
+              return {b.constant(rowsType.getElementType(), 0.0)};
+            })[0];
+      });
+}
 
 struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
   DispatchToParallelForm(MLIRContext *context)
@@ -44,6 +71,12 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
     Value capacity = capacityValue ? b.index(*capacityValue) : Value();
     DispatchSlots slots{indices, op.getWeights(), numTokens, topK, numExperts};
     auto perExpert = RankedTensorType::get({numExpertsValue}, b.getIndexType());
+    auto indicesType = cast<RankedTensorType>(indices.getType());
+    if (!capacity && indicesType.hasStaticShape() &&
+        rowsType.hasStaticShape() && sourcesType.hasStaticShape()) {
+      rewriter.replaceOp(op, chunked(b, op, slots, indicesType));
+      return success();
+    }
 
     // 1. Rows routed to each expert.
     Value counts = b.generate(perExpert, {},
@@ -109,22 +142,132 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
         })[0];
 
     // 4. Gather the token rows.
-    Value rows = b.generate(rowsType, dynamicRows,
-        [&](LoweringBuilder &b, ValueRange at) -> Value {
-          Value source = b.toIndex(b.extract(sources, {at[0]}));
-          Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                             source, zero);
-          return b.ifElse(used,
-              [&](LoweringBuilder &b) -> SmallVector<Value> {
-                Value t = arith::DivUIOp::create(b, source, topK);
-                return {b.extract(tokens, {t, at[1]})};
-              },
-              [&](LoweringBuilder &b) -> SmallVector<Value> {
-                return {b.constant(rowsType.getElementType(), 0.0)};
-              })[0];
-        });
+    Value rows = gatherRows(b, tokens, sources, rowsType, dynamicRows, topK);
     rewriter.replaceOp(op, {rows, offsets, sources});
     return success();
+  }
+
+private:
+  /// Slots per chunk of the chunked form: enough work per thread to hide a
+  /// load's latency, few enough that E * chunks threads fill the GPU.
+  static constexpr int64_t kChunkSlots = 64;
+
+  /// Steps 1-4 over chunks of slots (no capacity, static sizes): every routed
+  /// slot gets a row, in (token, slot) order within its expert.
+  static SmallVector<Value> chunked(LoweringBuilder &b, DispatchOp op,
+                                    const DispatchSlots &slots,
+                                    RankedTensorType indicesType) {
+    Value tokens = op.getTokens();
+    auto rowsType = op.getRows().getType();
+    auto sourcesType = op.getSources().getType();
+    int64_t numExpertsValue = op.getNumExperts();
+    int64_t topKValue = indicesType.getDimSize(1);
+    int64_t numSlots = indicesType.getDimSize(0) * topKValue;
+    int64_t numChunks = std::max<int64_t>(1, llvm::divideCeil(numSlots, kChunkSlots));
+    Value zero = b.index(0), one = b.index(1);
+    Value topK = b.index(topKValue), chunkSlots = b.index(kChunkSlots);
+    Value lastSlot = b.index(numSlots), chunks = b.index(numChunks);
+    Type indexType = b.getIndexType();
+
+    // Walks the slots of chunk `c` in order.
+    auto forEachSlotOfChunk = [&](LoweringBuilder &b, Value c, ValueRange state,
+                                  function_ref<SmallVector<Value>(
+                                      LoweringBuilder &, Value, Value, ValueRange)>
+                                      body) {
+      Value begin = arith::MulIOp::create(b, c, chunkSlots);
+      Value end = arith::MinUIOp::create(
+          b, arith::AddIOp::create(b, begin, chunkSlots), lastSlot);
+      return b.forLoop(begin, end, state,
+          [&](LoweringBuilder &b, Value slot, ValueRange acc) {
+            Value t = arith::DivUIOp::create(b, slot, topK);
+            Value k = arith::RemUIOp::create(b, slot, topK);
+            return body(b, t, k, acc);
+          });
+    };
+    // Whether slot (t, k) routes to `expert`.
+    auto routesTo = [&](LoweringBuilder &b, Value t, Value k, Value expert) {
+      auto [e, valid] = slots.expertOf(b, t, k);
+      return arith::AndIOp::create(
+                 b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                 e, expert))
+          .getResult();
+    };
+
+    // 1. Slots of each (expert, chunk), then of each expert.
+    auto perChunk =
+        RankedTensorType::get({numExpertsValue, numChunks}, indexType);
+    Value chunkCounts = b.generate(perChunk, {},
+        [&](LoweringBuilder &b, ValueRange at) -> Value {
+          return forEachSlotOfChunk(b, at[1], {zero},
+              [&](LoweringBuilder &b, Value t, Value k, ValueRange acc)
+                  -> SmallVector<Value> {
+                return {arith::AddIOp::create(
+                    b, acc[0],
+                    arith::SelectOp::create(b, routesTo(b, t, k, at[0]), one,
+                                            zero))};
+              })[0];
+        });
+    auto perExpert = RankedTensorType::get({numExpertsValue}, indexType);
+    Value counts = b.generate(perExpert, {},
+        [&](LoweringBuilder &b, ValueRange at) -> Value {
+          return b.forLoop(zero, chunks, {zero},
+              [&](LoweringBuilder &b, Value c, ValueRange acc)
+                  -> SmallVector<Value> {
+                return {arith::AddIOp::create(
+                    b, acc[0], b.extract(chunkCounts, {at[0], c}))};
+              })[0];
+        });
+
+    // 2. Offsets, and the first row of each (expert, chunk).
+    std::pair<Value, Value> kept = slots.keptOffsets(
+        b, counts, Value(), op.getOffsets().getType().getElementType(),
+        numExpertsValue);
+    Value offsets = kept.first, firstRows = kept.second;
+    Value chunkStarts = b.filled(perChunk, {}, 0.0);
+    chunkStarts = b.independentForLoop(zero, b.index(numExpertsValue),
+        {chunkStarts},
+        [&](LoweringBuilder &b, Value expert, ValueRange acc)
+            -> SmallVector<Value> {
+          Value first = b.extract(firstRows, {expert});
+          return {b.forLoop(zero, chunks, {acc[0], first},
+              [&](LoweringBuilder &b, Value c, ValueRange state)
+                  -> SmallVector<Value> {
+                Value written = b.insert(state[1], state[0], {expert, c});
+                return {written,
+                        arith::AddIOp::create(
+                            b, state[1], b.extract(chunkCounts, {expert, c}))};
+              })[0]};
+        })[0];
+
+    // 3. Each (expert, chunk) writes its slots to its rows of `sources`.
+    Type sourceElement = sourcesType.getElementType();
+    Value sources = b.filled(sourcesType, {}, -1.0);
+    Value pairs = b.index(numExpertsValue * numChunks);
+    sources = b.independentForLoop(zero, pairs, {sources},
+        [&](LoweringBuilder &b, Value pair, ValueRange acc)
+            -> SmallVector<Value> {
+          Value expert = arith::DivUIOp::create(b, pair, chunks);
+          Value c = arith::RemUIOp::create(b, pair, chunks);
+          Value start = b.extract(chunkStarts, {expert, c});
+          return {forEachSlotOfChunk(b, c, {acc[0], start},
+              [&](LoweringBuilder &b, Value t, Value k, ValueRange state)
+                  -> SmallVector<Value> {
+                return b.ifElse(routesTo(b, t, k, expert),
+                    [&](LoweringBuilder &b) -> SmallVector<Value> {
+                      Value written = b.insert(
+                          b.fromIndex(slots.flat(b, t, k), sourceElement),
+                          state[0], {state[1]});
+                      return {written, arith::AddIOp::create(b, state[1], one)};
+                    },
+                    [&](LoweringBuilder &) -> SmallVector<Value> {
+                      return {state[0], state[1]};
+                    });
+              })[0]};
+        })[0];
+
+    // 4. Gather the token rows.
+    Value rows = gatherRows(b, tokens, sources, rowsType, {}, topK);
+    return {rows, offsets, sources};
   }
 };
 

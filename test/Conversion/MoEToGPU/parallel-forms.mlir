@@ -28,14 +28,21 @@ func.func @experts(%rows: tensor<16x16xbf16>, %offsets: tensor<5xi32>, %g: tenso
   return %y : tensor<16x16xbf16>
 }
 
-// moe.dispatch: independent per-expert counts, sequential offsets over 4
-// experts, each expert filling its own rows of `sources` (a loop marked
-// moe.independent_iterations), then the rows gathered per element.
+// moe.dispatch without a capacity, static sizes: the 16 slots form one chunk
+// of 64; independent counts per (expert, chunk), summed per expert, sequential
+// offsets over 4 experts, each expert's chunk starts (a loop marked
+// moe.independent_iterations), each (expert, chunk) filling its rows of
+// `sources` (independent too), then the rows gathered per element.
 // CHECK-LABEL: func.func @dispatch
+// CHECK: %[[CHUNKS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<4x1xindex>)
 // CHECK: %[[COUNTS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}}outs(%{{.*}} : tensor<4xindex>)
+// CHECK:   tensor.extract %[[CHUNKS]]
 // CHECK: %[[PREFIX:.*]]:3 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<5xi32>, index, tensor<4xindex>)
-// CHECK: %[[SOURCES:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<16xi32>)
+// CHECK: %[[STARTS:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4x1xindex>)
 // CHECK:   tensor.extract %[[PREFIX]]#2
+// CHECK: } {moe.independent_iterations}
+// CHECK: %[[SOURCES:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<16xi32>)
+// CHECK:   tensor.extract %[[STARTS]]
 // CHECK: } {moe.independent_iterations}
 // CHECK: %[[ROWS:.*]] = linalg.generic {{.*}}outs(%{{.*}} : tensor<16x16xf32>)
 // CHECK:   tensor.extract %[[SOURCES]]
@@ -44,6 +51,36 @@ func.func @experts(%rows: tensor<16x16xbf16>, %offsets: tensor<5xi32>, %g: tenso
 func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>) {
   %rows, %offsets, %sources = moe.dispatch %x, %idx experts 4 : tensor<8x16xf32>, tensor<8x2xi32> -> tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>
   return %rows, %offsets, %sources : tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>
+}
+
+// 200 slots are 4 chunks (the last one 8 slots): 4 experts x 4 chunks of
+// counts and 16 independent writers, each over its chunk's slots.
+// CHECK-LABEL: func.func @dispatch_chunks
+// CHECK-DAG: %[[C200:.*]] = arith.constant 200 : index
+// CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
+// CHECK: linalg.generic {{.*}}outs(%{{.*}} : tensor<4x4xindex>)
+// CHECK:   %[[BEGIN:.*]] = arith.muli %{{.*}}, %[[C64]]
+// CHECK:   %[[END:.*]] = arith.minui %{{.*}}, %[[C200]]
+// CHECK:   scf.for %{{.*}} = %[[BEGIN]] to %[[END]]
+// CHECK: scf.for %{{.*}} = %c0 to %c16 {{.*}} -> (tensor<200xi32>)
+// CHECK: } {moe.independent_iterations}
+func.func @dispatch_chunks(%x: tensor<100x16xf32>, %idx: tensor<100x2xi32>) -> (tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>) {
+  %rows, %offsets, %sources = moe.dispatch %x, %idx experts 4 : tensor<100x16xf32>, tensor<100x2xi32> -> tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>
+  return %rows, %offsets, %sources : tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>
+}
+
+// With a capacity every expert walks all slots itself (the per-position
+// capacity test needs the expert's earlier slots): independent per-expert
+// counts, offsets over the kept counts, one writer per expert.
+// CHECK-LABEL: func.func @dispatch_capacity
+// CHECK: %[[COUNTS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}}outs(%{{.*}} : tensor<4xindex>)
+// CHECK: %[[PREFIX:.*]]:3 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<5xi32>, index, tensor<4xindex>)
+// CHECK: %[[SOURCES:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<12xi32>)
+// CHECK:   tensor.extract %[[PREFIX]]#2
+// CHECK: } {moe.independent_iterations}
+func.func @dispatch_capacity(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>) {
+  %rows, %offsets, %sources = moe.dispatch %x, %idx experts 4 capacity 3 drop position : tensor<8x16xf32>, tensor<8x2xi32> -> tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>
+  return %rows, %offsets, %sources : tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>
 }
 
 // moe.combine: the row of each of the 16 slots (rows independent), then per

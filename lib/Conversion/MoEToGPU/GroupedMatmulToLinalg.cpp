@@ -41,7 +41,6 @@ struct GroupedMatmulToLinalg : OpRewritePattern<GroupedMatmulOp> {
     Type outElement = cast<RankedTensorType>(init.getType()).getElementType();
     Activation activation =
         gate ? *op.getActivation() : Activation::silu; // unused when plain
-    Value zero = b.index(0), one = b.index(1);
     OpFoldResult reduction = tensor::getMixedSize(b, b.getLoc(), rows, 1);
     OpFoldResult columns = tensor::getMixedSize(b, b.getLoc(), init, 1);
     auto sliceType = RankedTensorType::get(
@@ -49,45 +48,34 @@ struct GroupedMatmulToLinalg : OpRewritePattern<GroupedMatmulOp> {
         rowsType.getElementType());
 
     // The loop carries `init`: rows no expert owns keep it.
-    Value result = b.forLoop(zero, b.dim(weight, 0), {init},
-        [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
-          Value start = b.toIndex(b.extract(offsets, {e}));
-          Value end = b.toIndex(
-              b.extract(offsets, {arith::AddIOp::create(b, e, one)}));
-          Value count = arith::SubIOp::create(b, end, start);
-          Value hasRows =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, zero);
-          return b.ifElse(hasRows,
-              [&](LoweringBuilder &b) -> SmallVector<Value> {
-                SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
-                                                     b.getIndexAttr(1)};
-                SmallVector<OpFoldResult> at = {start, b.getIndexAttr(0)};
-                Value expertRows = tensor::ExtractSliceOp::create(
-                    b, sliceType, rows, at,
-                    SmallVector<OpFoldResult>{count, reduction}, strides);
-                // weight[e] is [N, K]: rows · weight[e]^T, f32 accumulation.
-                Value sums = b.matmulF32(expertRows, b.leadingSlice(weight, e),
+    Value result = b.forEachExpertRun(offsets, b.dim(weight, 0), init,
+        [&](LoweringBuilder &b, Value e, Value start, Value count,
+            Value current) -> Value {
+          SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
+                                               b.getIndexAttr(1)};
+          SmallVector<OpFoldResult> at = {start, b.getIndexAttr(0)};
+          Value expertRows = tensor::ExtractSliceOp::create(
+              b, sliceType, rows, at,
+              SmallVector<OpFoldResult>{count, reduction}, strides);
+          // weight[e] is [N, K]: rows · weight[e]^T, f32 accumulation.
+          Value sums = b.matmulF32(expertRows, b.leadingSlice(weight, e),
+                                   /*transposeRhs=*/true);
+          if (gate) {
+            Value gateSums = b.matmulF32(expertRows, b.leadingSlice(gate, e),
                                          /*transposeRhs=*/true);
-                if (gate) {
-                  Value gateSums = b.matmulF32(
-                      expertRows, b.leadingSlice(gate, e),
-                      /*transposeRhs=*/true);
-                  Value empty = tensor::EmptyOp::create(b, b.sizes(sums),
-                                                        b.getF32Type());
-                  sums = b.map({gateSums, sums}, empty,
-                               [&](LoweringBuilder &b, ValueRange args) {
-                                 return Value(arith::MulFOp::create(
-                                     b, b.activation(args[0], activation),
-                                     args[1]));
-                               });
-                }
-                Value block = b.castElements(sums, outElement);
-                return {tensor::InsertSliceOp::create(
-                    b, block, acc[0], at,
-                    SmallVector<OpFoldResult>{count, columns}, strides)};
-              },
-              [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
-        })[0];
+            Value empty =
+                tensor::EmptyOp::create(b, b.sizes(sums), b.getF32Type());
+            sums = b.map({gateSums, sums}, empty,
+                         [&](LoweringBuilder &b, ValueRange args) {
+                           return Value(arith::MulFOp::create(
+                               b, b.activation(args[0], activation), args[1]));
+                         });
+          }
+          Value block = b.castElements(sums, outElement);
+          return tensor::InsertSliceOp::create(
+              b, block, current, at, SmallVector<OpFoldResult>{count, columns},
+              strides);
+        });
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -31,7 +31,6 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
     Value gate = op.getGateWeight(), up = op.getUpWeight(),
           down = op.getDownWeight();
     auto rowsType = op.getRows().getType();
-    Value zero = b.index(0), one = b.index(1);
 
     SmallVector<Value> dynamicRows;
     if (rowsType.isDynamicDim(0))
@@ -42,33 +41,21 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         {ShapedType::kDynamic, rowsType.getDimSize(1)},
         rowsType.getElementType());
 
-    result = b.forLoop(zero, b.dim(up, 0), {result},
-        [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
-          Value start = b.toIndex(b.extract(offsets, {e}));
-          Value end = b.toIndex(
-              b.extract(offsets, {arith::AddIOp::create(b, e, one)}));
-          Value count = arith::SubIOp::create(b, end, start);
-          Value hasRows =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, zero);
-          return b.ifElse(hasRows,
-              [&](LoweringBuilder &b) -> SmallVector<Value> {
-                SmallVector<OpFoldResult> sliceOffsets = {start,
-                                                          b.getIndexAttr(0)};
-                SmallVector<OpFoldResult> sliceSizes = {count, hidden};
-                SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
-                                                     b.getIndexAttr(1)};
-                Value expertRows = tensor::ExtractSliceOp::create(
-                    b, sliceType, rows, sliceOffsets, sliceSizes, strides);
-                Value output = b.ffn(
-                    expertRows, gate ? b.leadingSlice(gate, e) : Value(),
-                    b.leadingSlice(up, e), b.leadingSlice(down, e),
-                    op.getActivation(), op.getLayout());
-                return {tensor::InsertSliceOp::create(b, output, acc[0],
-                                                      sliceOffsets, sliceSizes,
-                                                      strides)};
-              },
-              [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
-        })[0];
+    result = b.forEachExpertRun(offsets, b.dim(up, 0), result,
+        [&](LoweringBuilder &b, Value e, Value start, Value count,
+            Value current) -> Value {
+          SmallVector<OpFoldResult> sliceOffsets = {start, b.getIndexAttr(0)};
+          SmallVector<OpFoldResult> sliceSizes = {count, hidden};
+          SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
+                                               b.getIndexAttr(1)};
+          Value expertRows = tensor::ExtractSliceOp::create(
+              b, sliceType, rows, sliceOffsets, sliceSizes, strides);
+          Value output = b.ffn(expertRows, gate ? b.leadingSlice(gate, e) : Value(),
+                               b.leadingSlice(up, e), b.leadingSlice(down, e),
+                               op.getActivation(), op.getLayout());
+          return tensor::InsertSliceOp::create(b, output, current, sliceOffsets,
+                                               sliceSizes, strides);
+        });
     rewriter.replaceOp(op, result);
     return success();
   }

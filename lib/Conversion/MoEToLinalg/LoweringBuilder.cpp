@@ -84,6 +84,26 @@ Value LoweringBuilder::fromIndex(Value scalar, Type integerType) {
   return arith::IndexCastOp::create(*this, integerType, scalar);
 }
 
+Value LoweringBuilder::forEachExpertRun(
+    Value offsets, Value numExperts, Value init,
+    function_ref<Value(LoweringBuilder &, Value, Value, Value, Value)> body) {
+  Value zero = index(0), one = index(1);
+  return forLoop(zero, numExperts, {init},
+      [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
+        Value start = b.toIndex(b.extract(offsets, {e}));
+        Value end =
+            b.toIndex(b.extract(offsets, {arith::AddIOp::create(b, e, one)}));
+        Value count = arith::SubIOp::create(b, end, start);
+        Value hasRows =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, count, zero);
+        return b.ifElse(hasRows,
+            [&](LoweringBuilder &b) -> SmallVector<Value> {
+              return {body(b, e, start, count, acc[0])};
+            },
+            [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
+      })[0];
+}
+
 SmallVector<Value> LoweringBuilder::forLoop(Value lower, Value upper,
                                             ValueRange iterArgs,
                                             LoopBody body) {

@@ -65,6 +65,15 @@ public:
   /// in parallel.
   SmallVector<Value> independentForLoop(Value lower, Value upper,
                                         ValueRange iterArgs, LoopBody body);
+  /// For each expert e in [0, numExperts) whose run of expert-sorted rows
+  /// [offsets[e], offsets[e+1]) is not empty, in order: `value =
+  /// body(e, start, count, value)` (one value carried, e.g. the output
+  /// tensor); experts without rows leave it as it is.
+  Value forEachExpertRun(
+      Value offsets, Value numExperts, Value init,
+      function_ref<Value(LoweringBuilder &, Value expert, Value start,
+                         Value count, Value current)>
+          body);
   /// A tensor of `type` whose element at each index is `body(indices)`: a
   /// linalg.generic with parallel iterators only, no inputs, and the indices
   /// from linalg.index. Every element is computed independently (GPU forms).

@@ -324,4 +324,49 @@ def MoEShard : Pass<"moe-shard", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoEStream : Pass<"moe-stream", "::mlir::ModuleOp"> {
+  let summary = "Overlaps the expert-parallel all-to-alls of a sharded layer "
+                "with expert compute, chunk by chunk";
+  let description = [{
+    Rewrites each expert-parallel exchange that `moe-shard` writes (local
+    `moe.dispatch` over all E experts, `moeflow.all_to_all_v` of the rows and
+    of their local experts, regrouping `moe.dispatch`, `moe.experts`, unit
+    `moe.combine`, return `moeflow.all_to_all_v`, weighted `moe.combine`;
+    docs/multi-rank.md §2 step 3) into a software pipeline over `chunks`
+    chunks of the rank's tokens (consecutive; sizes differ by at most one),
+    with started collectives (`moeflow.all_to_all_v_start` /
+    `moeflow.wait`). Per chunk i: D_i (dispatch of its tokens and the two
+    dispatch starts), X_i (their waits, regroup, experts, unit combine, the
+    return start), C_i (the return wait and the weighted combine into the
+    chunk's rows of the result). Order: `D_0, D_1, X_0, D_2, X_1, C_0, D_3,
+    X_2, C_1, ..., X_{n-1}, C_{n-2}, C_{n-1}`: chunk i+1's dispatch is in
+    flight while chunk i's experts compute, and chunk i's return while chunk
+    i+1's compute (docs/streaming.md §3).
+
+    Results are bit-identical to the unstreamed program: the router runs once
+    over all tokens, every row meets the same expert, and a token's rows keep
+    their relative order within its chunk, so the weighted combine adds them
+    in the same order. Receive capacities shrink with the chunk
+    (`ep·T_c·K` and `T_c·K` rows).
+
+    `chunks = 1` leaves the module unchanged; exchanges of another shape are
+    left as they are. Errors (located): `chunks` < 1; more chunks than the
+    layer's local tokens.
+  }];
+  let options = [
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "Chunks the rank's tokens are split into (1: no streaming)">,
+    Option<"overlap", "overlap", "bool", /*default=*/"true",
+           "Pipeline the chunks (false: D_i, X_i, C_i one chunk after the "
+           "other, each collective waited right after its start; the "
+           "unoverlapped baseline of the same chunks, for measurements)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::moeflow::MoEFlowDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
 #endif // MOE_TRANSFORMS_PASSES_TD

@@ -13,6 +13,7 @@
 #include "moe/IR/MoEDialect.h"
 #include "moe/IR/MoEOps.h"
 #include "moe/IR/MoEShapes.h"
+#include "ExpertExchange.h"
 #include "moe/Transforms/Passes.h"
 #include "moeflow/IR/MoEFlowOps.h"
 
@@ -454,17 +455,6 @@ static Value permuteIndices(OpBuilder &builder, Location loc, Value indices,
       });
 }
 
-/// Sum of a static 1-D i32 tensor's entries, as an i32.
-static Value sumEntries(OpBuilder &builder, Location loc, Value tensor) {
-  Value sum = i32Constant(builder, loc, 0);
-  for (int64_t i = 0, e = dimOf(tensor, 0); i < e; ++i) {
-    Value entry = tensor::ExtractOp::create(
-        builder, loc, tensor, ValueRange{indexConstant(builder, loc, i)});
-    sum = arith::AddIOp::create(builder, loc, sum, entry);
-  }
-  return sum;
-}
-
 Value FunctionSharder::shardLayer(LayerOp layer) {
   OpBuilder builder(layer);
   Location loc = layer.getLoc();
@@ -536,28 +526,9 @@ Value FunctionSharder::shardLayer(LayerOp layer) {
 
     // Each row's local expert on its destination (position mod El), so the
     // receiver can regroup its rows expert-major.
-    Value sources = dispatch.getSources();
-    Value rowExperts = buildIndexGeneric(
-        builder, loc, {numRows}, ValueRange{sources},
-        [&](OpBuilder &b, Location l, ArrayRef<Value>, ValueRange args) {
-          Value source = args[0];
-          Value zero = i32Constant(b, l, 0);
-          Value valid = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge,
-                                              source, zero);
-          Value safe = arith::SelectOp::create(b, l, valid, source, zero);
-          Value k = i32Constant(b, l, topK);
-          Value token = arith::IndexCastOp::create(
-              b, l, b.getIndexType(), arith::DivSIOp::create(b, l, safe, k));
-          Value slot = arith::IndexCastOp::create(
-              b, l, b.getIndexType(), arith::RemSIOp::create(b, l, safe, k));
-          Value position = tensor::ExtractOp::create(b, l, positions,
-                                                     ValueRange{token, slot});
-          Value local = arith::RemSIOp::create(
-              b, l, position, i32Constant(b, l, localExperts));
-          return arith::SelectOp::create(b, l, valid, local,
-                                         i32Constant(b, l, localExperts))
-              .getResult();
-        });
+    Value rowExperts =
+        buildRowLocalExperts(builder, loc, dispatch.getSources(), positions,
+                             numRows, topK, localExperts);
 
     // Dispatch: rows and their local experts to their EP member. The receive
     // capacity bounds what all ep members can send to one rank.
@@ -572,21 +543,9 @@ Value FunctionSharder::shardLayer(LayerOp layer) {
     Value recvCounts = received.getRecvCounts();
 
     // Rows arrive source-major; past the received total they are padding
-    // (expert El, which the regrouping dispatch drops). The total (a sum of
-    // ep counts) is computed inside the element computation: as a value
-    // outside it, the GPU path would have to read it on the host, and the
-    // whole loop would run in one thread.
-    Value tags = buildIndexGeneric(
-        builder, loc, {capacity}, ValueRange{receivedExperts.getOutput()},
-        [&](OpBuilder &b, Location l, ArrayRef<Value> idx, ValueRange args) {
-          Value total = sumEntries(b, l, recvCounts);
-          Value row = arith::IndexCastOp::create(b, l, i32, idx[0]);
-          Value inUse = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
-                                              row, total);
-          return arith::SelectOp::create(b, l, inUse, args[0],
-                                         i32Constant(b, l, localExperts))
-              .getResult();
-        });
+    // (expert El, which the regrouping dispatch drops).
+    Value tags = buildReceivedTags(builder, loc, receivedExperts.getOutput(),
+                                   recvCounts, capacity, localExperts);
     Value tags2d = tensor::ExpandShapeOp::create(
         builder, loc, RankedTensorType::get({capacity, 1}, i32), tags,
         SmallVector<ReassociationIndices>{{0, 1}});
@@ -615,7 +574,7 @@ Value FunctionSharder::shardLayer(LayerOp layer) {
         builder, loc, dispatch.getRows().getType(), recvCounts.getType(),
         arrival, recvCounts, grid, axes(kEpAxis));
     routed = CombineOp::create(builder, loc, tokensType, returned.getOutput(),
-                               sources, weights);
+                               dispatch.getSources(), weights);
   }
 
   if (layer.getSharedUpWeight()) {

@@ -35,10 +35,15 @@ def MoEFlow_Dialect : Dialect {
     the same way on every rank); `moeflow.send` and `moeflow.recv` have unknown side
     effects and are never removed or reordered.
 
+    **Started collectives.** `moeflow.all_to_all_v_start` issues a collective
+    and returns an `!moeflow.event`; `moeflow.wait` on it yields the results.
+    Compute between the two overlaps the communication (docs/streaming.md).
+
     **Memory tiers.** `moeflow.prefetch` uses the `moe` dialect's `#moe.tier<...>`
     attribute (sram, hbm, host).
   }];
   let useDefaultAttributePrinterParser = 1;
+  let useDefaultTypePrinterParser = 1;
   let dependentDialects = [
     "::mlir::moe::MoEDialect",
     "::mlir::shard::ShardDialect",
@@ -46,6 +51,7 @@ def MoEFlow_Dialect : Dialect {
   ];
   let extraClassDeclaration = [{
     void registerAttributes();
+    void registerTypes();
   }];
 }
 

@@ -10,6 +10,7 @@ using namespace mlir::moeflow;
 
 void MoEFlowDialect::initialize() {
   registerAttributes();
+  registerTypes();
   addOperations<
 #define GET_OP_LIST
 #include "moeflow/IR/MoEFlowOps.cpp.inc"

@@ -57,9 +57,9 @@ static RankedTensorType tensorType(Value value) {
 
 /// Checks that `result` has `input`'s rank and element type, and its
 /// dimensions except `skipDim` (none when negative).
-static LogicalResult verifyLike(Operation *op, Value input, Value result,
-                                StringRef resultName, int64_t skipDim) {
-  RankedTensorType in = tensorType(input), out = tensorType(result);
+static LogicalResult verifyLike(Operation *op, RankedTensorType in,
+                                RankedTensorType out, StringRef resultName,
+                                int64_t skipDim) {
   if (in.getRank() != out.getRank())
     return op->emitOpError()
            << "'input' and '" << resultName << "' must have the same rank, got "
@@ -81,6 +81,12 @@ static LogicalResult verifyLike(Operation *op, Value input, Value result,
            << ", expected " << expected << " (as 'input')";
   }
   return success();
+}
+
+static LogicalResult verifyLike(Operation *op, Value input, Value result,
+                                StringRef resultName, int64_t skipDim) {
+  return verifyLike(op, tensorType(input), tensorType(result), resultName,
+                    skipDim);
 }
 
 static LogicalResult verifyDimAttr(Operation *op, Value input, int64_t dim) {
@@ -112,34 +118,113 @@ static LogicalResult verifyPeerInGroup(Operation *op, int64_t peer,
 // moeflow.all_to_all_v
 //===----------------------------------------------------------------------===//
 
-LogicalResult AllToAllVOp::verify() {
-  if (failed(verifyLike(*this, getInput(), getOutput(), "output",
-                        /*skipDim=*/0)))
+/// The checks all_to_all_v and all_to_all_v_start share.
+static LogicalResult verifyAllToAllV(Operation *op, RankedTensorType input,
+                                     RankedTensorType output,
+                                     Type sendCounts, Type recvCounts) {
+  if (failed(verifyLike(op, input, output, "output", /*skipDim=*/0)))
     return failure();
-  if (ShapedType::isDynamic(getOutput().getType().getDimSize(0)))
-    return emitOpError()
+  if (ShapedType::isDynamic(output.getDimSize(0)))
+    return op->emitOpError()
            << "'output' leading dimension must be static (the receive "
               "capacity)";
-  if (getRecvCounts().getType() != getSendCounts().getType())
-    return emitOpError() << "'recv_counts' type " << getRecvCounts().getType()
-                         << " must match 'send_counts' type "
-                         << getSendCounts().getType();
+  if (recvCounts != sendCounts)
+    return op->emitOpError() << "'recv_counts' type " << recvCounts
+                             << " must match 'send_counts' type "
+                             << sendCounts;
   return success();
+}
+
+static LogicalResult verifyCountsForGroup(Operation *op, FlatSymbolRefAttr grid,
+                                          ArrayRef<int16_t> axes,
+                                          RankedTensorType sendCounts,
+                                          SymbolTableCollection &symbolTable) {
+  FailureOr<int64_t> groupSize = verifyGroup(op, grid, axes, symbolTable);
+  if (failed(groupSize))
+    return failure();
+  int64_t entries = sendCounts.getDimSize(0);
+  if (ShapedType::isDynamic(*groupSize) || ShapedType::isDynamic(entries) ||
+      entries == *groupSize)
+    return success();
+  return op->emitOpError() << "'send_counts' has " << entries
+                           << " entries, expected " << *groupSize
+                           << " (the group size)";
+}
+
+LogicalResult AllToAllVOp::verify() {
+  return verifyAllToAllV(*this, tensorType(getInput()),
+                         tensorType(getOutput()),
+                         getSendCounts().getType(), getRecvCounts().getType());
 }
 
 LogicalResult
 AllToAllVOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
-  FailureOr<int64_t> groupSize =
-      verifyGroup(*this, getGridAttr(), getAxes(), symbolTable);
-  if (failed(groupSize))
+  return verifyCountsForGroup(*this, getGridAttr(), getAxes(),
+                              tensorType(getSendCounts()), symbolTable);
+}
+
+//===----------------------------------------------------------------------===//
+// moeflow.all_to_all_v_start / moeflow.wait
+//===----------------------------------------------------------------------===//
+
+LogicalResult AllToAllVStartOp::verify() {
+  ArrayRef<Type> types = getEvent().getType().getResultTypes();
+  if (types.size() != 2)
+    return emitOpError() << "the event must list the types of 'output' and "
+                            "'recv_counts', got "
+                         << types.size() << " type(s)";
+  auto output = dyn_cast<RankedTensorType>(types[0]);
+  if (!output || output.getRank() == 0)
+    return emitOpError() << "the event's first type ('output') must be a "
+                            "ranked tensor of rank >= 1, got "
+                         << types[0];
+  if (failed(verifyAllToAllV(*this, tensorType(getInput()), output,
+                             getSendCounts().getType(), types[1])))
     return failure();
-  int64_t entries = getSendCounts().getType().getDimSize(0);
-  if (ShapedType::isDynamic(*groupSize) || ShapedType::isDynamic(entries) ||
-      entries == *groupSize)
-    return success();
-  return emitOpError() << "'send_counts' has " << entries
-                       << " entries, expected " << *groupSize
-                       << " (the group size)";
+
+  // Every started collective is waited exactly once, on every path: one use,
+  // a wait in the start's block.
+  Value event = getEvent();
+  size_t uses = std::distance(event.use_begin(), event.use_end());
+  if (uses != 1)
+    return emitOpError() << "the started collective must be waited exactly "
+                            "once, but its event has "
+                         << uses << " uses";
+  Operation *user = *event.user_begin();
+  if (!isa<WaitOp>(user))
+    return emitOpError() << "its event is used by '" << user->getName()
+                         << "'; only moeflow.wait may use it";
+  if (user->getBlock() != getOperation()->getBlock())
+    return emitOpError() << "must be waited in the block that starts it (a "
+                            "wait in a nested region may not run)";
+  return success();
+}
+
+LogicalResult
+AllToAllVStartOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyCountsForGroup(*this, getGridAttr(), getAxes(),
+                              tensorType(getSendCounts()), symbolTable);
+}
+
+LogicalResult WaitOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr, OpaqueProperties, RegionRange,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  if (operands.empty())
+    return failure();
+  auto event = dyn_cast<EventType>(operands[0].getType());
+  if (!event)
+    return emitOptionalError(location, "'event' must be an !moeflow.event");
+  llvm::append_range(inferredReturnTypes, event.getResultTypes());
+  return success();
+}
+
+LogicalResult WaitOp::verify() {
+  Operation *start = getEvent().getDefiningOp();
+  if (!isa_and_nonnull<AllToAllVStartOp>(start))
+    return emitOpError() << "'event' must be the result of a moeflow start "
+                            "op (moeflow.all_to_all_v_start)";
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

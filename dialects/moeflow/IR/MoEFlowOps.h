@@ -8,13 +8,21 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "moe/IR/MoEAttrs.h"
 #include "moeflow/IR/MoEFlowAttrs.h"
 #include "moeflow/IR/MoEFlowDialect.h"
+#include "moeflow/IR/MoEFlowTypes.h"
 
 namespace mlir::moeflow {
+
+/// The resource started collectives and their waits write (MoEFlowOps.td).
+struct CollectiveResource
+    : public SideEffects::Resource::Base<CollectiveResource> {
+  StringRef getName() final { return "moeflow.collectives"; }
+};
 
 /// Checks the group `group @grid axes [...]` of the collective `op`: `grid`
 /// names a `shard.grid`, `axes` is non-empty and lists distinct axes of it.

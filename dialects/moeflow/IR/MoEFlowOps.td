@@ -9,6 +9,7 @@
 #define MOEFLOW_IR_MOEFLOWOPS_TD
 
 include "moeflow/IR/MoEFlowAttrs.td"
+include "moeflow/IR/MoEFlowTypes.td"
 include "moe/IR/MoEAttrs.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -24,6 +25,12 @@ class MoEFlow_CollectiveOp<string mnemonic, list<Trait> traits = []>
 }
 
 def MoEFlow_IntegerCounts : 1DTensorOf<[I32, I64]>;
+
+/// What started collectives and their waits touch: an effect on it keeps
+/// them from being removed, merged or reordered among themselves (the
+/// issue order is the collective order every rank must agree on).
+def MoEFlow_CollectiveResource
+    : Resource<"::mlir::moeflow::CollectiveResource">;
 
 //===----------------------------------------------------------------------===//
 // moeflow.all_to_all_v
@@ -68,6 +75,72 @@ def MoEFlow_AllToAllVOp : MoEFlow_CollectiveOp<"all_to_all_v", [Pure]> {
     $input `,` $send_counts `group` $grid `axes` $axes attr-dict `:`
     type($input) `,` type($send_counts) `->` `(` type($output) `,` type($recv_counts) `)`
   }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// moeflow.all_to_all_v_start / moeflow.wait
+//===----------------------------------------------------------------------===//
+
+def MoEFlow_AllToAllVStartOp : MoEFlow_CollectiveOp<"all_to_all_v_start",
+    [MemoryEffects<[MemWrite<MoEFlow_CollectiveResource>]>]> {
+  let summary = "issues a ragged all-to-all whose results a later moeflow.wait yields";
+  let description = [{
+    The asynchronous form of `moeflow.all_to_all_v` (same operands, group,
+    semantics and checks): the collective is issued here, which is its place
+    in the rank's collective order, and `input` and `send_counts` are read
+    here. The result is an `!moeflow.event<output type, recv_counts type>`;
+    `moeflow.wait` on it yields `output` and `recv_counts`. Ops between the
+    start and the wait overlap the communication.
+
+    The event has exactly one use: a `moeflow.wait` in the same block, so
+    that every started collective is waited exactly once on every path.
+
+    ```mlir
+    %ev = moeflow.all_to_all_v_start %rows, %counts group @world axes [0]
+        : tensor<?x64xbf16>, tensor<4xi64>
+          -> !moeflow.event<tensor<256x64xbf16>, tensor<4xi64>>
+    %out, %recv = moeflow.wait %ev
+        : !moeflow.event<tensor<256x64xbf16>, tensor<4xi64>>
+    ```
+  }];
+  let arguments = !con((ins AnyNon0RankedTensor:$input,
+                            MoEFlow_IntegerCounts:$send_counts), groupArgs);
+  let results = (outs MoEFlow_EventType:$event);
+  let assemblyFormat = [{
+    $input `,` $send_counts `group` $grid `axes` $axes attr-dict `:`
+    type($input) `,` type($send_counts) `->` qualified(type($event))
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The types the wait yields.
+    ::mlir::Type getOutputType() {
+      return getEvent().getType().getResultTypes()[0];
+    }
+    ::mlir::Type getRecvCountsType() {
+      return getEvent().getType().getResultTypes()[1];
+    }
+  }];
+}
+
+def MoEFlow_WaitOp : MoEFlow_Op<"wait",
+    [MemoryEffects<[MemWrite<MoEFlow_CollectiveResource>]>,
+     DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "waits for a started collective and yields its results";
+  let description = [{
+    Blocks until the collective that produced `event` is complete and yields
+    its results, of the types the event type lists. `event` must be the
+    result of a start op (`moeflow.all_to_all_v_start`), whose verifier
+    makes this the event's only use.
+
+    ```mlir
+    %out, %recv = moeflow.wait %ev
+        : !moeflow.event<tensor<256x64xbf16>, tensor<4xi64>>
+    ```
+  }];
+  let arguments = (ins MoEFlow_EventType:$event);
+  let results = (outs Variadic<AnyType>:$results);
+  let assemblyFormat = "$event attr-dict `:` qualified(type($event))";
   let hasVerifier = 1;
 }
 

@@ -25,7 +25,9 @@ def MoEFlowVerifyCollectives
     * **Collectives.** Every group of ranks (the ranks that share their
       coordinates off the group's axes) issues the same sequence of
       `all_to_all_v`, `all_gather`, `reduce_scatter` and `all_reduce` over
-      that set of axes: the same op kind, the axes listed in the same order
+      that set of axes (a started `all_to_all_v_start` is issued at its
+      start, where the runtime numbers it, and matches an `all_to_all_v`;
+      its wait is not a collective): the same op kind, the axes listed in the same order
       (they define the member indices), the same element type, `dim` and
       reduction; `all_gather`, `reduce_scatter` and `all_reduce` the same
       input shape; `all_to_all_v` the same trailing dimensions, receive

@@ -52,14 +52,41 @@ collectiveGroup(Operation *op) {
   return llvm::TypeSwitch<Operation *, std::optional<std::pair<
                                            FlatSymbolRefAttr, ArrayRef<int16_t>>>>(
              op)
-      .Case<AllToAllVOp, AllGatherOp, ReduceScatterOp, AllReduceOp, SendOp,
-            RecvOp>([](auto collective) {
+      .Case<AllToAllVOp, AllToAllVStartOp, AllGatherOp, ReduceScatterOp,
+            AllReduceOp, SendOp, RecvOp>([](auto collective) {
         return std::make_pair(collective.getGridAttr(), collective.getAxes());
       })
       .Default([](Operation *) { return std::nullopt; });
 }
 
 static bool isPointToPoint(Operation *op) { return isa<SendOp, RecvOp>(op); }
+
+/// The collective the runtime sees: a started all_to_all_v is issued (and
+/// numbered) at its start as an all_to_all_v, so the two forms match.
+static StringRef issuedName(Operation *op) {
+  if (isa<AllToAllVStartOp>(op))
+    return AllToAllVOp::getOperationName();
+  return op->getName().getStringRef();
+}
+
+namespace {
+/// What the members of an all_to_all_v (either form) must agree on.
+struct AllToAllVView {
+  RankedTensorType input, sendCounts;
+  int64_t capacity;
+};
+} // namespace
+
+static AllToAllVView viewAllToAllV(Operation *op) {
+  if (auto started = dyn_cast<AllToAllVStartOp>(op))
+    return {cast<RankedTensorType>(started.getInput().getType()),
+            cast<RankedTensorType>(started.getSendCounts().getType()),
+            cast<RankedTensorType>(started.getOutputType()).getDimSize(0)};
+  auto blocking = cast<AllToAllVOp>(op);
+  return {cast<RankedTensorType>(blocking.getInput().getType()),
+          cast<RankedTensorType>(blocking.getSendCounts().getType()),
+          blocking.getOutput().getType().getDimSize(0)};
+}
 
 static std::optional<int64_t> asInteger(Attribute attr) {
   auto integer = dyn_cast_or_null<IntegerAttr>(attr);
@@ -681,7 +708,7 @@ SequenceChecker::difference(Operation *here, Operation *there,
   std::string text;
   llvm::raw_string_ostream os(text);
   std::string onThere = "on rank " + std::to_string(thereRank);
-  if (here->getName() != there->getName()) {
+  if (issuedName(here) != issuedName(there)) {
     os << "this is '" << here->getName() << "', rank " << thereRank
        << " issues '" << there->getName() << "'";
     return text;
@@ -724,16 +751,14 @@ SequenceChecker::difference(Operation *here, Operation *there,
   };
   bool differs =
       llvm::TypeSwitch<Operation *, bool>(here)
-          .Case<AllToAllVOp>([&](AllToAllVOp a) {
-            auto b = cast<AllToAllVOp>(there);
+          .Case<AllToAllVOp, AllToAllVStartOp>([&](Operation *) {
+            AllToAllVView a = viewAllToAllV(here), b = viewAllToAllV(there);
             if (typeDifference("'input' (compared on its trailing dimensions)",
-                               typeOf(a.getInput()), typeOf(b.getInput()), 1))
+                               a.input, b.input, 1))
               return true;
-            if (typeDifference("'send_counts'", typeOf(a.getSendCounts()),
-                               typeOf(b.getSendCounts()), 0))
+            if (typeDifference("'send_counts'", a.sendCounts, b.sendCounts, 0))
               return true;
-            int64_t capA = typeOf(a.getOutput()).getDimSize(0);
-            int64_t capB = typeOf(b.getOutput()).getDimSize(0);
+            int64_t capA = a.capacity, capB = b.capacity;
             if (capA == capB)
               return false;
             os << "the receive capacity is " << capA << " rows here, " << capB

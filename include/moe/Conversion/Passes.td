@@ -225,6 +225,7 @@ def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
     | op | call |
     |---|---|
     | `all_to_all_v` | `moert_comm_all_to_all_v(group, send, send_counts, send_rows, recv, recv_counts, recv_rows, row_bytes)` |
+    | `all_to_all_v_start` + `wait` | `h = moert_comm_all_to_all_v_start(...)` (the arguments of `all_to_all_v`) where the start is; `moert_comm_all_to_all_v_wait(h, recv, recv_counts)` where the wait is, the results read from `recv`/`recv_counts` after it |
     | `all_gather` | `moert_comm_all_gather(group, send, recv, outer, block_bytes)` |
     | `reduce_scatter` | `moert_comm_reduce_scatter(group, send, recv, count, dtype, op)` |
     | `all_reduce` | `moert_comm_all_reduce(group, send, recv, count, dtype, op)` |

@@ -41,6 +41,8 @@ struct BundleTarget {
   /// the unsharded ones, on full shapes. Off by default: a plan is then only
   /// an annotation and the bundle runs on one rank.
   bool shard = false;
+  /// With `shard`: chunks of `moe-stream` (docs/streaming.md); 1 = none.
+  int64_t streamChunks = 1;
 };
 
 /// Writes the bundle of `module` (manifest, reference programs, kernels for

@@ -39,6 +39,12 @@ static_assert(std::is_same_v<decltype(&moert_comm_all_to_all_v),
                              void (*)(int32_t, const void *, const int64_t *,
                                       int64_t, void *, int64_t *, int64_t,
                                       int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_all_to_all_v_start),
+                             int64_t (*)(int32_t, const void *,
+                                         const int64_t *, int64_t, void *,
+                                         int64_t *, int64_t, int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_comm_all_to_all_v_wait),
+                             void (*)(int64_t, void *, int64_t *)>);
 static_assert(std::is_same_v<decltype(&moert_comm_all_gather),
                              void (*)(int32_t, const void *, void *, int64_t,
                                       int64_t)>);
@@ -175,6 +181,16 @@ static LogicalResult checkLowerable(Operation *op) {
             failed(checkTensor(op, o.getInput(), "input",
                                /*dynamicLeading=*/true)) ||
             failed(checkTensor(op, o.getOutput(), "output")) ||
+            failed(checkTensor(op, o.getSendCounts(), "send_counts")))
+          return failure();
+        return success();
+      })
+      .Case([&](moeflow::AllToAllVStartOp o) {
+        // The output shares the input's element type and trailing
+        // dimensions, and has a static capacity (the op's verifier).
+        if (failed(group(o.getGridAttr(), o.getAxes())) ||
+            failed(checkTensor(op, o.getInput(), "input",
+                               /*dynamicLeading=*/true)) ||
             failed(checkTensor(op, o.getSendCounts(), "send_counts")))
           return failure();
         return success();
@@ -377,6 +393,50 @@ static Value peerIndex(CallBuilder &calls, PatternRewriter &rewriter,
 
 namespace {
 
+/// The buffers and sizes of one all_to_all_v's call, blocking or started:
+/// counts widened to i64, the send rows and counts read, the receive rows
+/// and counts allocated, and the arguments of the ABI call after the group.
+struct AllToAllCall {
+  RankedTensorType outputType, countsType, wideCounts;
+  Value recv, recvCounts;
+  SmallVector<Value> arguments;
+
+  AllToAllCall(CallBuilder &calls, PatternRewriter &rewriter, Location loc,
+               int32_t mask, Value input, Value sendCounts,
+               RankedTensorType output)
+      : outputType(output),
+        countsType(cast<RankedTensorType>(sendCounts.getType())),
+        wideCounts(countsType.clone(rewriter.getI64Type())) {
+    if (!countsType.getElementType().isInteger(64))
+      sendCounts = arith::ExtSIOp::create(rewriter, loc, wideCounts, sendCounts);
+    Value send = calls.buffer(input);
+    Value sendCountsBuffer = calls.buffer(sendCounts);
+    recv = calls.allocate(outputType).first;
+    recvCounts = calls.allocate(wideCounts).first;
+    int64_t rowBytes = elementsOf(outputType.getShape().drop_front()) *
+                       elementBytes(outputType.getElementType());
+    arguments = {calls.i32(mask),
+                 calls.pointer(send),
+                 calls.pointer(sendCountsBuffer),
+                 calls.dimension(send, 0),
+                 calls.pointer(recv),
+                 calls.pointer(recvCounts),
+                 calls.i64(outputType.getDimSize(0)),
+                 calls.i64(rowBytes)};
+  }
+
+  /// The received rows and counts (in the op's count type) as tensors.
+  std::pair<Value, Value> results(CallBuilder &calls,
+                                  PatternRewriter &rewriter,
+                                  Location loc) const {
+    Value output = calls.tensorOf(recv, outputType);
+    Value counts = calls.tensorOf(recvCounts, wideCounts);
+    if (!countsType.getElementType().isInteger(64))
+      counts = arith::TruncIOp::create(rewriter, loc, countsType, counts);
+    return {output, counts};
+  }
+};
+
 struct LowerAllToAllV : OpRewritePattern<moeflow::AllToAllVOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(moeflow::AllToAllVOp op,
@@ -384,34 +444,50 @@ struct LowerAllToAllV : OpRewritePattern<moeflow::AllToAllVOp> {
     FailureOr<int32_t> mask = groupMask(op, op.getAxes());
     if (failed(mask))
       return failure();
-    Location loc = op.getLoc();
     CallBuilder calls(rewriter, op);
-    Type i64 = rewriter.getI64Type();
-    auto countsType = op.getSendCounts().getType();
-    auto wideCounts = countsType.clone(i64);
-    Value sendCounts = op.getSendCounts();
-    if (!countsType.getElementType().isInteger(64))
-      sendCounts = arith::ExtSIOp::create(rewriter, loc, wideCounts, sendCounts);
-
-    Value send = calls.buffer(op.getInput());
-    Value sendCountsBuffer = calls.buffer(sendCounts);
-    auto outputType = cast<RankedTensorType>(op.getOutput().getType());
-    Value recv = calls.allocate(outputType).first;
-    Value recvCounts = calls.allocate(wideCounts).first;
-    int64_t rowBytes = elementsOf(outputType.getShape().drop_front()) *
-                       elementBytes(outputType.getElementType());
-    calls.call("moert_comm_all_to_all_v",
-               ValueRange{calls.i32(*mask), calls.pointer(send),
-                          calls.pointer(sendCountsBuffer),
-                          calls.dimension(send, 0), calls.pointer(recv),
-                          calls.pointer(recvCounts),
-                          calls.i64(outputType.getDimSize(0)),
-                          calls.i64(rowBytes)});
-    Value output = calls.tensorOf(recv, outputType);
-    Value counts = calls.tensorOf(recvCounts, wideCounts);
-    if (!countsType.getElementType().isInteger(64))
-      counts = arith::TruncIOp::create(rewriter, loc, countsType, counts);
+    AllToAllCall call(calls, rewriter, op.getLoc(), *mask, op.getInput(),
+                      op.getSendCounts(),
+                      cast<RankedTensorType>(op.getOutput().getType()));
+    calls.call("moert_comm_all_to_all_v", call.arguments);
+    auto [output, counts] = call.results(calls, rewriter, op.getLoc());
     rewriter.replaceOp(op, {output, counts});
+    return success();
+  }
+};
+
+/// A start and its wait (the event's only use, in the same block: the
+/// start's verifier) together: the start call where the start is, reading
+/// the operands' buffers; the wait call where the wait is, naming the
+/// receive buffers again, so that they stay alive until the collective has
+/// written them; the results read those buffers after the wait. (The wait's
+/// pointer extraction is what keeps them alive when the results are unused:
+/// pipelines place buffer deallocation before any CSE could merge it with
+/// the start's, as moe-cpu-pipeline does.)
+struct LowerAllToAllVStart : OpRewritePattern<moeflow::AllToAllVStartOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(moeflow::AllToAllVStartOp op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<int32_t> mask = groupMask(op, op.getAxes());
+    if (failed(mask) || !op.getEvent().hasOneUse())
+      return failure();
+    auto wait = dyn_cast<moeflow::WaitOp>(*op.getEvent().user_begin());
+    if (!wait)
+      return failure();
+    CallBuilder calls(rewriter, op);
+    AllToAllCall call(calls, rewriter, op.getLoc(), *mask, op.getInput(),
+                      op.getSendCounts(),
+                      cast<RankedTensorType>(op.getOutputType()));
+    Value handle = calls.call("moert_comm_all_to_all_v_start", call.arguments,
+                              rewriter.getI64Type());
+
+    rewriter.setInsertionPoint(wait);
+    CallBuilder waitCalls(rewriter, wait);
+    waitCalls.call("moert_comm_all_to_all_v_wait",
+                   ValueRange{handle, waitCalls.pointer(call.recv),
+                              waitCalls.pointer(call.recvCounts)});
+    auto [output, counts] = call.results(waitCalls, rewriter, wait.getLoc());
+    rewriter.replaceOp(wait, {output, counts});
+    rewriter.eraseOp(op);
     return success();
   }
 };
@@ -585,8 +661,8 @@ struct ConvertMoEFlowToRuntimePass
 void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
     RewritePatternSet &patterns) {
   MLIRContext *context = patterns.getContext();
-  patterns.add<LowerAllToAllV, LowerAllGather, LowerSend, LowerRecv,
-               LowerProcessMultiIndex>(context);
+  patterns.add<LowerAllToAllV, LowerAllToAllVStart, LowerAllGather, LowerSend,
+               LowerRecv, LowerProcessMultiIndex>(context);
   patterns.add<LowerReduction<moeflow::ReduceScatterOp>>(
       context, "moert_comm_reduce_scatter");
   patterns.add<LowerReduction<moeflow::AllReduceOp>>(context,

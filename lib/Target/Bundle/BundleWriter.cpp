@@ -407,6 +407,17 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
                     "(without --bundle-shard the bundle runs on one rank)",
              failure();
   }
+  // Overlap the expert-parallel all-to-alls with expert compute
+  // (docs/streaming.md).
+  if (target.shard && target.streamChunks > 1) {
+    PassManager pm(module.getContext(), ModuleOp::getOperationName());
+    pm.addPass(createMoEStream(MoEStreamOptions{target.streamChunks}));
+    if (failed(pm.run(*sharded)))
+      return moe::moduleError(module)
+                 << "moe-stream could not stream the sharded layers in "
+                 << target.streamChunks << " chunks (--bundle-stream-chunks)",
+             failure();
+  }
   SmallVector<int64_t> grid = moeGridShape(*sharded);
   FailureOr<std::vector<FunctionSpec>> functions =
       describeFunctions(*sharded, grid);
@@ -474,6 +485,13 @@ void mlir::moe::registerBundleTranslation() {
                      "<ranks> moe-run). Default false: the plan is an "
                      "annotation and the bundle runs on one rank"),
       llvm::cl::init(false), llvm::cl::cat(category));
+  static llvm::cl::opt<int64_t> streamChunks(
+      "bundle-stream-chunks",
+      llvm::cl::desc("With --bundle-shard: run moe-stream with this many "
+                     "chunks, so that each layer's expert-parallel "
+                     "all-to-alls overlap its expert compute "
+                     "(docs/streaming.md). Default 1: not streamed"),
+      llvm::cl::init(1), llvm::cl::cat(category));
   TranslateFromMLIRRegistration registration(
       "moe-to-bundle",
       "compile a tensor-level module for the CPU (or, with "
@@ -487,6 +505,13 @@ void mlir::moe::registerBundleTranslation() {
         target.kind = kind;
         target.chip = chip;
         target.shard = shard;
+        if (streamChunks < 1 || (streamChunks > 1 && !shard))
+          return module.emitError()
+                 << "--bundle-stream-chunks must be at least 1 and needs "
+                    "--bundle-shard, got "
+                 << int64_t(streamChunks)
+                 << (shard ? "" : " without --bundle-shard");
+        target.streamChunks = streamChunks;
         target.tensorCores = tensorCores;
         return translateModuleToBundle(module, output, target);
       },

@@ -3,6 +3,7 @@
 #include "Comm.h"
 
 #include "CommAbi.h"
+#include "Started.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -458,17 +459,23 @@ RunContext::RunContext(Communicator &communicator)
   run = ++communicator.runs;
 }
 
-RunContext::~RunContext() = default;
-
 void RunContext::fail(const std::string &message) {
-  if (firstFailure.empty())
+  std::lock_guard<std::mutex> guard(failureMutex);
+  if (firstFailure.empty()) {
     firstFailure = message;
+    hasFailure.store(true);
+  }
 }
 
 RunContext *currentRun() { return current; }
 
-RunScope::RunScope(RunContext &run) : previous(current) { current = &run; }
-RunScope::~RunScope() { current = previous; }
+RunScope::RunScope(RunContext &run) : run(run), previous(current) {
+  current = &run;
+}
+RunScope::~RunScope() {
+  current = previous;
+  run.finish();
+}
 
 void RunContext::zero(void *data, int64_t bytes) {
   if (!data || bytes <= 0)
@@ -498,7 +505,7 @@ bool RunContext::begin(Collective &call) {
   // knows the size of the outputs it zeroes.
   std::string error;
   call.group = comm.group(call.axes, error);
-  if (failed())
+  if (failedSoFar())
     return false;
   if (!call.group) {
     fail(name + " on rank " + std::to_string(comm.rank()) + ": " + error);
@@ -636,6 +643,16 @@ void RunContext::allToAllV(int32_t axes, const void *send,
                            const int64_t *sendCounts, int64_t sendRows,
                            void *recv, int64_t *recvCounts, int64_t recvRows,
                            int64_t rowBytes) {
+  drain();
+  allToAllVImpl(axes, send, sendCounts, sendRows, recv, recvCounts, recvRows,
+                rowBytes, /*invalid=*/"");
+}
+
+void RunContext::allToAllVImpl(int32_t axes, const void *send,
+                               const int64_t *sendCounts, int64_t sendRows,
+                               void *recv, int64_t *recvCounts,
+                               int64_t recvRows, int64_t rowBytes,
+                               const std::string &invalid) {
   Collective call;
   call.kind = kAllToAllV;
   call.axes = axes;
@@ -666,6 +683,8 @@ void RunContext::allToAllV(int32_t axes, const void *send,
       if (c < 0 || __builtin_add_overflow(total, c, &total))
         total = -1;
     if (!call.invalid.empty()) {
+    } else if (!invalid.empty()) {
+      call.invalid = invalid;
     } else if (!capacityKnown || rowBytes <= 0 || sendRows < 0) {
       call.invalid = "invalid sizes (send_rows " + std::to_string(sendRows) +
                      ", recv_rows " + std::to_string(recvRows) +
@@ -765,6 +784,7 @@ void RunContext::allToAllV(int32_t axes, const void *send,
 
 void RunContext::allGather(int32_t axes, const void *send, void *recv,
                            int64_t outer, int64_t blockBytes) {
+  drain();
   Collective call;
   call.kind = kAllGather;
   call.axes = axes;
@@ -851,6 +871,7 @@ static RunContext::Collective reduction(Kind kind, int32_t axes, int64_t count,
 
 void RunContext::reduceScatter(int32_t axes, const void *send, void *recv,
                                int64_t count, int32_t dtype, int32_t op) {
+  drain();
   int64_t bytes = 0;
   Collective call = reduction(kReduceScatter, axes, count, dtype, op, bytes);
   if (!begin(call)) {
@@ -893,6 +914,7 @@ void RunContext::reduceScatter(int32_t axes, const void *send, void *recv,
 
 void RunContext::allReduce(int32_t axes, const void *send, void *recv,
                            int64_t count, int32_t dtype, int32_t op) {
+  drain();
   int64_t bytes = 0;
   Collective call = reduction(kAllReduce, axes, count, dtype, op, bytes);
   size_t element = elementSize(dtype);
@@ -956,6 +978,7 @@ void RunContext::allReduce(int32_t axes, const void *send, void *recv,
 
 void RunContext::send(int32_t axes, int64_t peer, const void *data,
                       int64_t bytes) {
+  drain();
   Collective call;
   call.kind = kSend;
   call.axes = axes;
@@ -982,6 +1005,7 @@ void RunContext::send(int32_t axes, int64_t peer, const void *data,
 }
 
 void RunContext::recv(int32_t axes, int64_t peer, void *data, int64_t bytes) {
+  drain();
   Collective call;
   call.kind = kRecv;
   call.axes = axes;

@@ -182,11 +182,16 @@ public:
   void setDevice(DeviceCollectives *collectives) { device = collectives; }
   DeviceCollectives *deviceCollectives() const { return device; }
 
-  bool failed() const { return !firstFailure.empty(); }
+  /// Whether the run failed; finishes the started collectives first (see
+  /// finish()), so call it once the run's kernels have returned.
+  bool failed() {
+    finish();
+    return failedSoFar();
+  }
   /// "collective all_gather #2 of the run (group axes [1] ...) on rank 0:
-  /// ..."; empty while nothing failed.
+  /// ..."; empty while nothing failed. Read it after failed().
   const std::string &failure() const { return firstFailure; }
-  /// Records a failure outside a collective (e.g. NCCL missing).
+  /// Records a failure outside a collective (e.g. NCCL missing). Any thread.
   void fail(const std::string &message);
 
   // The moert_comm_* operations (see CommAbi.h).
@@ -203,9 +208,36 @@ public:
   void send(int32_t axes, int64_t peer, const void *data, int64_t bytes);
   void recv(int32_t axes, int64_t peer, void *data, int64_t bytes);
 
+  // Started collectives (Started.cpp, docs/streaming.md §2): the start
+  // stages the rows and queues the collective for the run's progress thread,
+  // which executes queued collectives in issue order; the wait copies the
+  // staged results out. The blocking operations above first wait until every
+  // started collective has executed, so sequence numbers follow issue order.
+  int64_t allToAllVStart(int32_t axes, const void *send,
+                         const int64_t *sendCounts, int64_t sendRows,
+                         void *recv, int64_t *recvCounts, int64_t recvRows,
+                         int64_t rowBytes);
+  void allToAllVWait(int64_t handle, void *recv, int64_t *recvCounts);
+  /// Waits until every started collective has executed, ends the progress
+  /// thread, and fails the run for each one that was never waited. Called by
+  /// ~RunScope, failed() and ~RunContext; idempotent.
+  void finish();
+
   struct Collective; // one call in flight (Comm.cpp)
+  class StartedQueue; // the progress thread and its queue (Started.cpp)
+  struct StartedCollective; // one started collective (Started.cpp)
 
 private:
+  bool failedSoFar() const { return hasFailure.load(); }
+  /// Runs a started collective on its staging (the progress thread).
+  void execute(StartedCollective &entry);
+  /// Returns once every started collective has executed (no-op on the
+  /// progress thread itself).
+  void drain();
+  void allToAllVImpl(int32_t axes, const void *send, const int64_t *sendCounts,
+                     int64_t sendRows, void *recv, int64_t *recvCounts,
+                     int64_t recvRows, int64_t rowBytes,
+                     const std::string &invalid);
   bool begin(Collective &call);
   void zero(void *data, int64_t bytes);
   /// " (deadline 60 s: MOERT_COLLECTIVE_TIMEOUT_S)".
@@ -220,13 +252,20 @@ private:
   /// Point-to-point messages so far, per (group, peer) pair.
   std::map<std::pair<int32_t, int64_t>, uint64_t> pairs;
   DeviceCollectives *device = nullptr;
+  /// Written once, under failureMutex (the progress thread fails runs too).
+  std::mutex failureMutex;
+  std::atomic<bool> hasFailure{false};
   std::string firstFailure;
+  std::unique_ptr<StartedQueue> started;
+  /// Handles of the run's started collectives so far (unique in the run).
+  int64_t startedHandles = 0;
 };
 
 /// The RunContext of the calling thread; null outside a RunScope.
 RunContext *currentRun();
 
-/// Makes `run` the calling thread's RunContext for the scope's life.
+/// Makes `run` the calling thread's RunContext for the scope's life; at its
+/// end the run's started collectives are finished (RunContext::finish).
 class RunScope {
 public:
   explicit RunScope(RunContext &run);
@@ -235,6 +274,7 @@ public:
   RunScope &operator=(const RunScope &) = delete;
 
 private:
+  RunContext &run;
   RunContext *previous;
 };
 

@@ -63,6 +63,28 @@ void moert_comm_all_to_all_v(int32_t group_axes, const void *send,
     zeroBytes(recv, bytes);
 }
 
+int64_t moert_comm_all_to_all_v_start(int32_t group_axes, const void *send,
+                                      const int64_t *send_counts,
+                                      int64_t send_rows, void *recv,
+                                      int64_t *recv_counts, int64_t recv_rows,
+                                      int64_t row_bytes) {
+  if (RunContext *run = context("moert_comm_all_to_all_v_start"))
+    return run->allToAllVStart(group_axes, send, send_counts, send_rows, recv,
+                               recv_counts, recv_rows, row_bytes);
+  int64_t bytes = 0;
+  if (recv_rows >= 0 && row_bytes >= 0 &&
+      !__builtin_mul_overflow(recv_rows, row_bytes, &bytes))
+    zeroBytes(recv, bytes);
+  return 0;
+}
+
+void moert_comm_all_to_all_v_wait(int64_t handle, void *recv,
+                                  int64_t *recv_counts) {
+  // Outside a run the start zeroed `recv`; `recv_counts`' size is unknown.
+  if (RunContext *run = context("moert_comm_all_to_all_v_wait"))
+    run->allToAllVWait(handle, recv, recv_counts);
+}
+
 void moert_comm_all_gather(int32_t group_axes, const void *send, void *recv,
                            int64_t outer, int64_t block_bytes) {
   if (RunContext *run = context("moert_comm_all_gather"))

@@ -55,6 +55,21 @@ MOERT_API void moert_comm_all_to_all_v(int32_t group_axes, const void *send,
                                        int64_t *recv_counts, int64_t recv_rows,
                                        int64_t row_bytes);
 
+/* The started form (docs/streaming.md §2): the same collective, issued now
+ * (its place in the run's collective order) and executed by the run's
+ * progress thread while the caller computes. `send` and `send_counts` are
+ * read before the start returns; `recv` and `recv_counts` are written only
+ * by the wait, which blocks until the collective is complete and must name
+ * the buffers its start named. Returns a handle (> 0; 0 outside a run) that
+ * exactly one wait takes. A handle never waited by the end of the run, one
+ * waited twice or one never returned fails the run. */
+MOERT_API int64_t moert_comm_all_to_all_v_start(
+    int32_t group_axes, const void *send, const int64_t *send_counts,
+    int64_t send_rows, void *recv, int64_t *recv_counts, int64_t recv_rows,
+    int64_t row_bytes);
+MOERT_API void moert_comm_all_to_all_v_wait(int64_t handle, void *recv,
+                                            int64_t *recv_counts);
+
 /* Each member's tensor is `outer` blocks of `block_bytes` bytes; the result
  * is `outer` blocks of G * block_bytes (member order). */
 MOERT_API void moert_comm_all_gather(int32_t group_axes, const void *send,
@@ -80,7 +95,8 @@ MOERT_API void moert_comm_recv(int32_t group_axes, int64_t peer, void *data,
 #define MOERT_COMM_ABI(X)                                                      \
   X(moert_comm_grid_index) X(moert_comm_all_to_all_v) X(moert_comm_all_gather) \
   X(moert_comm_reduce_scatter) X(moert_comm_all_reduce) X(moert_comm_send)     \
-  X(moert_comm_recv)
+  X(moert_comm_recv) X(moert_comm_all_to_all_v_start)                          \
+  X(moert_comm_all_to_all_v_wait)
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -605,6 +605,316 @@ TEST(Session, WorldAllReduce) {
 }
 
 //===----------------------------------------------------------------------===//
+// Started collectives (moert_comm_all_to_all_v_start / _wait)
+//===----------------------------------------------------------------------===//
+
+/// Rows of two floats that rank `from` sends member `to`, as in
+/// Comm.AllToAllV, tagged with `tag`.
+void fillRows(int me, int n, float tag, std::vector<int64_t> &counts,
+              std::vector<float> &send) {
+  counts.assign(n, 0);
+  send.clear();
+  for (int j = 0; j < n; ++j) {
+    counts[j] = rowsBetween(me, j);
+    for (int64_t k = 0; k < counts[j]; ++k)
+      send.insert(send.end(), {float(100 * me + 10 * j + k), tag});
+  }
+}
+
+void expectRows(int me, int n, float tag, const std::vector<float> &recv,
+                const std::vector<int64_t> &recvCounts) {
+  size_t at = 0;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(recvCounts[i], rowsBetween(i, me)) << "from member " << i;
+    for (int64_t k = 0; k < rowsBetween(i, me); ++k, at += 2) {
+      EXPECT_EQ(recv[at], float(100 * i + 10 * me + k));
+      EXPECT_EQ(recv[at + 1], tag);
+    }
+  }
+  for (; at < recv.size(); ++at)
+    EXPECT_EQ(recv[at], 0.0f) << "past the received rows, at " << at;
+}
+
+// Two collectives in flight, a blocking one issued between them and their
+// waits (which come in the other order), and the send buffers overwritten
+// right after the starts: the results are those of blocking calls.
+TEST(Started, AllToAllVInFlightMatchesBlocking) {
+  REQUIRE_WORLD(0);
+  auto comm = makeCommunicator();
+  int n = world.size, me = world.rank;
+  std::vector<int64_t> countsA, countsB, recvCountsA(n, -7), recvCountsB(n, -7);
+  std::vector<float> sendA, sendB;
+  fillRows(me, n, -1.0f, countsA, sendA);
+  fillRows(me, n, -2.0f, countsB, sendB);
+  int64_t capacity = 2 * n + 3;
+  std::vector<float> recvA(2 * capacity, 42.0f), recvB(2 * capacity, 42.0f);
+  std::vector<float> one(4, 1.0f), sum(4, 0.0f);
+  RunContext run(*comm);
+  {
+    RunScope scope(run);
+    int64_t a = moert_comm_all_to_all_v_start(
+        kWorld, sendA.data(), countsA.data(), int64_t(sendA.size() / 2),
+        recvA.data(), recvCountsA.data(), capacity, 2 * sizeof(float));
+    int64_t b = moert_comm_all_to_all_v_start(
+        kWorld, sendB.data(), countsB.data(), int64_t(sendB.size() / 2),
+        recvB.data(), recvCountsB.data(), capacity, 2 * sizeof(float));
+    EXPECT_GT(a, 0);
+    EXPECT_NE(a, b);
+    // The start has read what it sends.
+    std::fill(sendA.begin(), sendA.end(), 77.0f);
+    std::fill(countsA.begin(), countsA.end(), 1000);
+    EXPECT_EQ(recvA[0], 42.0f) << "the start does not write recv";
+    moert_comm_all_reduce(kWorld, one.data(), sum.data(), 4, MOERT_DTYPE_F32,
+                          MOERT_COMM_SUM);
+    moert_comm_all_to_all_v_wait(b, recvB.data(), recvCountsB.data());
+    moert_comm_all_to_all_v_wait(a, recvA.data(), recvCountsA.data());
+  }
+  ASSERT_FALSE(run.failed()) << run.failure();
+  expectRows(me, n, -1.0f, recvA, recvCountsA);
+  expectRows(me, n, -2.0f, recvB, recvCountsB);
+  for (float v : sum)
+    EXPECT_EQ(v, float(n));
+}
+
+// Sequence numbers follow issue order: rank 1 issues a blocking all_gather
+// where the others start an all_to_all_v; every rank reports #1.
+TEST(Started, MismatchAtTheStartFailsEveryRank) {
+  REQUIRE_WORLD(0);
+  auto comm = makeCommunicator();
+  int n = world.size;
+  std::vector<int64_t> counts(n, 1), recvCounts(n, -1);
+  std::vector<float> send(n, 1), recv(n, 5), gathered(n, 5);
+  RunContext run(*comm);
+  {
+    RunScope scope(run);
+    if (world.rank == 1) {
+      moert_comm_all_gather(kWorld, send.data(), gathered.data(), 1,
+                            sizeof(float));
+    } else {
+      int64_t h = moert_comm_all_to_all_v_start(
+          kWorld, send.data(), counts.data(), n, recv.data(),
+          recvCounts.data(), n, sizeof(float));
+      moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+    }
+    // Started after the failure: no communication, outputs zeroed.
+    std::vector<float> later(n, 5);
+    std::vector<int64_t> laterCounts(n, -1);
+    int64_t h = moert_comm_all_to_all_v_start(
+        kWorld, send.data(), counts.data(), n, later.data(),
+        laterCounts.data(), n, sizeof(float));
+    moert_comm_all_to_all_v_wait(h, later.data(), laterCounts.data());
+    for (float v : later)
+      EXPECT_EQ(v, 0.0f);
+    for (int64_t c : laterCounts)
+      EXPECT_EQ(c, 0);
+  }
+  ASSERT_TRUE(run.failed());
+  const std::string &message = run.failure();
+  EXPECT_NE(message.find(world.rank == 1 ? "issued all_to_all_v #1"
+                                         : "rank 1 issued all_gather #1"),
+            std::string::npos)
+      << message;
+  if (world.rank != 1) {
+    for (float v : recv)
+      EXPECT_EQ(v, 0.0f);
+    for (int64_t c : recvCounts)
+      EXPECT_EQ(c, 0);
+  }
+}
+
+// A capacity overflow in a started collective fails it on every member.
+TEST(Started, CapacityOverflowFailsEveryRank) {
+  REQUIRE_WORLD(0);
+  auto comm = makeCommunicator();
+  int n = world.size;
+  std::vector<int64_t> sendCounts(n, 2), recvCounts(n, -1);
+  std::vector<int32_t> send(2 * n, 5);
+  int64_t capacity = world.rank == 0 ? 2 * n - 1 : 2 * n;
+  std::vector<int32_t> recv(capacity, 9);
+  RunContext run(*comm);
+  {
+    RunScope scope(run);
+    int64_t h = moert_comm_all_to_all_v_start(
+        kWorld, send.data(), sendCounts.data(), 2 * n, recv.data(),
+        recvCounts.data(), capacity, 4);
+    moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+  }
+  ASSERT_TRUE(run.failed());
+  EXPECT_NE(run.failure().find("collective all_to_all_v #1"),
+            std::string::npos)
+      << run.failure();
+  EXPECT_NE(run.failure().find("would receive more rows"), std::string::npos)
+      << run.failure();
+  for (int32_t v : recv)
+    EXPECT_EQ(v, 0);
+  for (int64_t c : recvCounts)
+    EXPECT_EQ(c, 0);
+}
+
+/// Device collectives whose "device" memory is host memory, moving the
+/// all_to_all_v payload over the session's transport: stands in for NCCL to
+/// test the start/wait of a CUDA session (the collective runs at the start).
+class HostMemoryAsDevice final : public moert::comm::DeviceCollectives {
+public:
+  explicit HostMemoryAsDevice(moert::comm::Transport &transport)
+      : transport(transport) {}
+  int allToAllVCalls = 0;
+
+  bool copyToHost(void *host, const void *device, size_t bytes,
+                  std::string &) override {
+    std::memcpy(host, device, bytes);
+    return true;
+  }
+  bool copyToDevice(void *device, const void *host, size_t bytes,
+                    std::string &) override {
+    std::memcpy(device, host, bytes);
+    return true;
+  }
+  void zero(void *device, size_t bytes) override {
+    std::memset(device, 0, bytes);
+  }
+  bool allToAllV(const moert::comm::Group &group, const void *send,
+                 const std::vector<size_t> &sendBytes, void *recv,
+                 const std::vector<size_t> &recvBytes,
+                 moert::comm::Clock::time_point deadline,
+                 std::string &error) override {
+    ++allToAllVCalls;
+    std::vector<moert::comm::Message> sends, receives;
+    size_t sendAt = 0, recvAt = 0;
+    for (int m = 0; m < group.size(); ++m) {
+      char *from = const_cast<char *>(static_cast<const char *>(send)) + sendAt;
+      char *to = static_cast<char *>(recv) + recvAt;
+      if (m == group.index)
+        std::memcpy(to, from, sendBytes[m]);
+      else {
+        sends.push_back({group.members[m], from, sendBytes[m]});
+        receives.push_back({group.members[m], to, recvBytes[m]});
+      }
+      sendAt += sendBytes[m];
+      recvAt += recvBytes[m];
+    }
+    // A tag of its own, away from the runtime's run/sequence keys.
+    return transport.exchange(sends, receives, uint64_t(1) << 62, deadline,
+                              error);
+  }
+  bool allGather(const moert::comm::Group &, const void *, void *, int64_t,
+                 int64_t, moert::comm::Clock::time_point,
+                 std::string &error) override {
+    error = "not used by this test";
+    return false;
+  }
+  bool reduceScatter(const moert::comm::Group &, const void *, void *,
+                     int64_t, int32_t, int32_t,
+                     moert::comm::Clock::time_point,
+                     std::string &error) override {
+    error = "not used by this test";
+    return false;
+  }
+  bool allReduce(const moert::comm::Group &, const void *, void *, int64_t,
+                 int32_t, int32_t, moert::comm::Clock::time_point,
+                 std::string &error) override {
+    error = "not used by this test";
+    return false;
+  }
+  bool send(const moert::comm::Group &, int, const void *, size_t,
+            moert::comm::Clock::time_point, std::string &error) override {
+    error = "not used by this test";
+    return false;
+  }
+  bool recv(const moert::comm::Group &, int, void *, size_t,
+            moert::comm::Clock::time_point, std::string &error) override {
+    error = "not used by this test";
+    return false;
+  }
+
+private:
+  moert::comm::Transport &transport;
+};
+
+// On a session with device collectives (CUDA: NCCL) a start runs the
+// collective at once, on the device pointers; its wait only checks the
+// handle and the buffers.
+TEST(Started, DeviceCollectivesRunAtTheStart) {
+  REQUIRE_WORLD(0);
+  auto comm = makeCommunicator();
+  int n = world.size, me = world.rank;
+  std::vector<int64_t> counts, recvCounts(n, -7);
+  std::vector<float> send;
+  fillRows(me, n, -3.0f, counts, send);
+  int64_t capacity = 2 * n + 3;
+  std::vector<float> recv(2 * capacity, 42.0f);
+  HostMemoryAsDevice device(comm->world());
+  RunContext run(*comm);
+  {
+    RunScope scope(run);
+    run.setDevice(&device);
+    int64_t h = moert_comm_all_to_all_v_start(
+        kWorld, send.data(), counts.data(), int64_t(send.size() / 2),
+        recv.data(), recvCounts.data(), capacity, 2 * sizeof(float));
+    EXPECT_EQ(device.allToAllVCalls, 1) << "ran at the start";
+    expectRows(me, n, -3.0f, recv, recvCounts);
+    moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+    run.setDevice(nullptr);
+  }
+  ASSERT_FALSE(run.failed()) << run.failure();
+  expectRows(me, n, -3.0f, recv, recvCounts);
+}
+
+// Misuse of handles fails the run (every rank misuses them the same way, so
+// the collectives themselves complete).
+TEST(Started, NeverWaitedFailsTheRun) {
+  REQUIRE_WORLD(0);
+  auto comm = makeCommunicator();
+  int n = world.size;
+  std::vector<int64_t> counts(n, 1), recvCounts(n);
+  std::vector<float> send(n, 1), recv(n);
+  RunContext run(*comm);
+  {
+    RunScope scope(run);
+    moert_comm_all_to_all_v_start(kWorld, send.data(), counts.data(), n,
+                                  recv.data(), recvCounts.data(), n,
+                                  sizeof(float));
+  }
+  ASSERT_TRUE(run.failed());
+  EXPECT_NE(run.failure().find("was started and never waited"),
+            std::string::npos)
+      << run.failure();
+}
+
+TEST(Started, BadHandlesFailTheRun) {
+  REQUIRE_WORLD(0);
+  auto comm = makeCommunicator();
+  int n = world.size;
+  std::vector<int64_t> counts(n, 1), recvCounts(n), otherCounts(n);
+  std::vector<float> send(n, 1), recv(n), other(n);
+  for (int misuse = 0; misuse < 3; ++misuse) {
+    RunContext run(*comm);
+    {
+      RunScope scope(run);
+      int64_t h = moert_comm_all_to_all_v_start(
+          kWorld, send.data(), counts.data(), n, recv.data(),
+          recvCounts.data(), n, sizeof(float));
+      if (misuse == 0) {
+        moert_comm_all_to_all_v_wait(h + 1, recv.data(), recvCounts.data());
+        moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+      } else if (misuse == 1) {
+        moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+        moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+      } else {
+        moert_comm_all_to_all_v_wait(h, other.data(), otherCounts.data());
+      }
+    }
+    ASSERT_TRUE(run.failed()) << "misuse " << misuse;
+    EXPECT_NE(run.failure().find(misuse == 2
+                                     ? "names other receive buffers"
+                                     : "no collective of this run was "
+                                       "started with that handle"),
+              std::string::npos)
+        << run.failure();
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // Failure.*: run with MOERT_COLLECTIVE_TIMEOUT_S=3
 //===----------------------------------------------------------------------===//
 
@@ -649,6 +959,53 @@ TEST(Failure, RankThatLeavesMakesTheOthersFailWithinTheDeadline) {
   for (float v : recv)
     EXPECT_EQ(v, 0.0f);
   std::printf("rank %d: %s\n", world.rank, message.c_str());
+}
+
+// A started collective whose peer leaves fails at the wait within the
+// deadline, with its outputs zeroed. A suite of its own (a ctest entry of its
+// own): after a rank leaves, the world cannot run another test.
+TEST(StartedFailure, RankThatLeaves) {
+  REQUIRE_WORLD(0);
+  double timeout = 0;
+  std::string error;
+  ASSERT_TRUE(moert::comm::timeoutFromEnvironment(timeout, error)) << error;
+  ASSERT_LE(timeout, 10) << "run with MOERT_COLLECTIVE_TIMEOUT_S=3";
+  auto comm = makeCommunicator({}, timeout);
+  int n = world.size, leaver = world.size - 1;
+  leftEarly = true;
+  if (world.rank == leaver)
+    return;
+  std::vector<int64_t> counts(n, 1), recvCounts(n, -1);
+  std::vector<float> send(n, 1), recv(n, 3);
+  RunContext run(*comm);
+  auto start = std::chrono::steady_clock::now();
+  double startSeconds = 0;
+  {
+    RunScope scope(run);
+    int64_t h = moert_comm_all_to_all_v_start(
+        kWorld, send.data(), counts.data(), n, recv.data(), recvCounts.data(),
+        n, sizeof(float));
+    startSeconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+    moert_comm_all_to_all_v_wait(h, recv.data(), recvCounts.data());
+  }
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  EXPECT_LT(startSeconds, 1.0) << "the start does not wait for the peers";
+  ASSERT_TRUE(run.failed());
+  EXPECT_GE(seconds, timeout * 0.9);
+  EXPECT_LT(seconds, timeout + 5) << "failed within the deadline";
+  const std::string &message = run.failure();
+  EXPECT_NE(message.find("collective all_to_all_v #1 of the run"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("timed out"), std::string::npos) << message;
+  for (float v : recv)
+    EXPECT_EQ(v, 0.0f);
+  for (int64_t c : recvCounts)
+    EXPECT_EQ(c, 0);
 }
 
 } // namespace

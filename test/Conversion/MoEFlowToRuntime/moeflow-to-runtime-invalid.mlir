@@ -57,3 +57,25 @@ func.func @relative(%x: tensor<4xf32>) {
   moeflow.send %x group @g axes [0] to offset 1 : tensor<4xf32>
   return
 }
+
+// -----
+
+shard.grid @g(shape = 2x2)
+func.func @started_axes_order(%rows: tensor<8x4xf32>, %counts: tensor<4xi64>) {
+  // expected-error @+1 {{'moeflow.all_to_all_v_start' op group axes must be listed in ascending order for the runtime's group numbering (docs/multi-rank.md §1)}}
+  %ev = moeflow.all_to_all_v_start %rows, %counts group @g axes [1, 0]
+      : tensor<8x4xf32>, tensor<4xi64> -> !moeflow.event<tensor<32x4xf32>, tensor<4xi64>>
+  %o, %c = moeflow.wait %ev : !moeflow.event<tensor<32x4xf32>, tensor<4xi64>>
+  return
+}
+
+// -----
+
+shard.grid @g(shape = 2x2)
+func.func @started_dynamic_trailing(%rows: tensor<8x?xf32>, %counts: tensor<2xi64>) {
+  // expected-error @+1 {{'moeflow.all_to_all_v_start' op 'input' dimension 1 is dynamic; convert-moeflow-to-runtime needs static sizes here}}
+  %ev = moeflow.all_to_all_v_start %rows, %counts group @g axes [1]
+      : tensor<8x?xf32>, tensor<2xi64> -> !moeflow.event<tensor<16x?xf32>, tensor<2xi64>>
+  %o, %c = moeflow.wait %ev : !moeflow.event<tensor<16x?xf32>, tensor<2xi64>>
+  return
+}

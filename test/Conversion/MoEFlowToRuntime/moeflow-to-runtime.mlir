@@ -147,3 +147,41 @@ module {
     return %a#0, %a#1, %a#2, %e : index, index, index, index
   }
 }
+
+// -----
+
+// Tests that a started all-to-all becomes a start call where the start is
+// (reading the operand buffers, returning a handle) and a wait call where the
+// wait is, which names the receive buffers again; the results read those
+// buffers after the wait, and the compute in between stays between the calls.
+// CHECK-DAG: func.func private @moert_comm_all_to_all_v_start(i32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i64) -> i64
+// CHECK-DAG: func.func private @moert_comm_all_to_all_v_wait(i64, !llvm.ptr, !llvm.ptr)
+// CHECK-LABEL: func.func @started(
+// CHECK-SAME: %[[ROWS:[a-z0-9_]+]]: tensor<8x16xf32>, %[[COUNTS:[a-z0-9_]+]]: tensor<2xi32>, %[[X:[a-z0-9_]+]]: f32
+// CHECK-DAG: %[[MASK:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[CAP:.*]] = arith.constant 16 : i64
+// CHECK-DAG: %[[ROWBYTES:.*]] = arith.constant 64 : i64
+// CHECK: %[[WIDE:.*]] = arith.extsi %[[COUNTS]] : tensor<2xi32> to tensor<2xi64>
+// CHECK: %[[SEND:.*]] = bufferization.to_buffer %[[ROWS]] read_only : tensor<8x16xf32> to memref<8x16xf32>
+// CHECK: %[[RECV:.*]] = memref.alloc() : memref<16x16xf32>
+// CHECK: %[[RECVC:.*]] = memref.alloc() : memref<2xi64>
+// CHECK: %[[H:.*]] = call @moert_comm_all_to_all_v_start(%[[MASK]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[CAP]], %[[ROWBYTES]]) : (i32, !llvm.ptr, !llvm.ptr, i64, !llvm.ptr, !llvm.ptr, i64, i64) -> i64
+// CHECK: %[[Y:.*]] = arith.mulf %[[X]], %[[X]] : f32
+// CHECK: memref.extract_aligned_pointer_as_index %[[RECV]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[RECVC]]
+// CHECK: call @moert_comm_all_to_all_v_wait(%[[H]], %{{.*}}, %{{.*}}) : (i64, !llvm.ptr, !llvm.ptr) -> ()
+// CHECK: %[[OUT:.*]] = bufferization.to_tensor %[[RECV]] restrict writable : memref<16x16xf32> to tensor<16x16xf32>
+// CHECK: %[[OUTC:.*]] = bufferization.to_tensor %[[RECVC]] restrict writable : memref<2xi64> to tensor<2xi64>
+// CHECK: %[[NARROW:.*]] = arith.trunci %[[OUTC]] : tensor<2xi64> to tensor<2xi32>
+// CHECK: return %[[OUT]], %[[NARROW]], %[[Y]]
+// CHECK-NOT: moeflow.
+module {
+  shard.grid @g(shape = 1x2x1)
+  func.func @started(%rows: tensor<8x16xf32>, %counts: tensor<2xi32>, %x: f32) -> (tensor<16x16xf32>, tensor<2xi32>, f32) {
+    %ev = moeflow.all_to_all_v_start %rows, %counts group @g axes [1]
+        : tensor<8x16xf32>, tensor<2xi32> -> !moeflow.event<tensor<16x16xf32>, tensor<2xi32>>
+    %y = arith.mulf %x, %x : f32
+    %out, %recv = moeflow.wait %ev : !moeflow.event<tensor<16x16xf32>, tensor<2xi32>>
+    return %out, %recv, %y : tensor<16x16xf32>, tensor<2xi32>, f32
+  }
+}

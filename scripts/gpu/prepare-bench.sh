@@ -11,17 +11,7 @@ bin="${MOE_BUILD_DIR:-$root/build}/bin"
 out="$root/.gpu/examples"
 rm -rf "$out"
 mkdir -p "$out"
-scale=(--hf-tokens=32 --hf-hidden-size=256)
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/Mixtral-8x7B-v0.1.json" "${scale[@]}" \
-  --hf-intermediate-size=512 -o "$out/mixtral-8x7b.mlir"
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/Qwen3-30B-A3B.json" "${scale[@]}" \
-  --hf-intermediate-size=96 --hf-num-experts=64 -o "$out/qwen3-30b-a3b.mlir"
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/DeepSeek-V3.json" "${scale[@]}" \
-  --hf-intermediate-size=128 --hf-num-experts=64 -o "$out/deepseek-v3.mlir"
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/Qwen1.5-MoE-A2.7B.json" "${scale[@]}" \
-  --hf-intermediate-size=128 --hf-num-experts=30 -o "$out/qwen1.5-moe.mlir"
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/OLMoE-1B-7B-0924.json" "${scale[@]}" \
-  --hf-intermediate-size=128 -o "$out/olmoe.mlir"
+bash "$root/scripts/gpu/import-models.sh" "$out"
 for example in chain union null_experts mixtral deepseek_v3 qwen2_moe qwen3_moe olmoe; do
   cp "$root/examples/$example.mlir" "$out/example-$example.mlir"
 done

@@ -29,13 +29,7 @@ plan_attribute() {
   echo "#moe.parallel<attn = {tp = 1, cp = 1, dp = $((etp * ep * edp)), pp = 1}, moe = {etp = $etp, ep = $ep, edp = $edp}>"
 }
 
-scale=(--hf-tokens=32 --hf-hidden-size=256)
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/Mixtral-8x7B-v0.1.json" "${scale[@]}" \
-  --hf-intermediate-size=512 -o "$out/sources/mixtral-8x7b.mlir"
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/Qwen3-30B-A3B.json" "${scale[@]}" \
-  --hf-intermediate-size=96 --hf-num-experts=64 -o "$out/sources/qwen3-30b-a3b.mlir"
-"$bin/moe-translate" --import-hf-config "$root/examples/configs/DeepSeek-V3.json" "${scale[@]}" \
-  --hf-intermediate-size=128 --hf-num-experts=64 -o "$out/sources/deepseek-v3.mlir"
+bash "$root/scripts/gpu/import-models.sh" "$out/sources" mixtral-8x7b qwen3-30b-a3b deepseek-v3
 
 for plan in ${MOE_MULTI_PLANS:-ep=2 etp=2}; do
   attribute="$(plan_attribute "$plan")"

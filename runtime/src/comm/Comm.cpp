@@ -6,6 +6,7 @@
 #include "Started.h"
 
 #include <algorithm>
+#include <thread>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,16 @@
 #include <sstream>
 
 namespace moert::comm {
+
+void Poller::pause() {
+  if (++rounds <= kSpinRounds) {
+    std::this_thread::yield();
+    return;
+  }
+  std::this_thread::sleep_for(sleep);
+  sleep = std::min(sleep + std::chrono::microseconds(20),
+                   std::chrono::microseconds(1000));
+}
 
 //===----------------------------------------------------------------------===//
 // Timeouts, shapes, groups

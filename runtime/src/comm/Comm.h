@@ -32,6 +32,22 @@ namespace moert::comm {
 
 using Clock = std::chrono::steady_clock;
 
+/// Paces the polls of one wait on a peer or a device (the MPI and NCCL
+/// transports). A collective is on the layer's critical path, so the first
+/// rounds (~1-2 ms) only yield the processor: a sleep would add its
+/// granularity to every collective. Longer waits sleep a little longer each
+/// round, up to 1 ms, so that waiting ranks leave the cores to those
+/// computing.
+class Poller {
+public:
+  void pause();
+
+private:
+  static constexpr int kSpinRounds = 2000;
+  int rounds = 0;
+  std::chrono::microseconds sleep{20};
+};
+
 /// MOERT_COLLECTIVE_TIMEOUT_S when unset.
 constexpr double kDefaultTimeoutSeconds = 60;
 /// The longest deadline accepted (a week), so that time points never overflow.

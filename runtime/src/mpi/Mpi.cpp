@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <climits>
 #include <mutex>
-#include <thread>
 
 namespace moert::mpi {
 
@@ -113,14 +112,9 @@ bool MpiTransport::exchange(const std::vector<comm::Message> &sends,
           break;
   }
 
-  // Poll until done or the deadline: yield for the first ~1-2 ms (a header
-  // exchange is on the layer's critical path: a sleep's granularity would be
-  // added to every collective), then sleep a little longer each round (up to
-  // 1 ms), so that ranks waiting long leave the cores to those computing.
+  // Poll until done or the deadline (comm::Poller: yield, then sleep).
   bool timedOut = false;
-  constexpr int kSpinRounds = 2000;
-  int rounds = 0;
-  auto pause = std::chrono::microseconds(20);
+  comm::Poller poller;
   while (posted) {
     bool done = true;
     {
@@ -145,13 +139,7 @@ bool MpiTransport::exchange(const std::vector<comm::Message> &sends,
       timedOut = true;
       break;
     }
-    if (++rounds <= kSpinRounds) {
-      std::this_thread::yield();
-      continue;
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause + std::chrono::microseconds(20),
-                     std::chrono::microseconds(1000));
+    poller.pause();
   }
   bool incomplete = false;
   for (const Pending &p : pending)
@@ -244,7 +232,7 @@ createTransport(comm::Clock::time_point deadline, std::string &error) {
       return nullptr;
     }
   }
-  auto pause = std::chrono::microseconds(0);
+  comm::Poller poller;
   while (true) {
     int flag = 0;
     {
@@ -265,9 +253,7 @@ createTransport(comm::Clock::time_point deadline, std::string &error) {
               std::to_string(rank) + " of " + std::to_string(size) + ")";
       return nullptr;
     }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause + std::chrono::microseconds(20),
-                     std::chrono::microseconds(1000));
+    poller.pause();
   }
   int *limit = nullptr, found = 0;
   MPI_Comm_set_errhandler(communicator, MPI_ERRORS_RETURN);

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <mutex>
-#include <thread>
 
 namespace moert::nccl {
 
@@ -97,28 +96,6 @@ CUdeviceptr devicePointer(const void *pointer) {
   return reinterpret_cast<CUdeviceptr>(pointer);
 }
 
-/// Paces the polls of one wait. A collective is on the layer's critical
-/// path, so the first rounds (~1-2 ms) only yield the processor: a sleep would
-/// add its granularity to every all-to-all. Longer waits sleep a little longer
-/// each round, up to 1 ms.
-class Poller {
-public:
-  void pause() {
-    if (++rounds <= kSpinRounds) {
-      std::this_thread::yield();
-      return;
-    }
-    std::this_thread::sleep_for(sleep);
-    sleep = std::min(sleep + std::chrono::microseconds(20),
-                     std::chrono::microseconds(1000));
-  }
-
-private:
-  static constexpr int kSpinRounds = 2000;
-  int rounds = 0;
-  std::chrono::microseconds sleep{20};
-};
-
 } // namespace
 
 std::string NcclLibrary::describe(ncclResult_t result, ncclComm_t comm) const {
@@ -203,7 +180,7 @@ ncclComm_t NcclCollectives::groupComm(const comm::Group &group,
   ncclComm_t comm = nullptr;
   ncclResult_t result = nccl.commInitRankConfig(&comm, group.size(), id,
                                                 group.index, &config);
-  Poller poller;
+  comm::Poller poller;
   while (result == ncclInProgress && comm) {
     if (comm::Clock::now() >= deadline) {
       nccl.commAbort(comm);
@@ -229,7 +206,7 @@ bool NcclCollectives::finish(const comm::Group &group, ncclComm_t comm,
                              comm::Clock::time_point deadline,
                              std::string &error) {
   ncclResult_t state = issued;
-  Poller poller;
+  comm::Poller poller;
   bool capturing = call->capturing(call->stream);
   while (true) {
     if (state != ncclSuccess && state != ncclInProgress)
@@ -384,35 +361,11 @@ bool NcclCollectives::allGather(const comm::Group &group, const void *send,
   return ok;
 }
 
-bool NcclCollectives::reduceScatter(const comm::Group &group, const void *send,
-                                    void *recv, int64_t count, int32_t dtype,
-                                    int32_t op,
-                                    comm::Clock::time_point deadline,
-                                    std::string &error) {
-  ncclDataType_t type;
-  ncclRedOp_t reduction;
-  if (!ncclType(dtype, type) || !ncclOp(op, reduction)) {
-    error = "no NCCL dtype or op for " + std::to_string(dtype) + ", " +
-            std::to_string(op);
-    return false;
-  }
-  ncclComm_t comm = groupComm(group, deadline, error);
-  if (!comm)
-    return false;
-  auto start = CollectiveTrace::Clock::now();
-  if (!finish(group, comm,
-              nccl.reduceScatter(send, recv, size_t(count), type, reduction, comm,
-                        call->stream),
-              "ncclReduceScatter", deadline, error))
-    return false;
-  traceUniform("reduce_scatter", group, size_t(count) * comm::elementSize(dtype),
-               start);
-  return true;
-}
-
-bool NcclCollectives::allReduce(const comm::Group &group, const void *send,
-                                void *recv, int64_t count, int32_t dtype,
-                                int32_t op, comm::Clock::time_point deadline,
+bool NcclCollectives::reduction(const char *kind, const char *entryName,
+                                ReductionEntry entry, const comm::Group &group,
+                                const void *send, void *recv, int64_t count,
+                                int32_t dtype, int32_t op,
+                                comm::Clock::time_point deadline,
                                 std::string &error) {
   ncclDataType_t type;
   ncclRedOp_t reduction;
@@ -426,13 +379,29 @@ bool NcclCollectives::allReduce(const comm::Group &group, const void *send,
     return false;
   auto start = CollectiveTrace::Clock::now();
   if (!finish(group, comm,
-              nccl.allReduce(send, recv, size_t(count), type, reduction, comm,
-                        call->stream),
-              "ncclAllReduce", deadline, error))
+              entry(send, recv, size_t(count), type, reduction, comm,
+                    call->stream),
+              entryName, deadline, error))
     return false;
-  traceUniform("all_reduce", group, size_t(count) * comm::elementSize(dtype),
-               start);
+  traceUniform(kind, group, size_t(count) * comm::elementSize(dtype), start);
   return true;
+}
+
+bool NcclCollectives::reduceScatter(const comm::Group &group, const void *send,
+                                    void *recv, int64_t count, int32_t dtype,
+                                    int32_t op,
+                                    comm::Clock::time_point deadline,
+                                    std::string &error) {
+  return reduction("reduce_scatter", "ncclReduceScatter", nccl.reduceScatter,
+                   group, send, recv, count, dtype, op, deadline, error);
+}
+
+bool NcclCollectives::allReduce(const comm::Group &group, const void *send,
+                                void *recv, int64_t count, int32_t dtype,
+                                int32_t op, comm::Clock::time_point deadline,
+                                std::string &error) {
+  return reduction("all_reduce", "ncclAllReduce", nccl.allReduce, group, send,
+                   recv, count, dtype, op, deadline, error);
 }
 
 bool NcclCollectives::send(const comm::Group &group, int peer,

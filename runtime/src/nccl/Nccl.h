@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 namespace moert::nccl {
 
@@ -141,6 +142,15 @@ private:
               const std::string &what, comm::Clock::time_point deadline,
               std::string &error);
   void abort(int32_t axes);
+  /// ncclReduceScatter and ncclAllReduce have one signature.
+  using ReductionEntry = decltype(&::ncclAllReduce);
+  static_assert(std::is_same_v<ReductionEntry, decltype(&::ncclReduceScatter)>);
+  /// reduce_scatter and all_reduce: checks the dtype and op, issues `entry`
+  /// on the group's communicator, waits, traces as `kind`.
+  bool reduction(const char *kind, const char *entryName, ReductionEntry entry,
+                 const comm::Group &group, const void *send, void *recv,
+                 int64_t count, int32_t dtype, int32_t op,
+                 comm::Clock::time_point deadline, std::string &error);
   /// A trace line for a collective that moved `bytes` to and from each of
   /// the group's members (MOERT_COMM_TRACE).
   void traceUniform(const char *kind, const comm::Group &group, size_t bytes,

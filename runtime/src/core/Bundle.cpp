@@ -904,10 +904,14 @@ bool parseBundle(const uint8_t *data, size_t size, Bundle &bundle,
   if ((cudaTarget || bundle.target == MOERT_BUNDLE_TARGET_CPU_X86_64) &&
       !checkHostKernelImage(bundle.kernelImage, error))
     return false;
-  uint64_t hash = 0xcbf29ce484222325ull; // FNV-1a, 64 bits
-  for (size_t i = 0; i < size; ++i)
-    hash = (hash ^ data[i]) * 0x100000001b3ull;
-  bundle.fingerprint = hash;
+  // Only the ranks of a multi-rank world compare fingerprints: a
+  // single-rank load does not pay for hashing the file.
+  if (bundle.worldSize > 1) {
+    uint64_t hash = 0xcbf29ce484222325ull; // FNV-1a, 64 bits
+    for (size_t i = 0; i < size; ++i)
+      hash = (hash ^ data[i]) * 0x100000001b3ull;
+    bundle.fingerprint = hash;
+  }
   return true;
 }
 

@@ -96,8 +96,9 @@ struct Bundle {
   std::vector<Program> programs;
   /// The KERNELS section (a shared object for cpu-x86_64).
   std::vector<uint8_t> kernelImage;
-  /// FNV-1a of the whole bundle file: the ranks of a multi-rank world check
-  /// that they all loaded the same bundle before any collective.
+  /// FNV-1a of the whole bundle file, for a bundle with a grid (0 without):
+  /// the ranks of a multi-rank world check that they all loaded the same
+  /// bundle before any collective.
   uint64_t fingerprint = 0;
 };
 

@@ -350,20 +350,19 @@ moert_status_t checkWorld(const moert::Bundle &bundle) {
 /// another bundle (another plan, shape or kernel) would issue other
 /// collectives or read other sizes, so it is caught here, before any kernel,
 /// on every rank, within the collective deadline. The fingerprint's two
-/// 32-bit halves are exact in a double; min == max over the world means one
-/// bundle.
+/// 32-bit halves are exact in a double; one max all-reduce of the halves and
+/// their negations gives the world's max and -min, equal for one bundle.
 moert_status_t checkSameBundle(const moert::Bundle &bundle, double timeout) {
-  double halves[2] = {double(bundle.fingerprint >> 32),
-                      double(bundle.fingerprint & 0xffffffffu)};
-  double low[2] = {halves[0], halves[1]};
-  double high[2] = {halves[0], halves[1]};
+  double high = double(bundle.fingerprint >> 32);
+  double low = double(bundle.fingerprint & 0xffffffffu);
+  double extremes[4] = {high, low, -high, -low};
   std::string error;
-  if (!moert::comm::worldAllReduce(low, 2, MOERT_COMM_MIN, timeout, error) ||
-      !moert::comm::worldAllReduce(high, 2, MOERT_COMM_MAX, timeout, error))
+  if (!moert::comm::worldAllReduce(extremes, 4, MOERT_COMM_MAX, timeout,
+                                   error))
     return makeStatus(MOERT_ERROR_COLLECTIVE,
                       "checking that every rank loaded the same bundle: " +
                           error);
-  if (low[0] != high[0] || low[1] != high[1]) {
+  if (extremes[0] != -extremes[2] || extremes[1] != -extremes[3]) {
     char text[96];
     std::snprintf(text, sizeof(text), "%016llx",
                   static_cast<unsigned long long>(bundle.fingerprint));

@@ -84,11 +84,7 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
           return slots.forEachSlot(b, {zero},
               [&](LoweringBuilder &b, Value t, Value k, ValueRange acc)
                   -> SmallVector<Value> {
-                auto [expertValue, validValue] = slots.expertOf(b, t, k);
-                Value e = expertValue, valid = validValue;
-                Value mine = arith::AndIOp::create(
-                    b, valid,
-                    arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, at[0]));
+                Value mine = slots.routesTo(b, t, k, at[0]);
                 return {arith::AddIOp::create(
                     b, acc[0], arith::SelectOp::create(b, mine, one, zero))};
               })[0];
@@ -112,11 +108,7 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
           return {slots.forEachSlot(b, {acc[0], first, zero},
               [&](LoweringBuilder &b, Value t, Value k, ValueRange state)
                   -> SmallVector<Value> {
-                auto [expertValue, validValue] = slots.expertOf(b, t, k);
-                Value e = expertValue, valid = validValue;
-                Value mine = arith::AndIOp::create(
-                    b, valid,
-                    arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, expert));
+                Value mine = slots.routesTo(b, t, k, expert);
                 return b.ifElse(mine,
                     [&](LoweringBuilder &b) -> SmallVector<Value> {
                       Value keep = slots.kept(b, t, k, expert, state[2],
@@ -184,14 +176,6 @@ private:
             return body(b, t, k, acc);
           });
     };
-    // Whether slot (t, k) routes to `expert`.
-    auto routesTo = [&](LoweringBuilder &b, Value t, Value k, Value expert) {
-      auto [e, valid] = slots.expertOf(b, t, k);
-      return arith::AndIOp::create(
-                 b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                                 e, expert))
-          .getResult();
-    };
 
     // 1. Slots of each (expert, chunk), then of each expert.
     auto perChunk =
@@ -201,10 +185,9 @@ private:
           return forEachSlotOfChunk(b, at[1], {zero},
               [&](LoweringBuilder &b, Value t, Value k, ValueRange acc)
                   -> SmallVector<Value> {
+                Value mine = slots.routesTo(b, t, k, at[0]);
                 return {arith::AddIOp::create(
-                    b, acc[0],
-                    arith::SelectOp::create(b, routesTo(b, t, k, at[0]), one,
-                                            zero))};
+                    b, acc[0], arith::SelectOp::create(b, mine, one, zero))};
               })[0];
         });
     auto perExpert = RankedTensorType::get({numExpertsValue}, indexType);
@@ -252,7 +235,7 @@ private:
           return {forEachSlotOfChunk(b, c, {acc[0], start},
               [&](LoweringBuilder &b, Value t, Value k, ValueRange state)
                   -> SmallVector<Value> {
-                return b.ifElse(routesTo(b, t, k, expert),
+                return b.ifElse(slots.routesTo(b, t, k, expert),
                     [&](LoweringBuilder &b) -> SmallVector<Value> {
                       Value written = b.insert(
                           b.fromIndex(slots.flat(b, t, k), sourceElement),

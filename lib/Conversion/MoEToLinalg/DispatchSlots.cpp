@@ -15,6 +15,13 @@ std::pair<Value, Value> DispatchSlots::expertOf(LoweringBuilder &b, Value t,
   return {e, arith::AndIOp::create(b, nonNegative, inRange)};
 }
 
+Value DispatchSlots::routesTo(LoweringBuilder &b, Value t, Value k,
+                              Value expert) const {
+  auto [e, valid] = expertOf(b, t, k);
+  return arith::AndIOp::create(
+      b, valid, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e, expert));
+}
+
 Value DispatchSlots::flat(LoweringBuilder &b, Value t, Value k) const {
   return arith::AddIOp::create(b, arith::MulIOp::create(b, t, topK), k);
 }
@@ -41,9 +48,7 @@ Value DispatchSlots::keptByScore(LoweringBuilder &b, Value t, Value k, Value e,
   Value rank = forEachSlot(b, {zero},
       [&](LoweringBuilder &b, Value t2, Value k2, ValueRange acc)
           -> SmallVector<Value> {
-        auto [e2, valid2] = expertOf(b, t2, k2);
-        Value same = arith::AndIOp::create(
-            b, valid2, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e2, e));
+        Value same = routesTo(b, t2, k2, e);
         Value weight2 = b.toF32(b.extract(weights, {t2, k2}));
         Value heavier = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
                                               weight2, weight);

@@ -23,6 +23,8 @@ struct DispatchSlots {
 
   /// Expert of slot (t, k) as an index, and whether it is a routed expert.
   std::pair<Value, Value> expertOf(LoweringBuilder &b, Value t, Value k) const;
+  /// Whether slot (t, k) is routed to `expert` (an index).
+  Value routesTo(LoweringBuilder &b, Value t, Value k, Value expert) const;
   /// t * K + k.
   Value flat(LoweringBuilder &b, Value t, Value k) const;
   /// Runs `body` over every (t, k) in (token, slot) order with `state` carried.

@@ -3,6 +3,7 @@
 #include "moe/IR/MoEDialect.h"
 #include "moe/IR/MoEOps.h"
 
+#include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
@@ -154,15 +155,40 @@ LogicalResult MoEDialect::verifyRegionResultAttribute(Operation *op,
                          << attr.getName().getValue() << "'";
 }
 
+/// `moe.tier = #moe.tier<...>` on a function argument (written by
+/// moe-plan-tiers): the memory tier the argument lives in. A host-tier
+/// argument is a weight copied up by `moeflow.prefetch`, so it must be a
+/// buffer: a ranked tensor, or the memref it bufferizes to. Types of other
+/// dialects (the pointers of LLVM lowering) are past what this checks.
+static LogicalResult verifyTierAttribute(Operation *op, Type type,
+                                         NamedAttribute attr) {
+  auto tier = dyn_cast<TierAttr>(attr.getValue());
+  if (!tier)
+    return op->emitError() << "'moe.tier' must be a #moe.tier attribute, got "
+                           << attr.getValue();
+  bool isBuffer = isa<RankedTensorType, MemRefType>(type) ||
+                  !isa<BuiltinDialect>(type.getDialect());
+  if (tier.getTier() == MemoryTier::host && !isBuffer)
+    return op->emitError() << "'moe.tier' = " << tier
+                           << " is only allowed on a ranked tensor argument, "
+                              "got "
+                           << type;
+  return success();
+}
+
 LogicalResult MoEDialect::verifyRegionArgAttribute(Operation *op,
                                                    unsigned regionIndex,
                                                    unsigned argIndex,
                                                    NamedAttribute attr) {
   auto function = dyn_cast<FunctionOpInterface>(op);
-  if (function && argIndex < function.getNumArguments())
-    if (std::optional<LogicalResult> result = verifyShardAttribute(
-            op, function.getArgumentTypes()[argIndex], attr))
+  if (function && argIndex < function.getNumArguments()) {
+    Type type = function.getArgumentTypes()[argIndex];
+    if (std::optional<LogicalResult> result =
+            verifyShardAttribute(op, type, attr))
       return *result;
+    if (attr.getName() == "moe.tier")
+      return verifyTierAttribute(op, type, attr);
+  }
   if (attr.getName() != getInputAttrName())
     return op->emitError() << "unknown moe dialect argument attribute '"
                            << attr.getName().getValue() << "'";

@@ -369,4 +369,96 @@ def MoEStream : Pass<"moe-stream", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoEPlanTiers : Pass<"moe-plan-tiers", "::mlir::ModuleOp"> {
+  let summary = "Keeps what fits of the weights in HBM and streams the rest "
+                "from host memory, prefetched ahead of use";
+  let description = [{
+    For a model whose weights do not fit in device memory (HBM), decides which
+    weight arguments of each function stay in HBM and which live in host
+    memory and are copied up (`moeflow.prefetch`) ahead of their use, under
+    the byte budget `hbm-bytes`, so that the copies of later layers overlap
+    the compute of earlier ones (issue #9; SN40L-like weight streaming).
+
+    Every public `func.func` with a body is planned on its own; private and
+    external functions are skipped. Spelling:
+    `moe-opt --moe-plan-tiers="hbm-bytes=1048576 lookahead=1 explain=true"`.
+
+    **Weights and groups.** The weight operands of the moe ops are every
+    operand except the activations: of `moe.layer` and `moe.chain` the
+    router weight and bias, the expert, shared-expert and constant-expert
+    tensors (not `tokens`); of `moe.experts` the gate/up/down weights (not
+    `rows`, `offsets`); of `moe.shared_experts` the gate/up/down weights and
+    the sigmoid gate (not `tokens`); of `moe.router` the bias (not `logits`).
+    A function argument used as one of them is a *weight argument*, of
+    `product(shape) × element bytes` bytes; all must have static shapes (a
+    dynamic one is an error naming it). Arguments never used as a weight
+    operand (tokens; the router weight of a decomposed layer, which a
+    `linalg.matmul` reads) are not counted: leave room for them in the
+    budget. A weight argument is *pinned* resident (never streamed, counted
+    once) when it is a weight operand of more than one op (shared weights),
+    when it has any other use (returned, read by a non-moe op or as an
+    activation, used by a moe op nested in a region or outside the entry
+    block), or when its op carries `weights_tier = #moe.tier<hbm>` or
+    `<sram>`; a pinned weight stays resident even in a host-tier layer.
+    Each moe op of the entry block, in program order, that has unpinned
+    weight arguments is one *group* G_i of b_i bytes (those arguments);
+    group i in remarks is the i-th.
+
+    **Fits.** When all weight arguments take at most `hbm-bytes` and no op
+    asks for host memory, the function is unchanged.
+
+    **Plan.** A group whose `moe.layer` carries
+    `weights_tier = #moe.tier<host>` is *forced host*: always streamed. The
+    others are kept resident as a prefix: the pass keeps the largest number
+    k of leading non-forced groups resident (trying k = n down to 0) such
+    that `pinned + Σ resident b_i + staging ≤ hbm-bytes`, where `staging`,
+    the HBM the streamed weights take at once, is the largest sum of
+    `lookahead + 1` consecutive streamed groups (in order; of all of them
+    when there are fewer). Keeping the first groups resident lets the first
+    layers start at once while the first streamed copy is in flight. When
+    even k = 0 does not fit, the error gives the least budget that would
+    (`pinned + staging` of k = 0, which no larger k undercuts).
+
+    **Rewrite.** Every argument of a streamed group gets the argument
+    attribute `moe.tier = #moe.tier<host>` (resident ones get none: HBM is
+    the default; the moe dialect verifies the attribute), and for streamed group G_j each of its arguments `%w` is
+    copied by
+
+    ```mlir
+    %p = moeflow.prefetch %w from <host> to <hbm> : tensor<...>
+    ```
+
+    immediately before the op of group G_{j-lookahead} (before the first op
+    of the body when j < lookahead), in group then operand order; the
+    group's op reads `%p` instead of `%w` (its other users do not exist:
+    the argument would be pinned). The copy of G_j is thus in flight while
+    the `lookahead` groups before it compute, and at most `lookahead + 1`
+    streamed groups are in HBM at once, which `staging` bounds.
+
+    A function with any `moe.tier` argument attribute is taken as already
+    planned and left unchanged (so running the pass twice does not prefetch
+    twice).
+
+    **Explain.** With `explain=true`, one remark per planned function
+    states the budget, the resident groups and bytes (pinned ones
+    included), the streamed groups and bytes, and the staging bytes; also
+    why a function was left unchanged (fits, already planned).
+
+    Errors (located): `hbm-bytes` missing or not positive, `lookahead` < 1
+    (on the module); a dynamic-shaped weight argument, a budget too small
+    to stream (on the function).
+  }];
+  let options = [
+    Option<"hbmBytes", "hbm-bytes", "int64_t", /*default=*/"0",
+           "HBM bytes available for weights; required, positive">,
+    Option<"lookahead", "lookahead", "int64_t", /*default=*/"1",
+           "How many groups ahead of its use a streamed group's prefetch "
+           "is issued; at least 1 (1: double buffering)">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark per function with the budget, the resident and "
+           "streamed groups and bytes, and the staging bytes">
+  ];
+  let dependentDialects = ["::mlir::moeflow::MoEFlowDialect"];
+}
+
 #endif // MOE_TRANSFORMS_PASSES_TD

@@ -5,12 +5,16 @@
 
 // The whole pipeline: host code in the LLVM dialect with a C interface, the
 // kernels in a gpu.binary compiled for sm_90a by ptxas (a fatbin), launched
-// through gpu.launch_func on one stream per call.
+// through gpu.launch_func on a stream of the call. Fills of whole buffers are
+// mgpuMemset32/16 calls (a bf16 value as its bits) ordered on the same stream.
 // CHECK: llvm.func @mixtral_moe(
 // CHECK: %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
 // CHECK: llvm.call @mgpuMemAlloc({{.*}}, %[[STREAM]],
-// CHECK: gpu.launch_func <%[[STREAM]] : !llvm.ptr> @mixtral_moe_kernel::@mixtral_moe_kernel
-// CHECK: llvm.call @mgpuStreamSynchronize(%[[STREAM]])
+// CHECK: llvm.call @mgpuMemset32({{.*}}, %[[STREAM]])
+// CHECK: gpu.launch_func <%[[LAUNCHES:.*]] : !llvm.ptr> @mixtral_moe_kernel::@mixtral_moe_kernel
+// CHECK: %[[BITS:.*]] = llvm.bitcast %{{.*}} : bf16 to i16
+// CHECK: llvm.call @mgpuMemset16(%{{.*}}, %[[BITS]], %{{.*}}, %[[LAUNCHES]])
+// CHECK: llvm.call @mgpuStreamSynchronize(%[[LAUNCHES]])
 // CHECK: llvm.func @_mlir_ciface_mixtral_moe
 // CHECK: gpu.binary @mixtral_moe_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
 func.func @mixtral_moe(%x: tensor<16x128xbf16>, %router: tensor<8x128xbf16>,

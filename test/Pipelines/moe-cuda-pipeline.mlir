@@ -3,14 +3,19 @@
 
 // Every op of the moe dialect becomes gpu.launch kernels with static grids
 // over device buffers (gpu.alloc), freed before the return; the host keeps
-// only allocation and launches. After outlining, the kernels are NVVM.
+// only allocation, launches and gpu.memset (fills of whole buffers with a
+// constant). After outlining, the kernels are NVVM.
 
 // GPU-LABEL: func.func @router
 // GPU-SAME: attributes {llvm.emit_c_interface}
-// GPU: gpu.alloc () : memref<4x2xf32>
-// GPU-COUNT-3: gpu.launch
+// GPU: %[[WEIGHTS:.*]] = gpu.alloc () : memref<4x2xf32>
+// GPU: gpu.memset %[[WEIGHTS]], %{{.*}} : memref<4x2xf32>, f32
+// GPU: %[[INDICES:.*]] = gpu.alloc () : memref<4x2xi32>
+// GPU: gpu.memset %[[INDICES]], %{{.*}} : memref<4x2xi32>, i32
+// GPU: gpu.launch
+// GPU-NOT: gpu.launch
 // GPU: return
-// NVVM-LABEL: gpu.module @router_kernel_1
+// NVVM-LABEL: gpu.module @router_kernel {
 // NVVM: llvm.func @__nv_expf
 // NVVM: llvm.func @router_kernel({{.*}}) attributes {gpu.kernel, gpu.known_block_size = array<i32: 256, 1, 1>{{.*}}nvvm.kernel
 // NVVM: nvvm.read.ptx.sreg.tid.x
@@ -21,12 +26,15 @@ func.func @router(%logits: tensor<4x8xf32>, %bias: tensor<8xbf16>) -> (tensor<4x
 
 // The offsets' prefix sum is the one sequential kernel (one thread).
 // GPU-LABEL: func.func @dispatch
-// GPU-COUNT-3: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.memset %{{.*}}, %{{.*}} : memref<5xi32>, i32
+// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
 // GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
-// GPU-COUNT-3: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.memset %{{.*}}, %{{.*}} : memref<12xi32>, i32
+// GPU-COUNT-2: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
 // GPU: gpu.dealloc
 // GPU: return
-// NVVM-LABEL: gpu.module @dispatch_kernel_7
+// NVVM-LABEL: gpu.module @dispatch_kernel_3
 // NVVM: nvvm.read.ptx.sreg.tid.x
 func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>, %w: tensor<8x2xf32>) -> (tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>) {
   %rows, %offsets, %sources = moe.dispatch %x, %idx weights %w experts 4 capacity 3 drop score : tensor<8x16xf32>, tensor<8x2xi32>, tensor<8x2xf32> -> tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>
@@ -45,7 +53,7 @@ func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>, %w: tensor<8x2x
 // GPU: gpu.dealloc
 // GPU: gpu.dealloc
 // GPU: return %[[OUT]]
-// NVVM-LABEL: gpu.module @experts_kernel_8
+// NVVM-LABEL: gpu.module @experts_kernel_4
 // NVVM: llvm.func @experts_kernel
 // NVVM: nvvm.read.ptx.sreg.ctaid.x
 // NVVM: nvvm.read.ptx.sreg.tid.x
@@ -65,7 +73,9 @@ func.func @combine(%y: tensor<16x16xf32>, %sources: tensor<16xi32>, %w: tensor<8
 }
 
 // GPU-LABEL: func.func @null_experts
-// GPU-COUNT-2: gpu.launch
+// GPU: gpu.memset %{{.*}}, %{{.*}} : memref<4x16xf32>, f32
+// GPU: gpu.launch
+// GPU-NOT: gpu.launch
 // GPU: return
 // NVVM-LABEL: gpu.module @null_experts_kernel
 // NVVM: nvvm.read.ptx.sreg.tid.x
@@ -75,7 +85,10 @@ func.func @null_experts(%x: tensor<4x16xf32>, %idx: tensor<4x2xi32>, %w: tensor<
 }
 
 // GPU-LABEL: func.func @shared_experts
-// GPU-COUNT-5: gpu.launch
+// GPU-COUNT-2: gpu.launch
+// GPU: gpu.memset %{{.*}}, %{{.*}} : memref<4xf32>, f32
+// GPU-COUNT-2: gpu.launch
+// GPU-NOT: gpu.launch
 // GPU: return
 // NVVM-LABEL: gpu.module @shared_experts_kernel
 // NVVM: nvvm.read.ptx.sreg.tid.x

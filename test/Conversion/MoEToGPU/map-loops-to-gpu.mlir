@@ -73,6 +73,32 @@ func.func @independent_and_sequential(%out: memref<8xf32>) {
 
 // -----
 
+// A buffer the function frees itself (a prefetched weight copy freed after
+// its layer) is freed there, once: not again before the return.
+// CHECK-LABEL: func.func @freed_early
+// CHECK: %[[BUF:.*]] = gpu.alloc () : memref<8xf32>
+// CHECK: gpu.launch
+// CHECK: gpu.dealloc %[[BUF]]
+// CHECK-NOT: gpu.dealloc
+// CHECK: return
+func.func @freed_early(%out: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %buf = memref.alloc() : memref<8xf32>
+  scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+    %v = memref.load %buf[%i] : memref<8xf32>
+    memref.store %v, %out[%i] : memref<8xf32>
+    scf.reduce
+  }
+  memref.dealloc %buf : memref<8xf32>
+  %c2 = arith.constant 2.0 : f32
+  memref.store %c2, %out[%c0] : memref<8xf32>
+  return
+}
+
+// -----
+
 // Nested parallel loops inside a kernel run sequentially in its thread.
 // CHECK-LABEL: func.func @nested
 // CHECK: gpu.launch
@@ -204,4 +230,123 @@ func.func @runtime_call(%a: memref<64xf32>) -> memref<64xf32> {
   %squared = func.call @square(%first) : (f32) -> f32
   memref.store %squared, %b[%c0] : memref<64xf32>
   return %b : memref<64xf32>
+}
+
+// -----
+
+// A zero fill of a whole bf16 buffer (a linalg.fill) is a gpu.memset, not a
+// one-element-a-thread kernel.
+// CHECK-LABEL: func.func @fill_zero_bf16
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : bf16
+// CHECK-DAG: %[[BUF:.*]] = gpu.alloc () : memref<64x2048xbf16>
+// CHECK-NOT: gpu.launch
+// CHECK: gpu.memset %[[BUF]], %[[ZERO]] : memref<64x2048xbf16>, bf16
+// CHECK-NOT: gpu.launch
+// CHECK: return %[[BUF]]
+func.func @fill_zero_bf16() -> memref<64x2048xbf16> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %c2048 = arith.constant 2048 : index
+  %zero = arith.constant 0.0 : bf16
+  %buf = memref.alloc() : memref<64x2048xbf16>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c64, %c2048) step (%c1, %c1) {
+    memref.store %zero, %buf[%i, %j] : memref<64x2048xbf16>
+    scf.reduce
+  }
+  return %buf : memref<64x2048xbf16>
+}
+
+// -----
+
+// A fill of an f32 argument with a non-zero constant is a gpu.memset too.
+// CHECK-LABEL: func.func @fill_f32
+// CHECK-SAME: (%[[OUT:.*]]: memref<4x8xf32>)
+// CHECK: %[[CST:.*]] = arith.constant -1.500000e+00 : f32
+// CHECK-NOT: gpu.launch
+// CHECK: gpu.memset %[[OUT]], %[[CST]] : memref<4x8xf32>, f32
+// CHECK-NOT: gpu.launch
+// CHECK: return
+func.func @fill_f32(%out: memref<4x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : index
+  %cst = arith.constant -1.5 : f32
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c8) step (%c1, %c1) {
+    memref.store %cst, %out[%i, %j] : memref<4x8xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// gpu.memset lowers values of 16 or 32 bits only: fills of i8 and f64 buffers
+// stay kernels.
+// CHECK-LABEL: func.func @fill_i8_f64
+// CHECK-NOT: gpu.memset
+// CHECK: gpu.launch
+// CHECK: memref.store %{{.*}}, %arg0
+// CHECK: gpu.launch
+// CHECK: memref.store %{{.*}}, %arg1
+// CHECK-NOT: gpu.memset
+// CHECK: return
+func.func @fill_i8_f64(%a: memref<16xi8>, %b: memref<16xf64>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %zero8 = arith.constant 0 : i8
+  %zero64 = arith.constant 0.0 : f64
+  scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+    memref.store %zero8, %a[%i] : memref<16xi8>
+    scf.reduce
+  }
+  scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+    memref.store %zero64, %b[%i] : memref<16xf64>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A loop that fills only part of the buffer is a kernel.
+// CHECK-LABEL: func.func @fill_part
+// CHECK-NOT: gpu.memset
+// CHECK: gpu.launch
+// CHECK: memref.store
+// CHECK-NOT: gpu.memset
+// CHECK: return
+func.func @fill_part(%out: memref<4x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c6 = arith.constant 6 : index
+  %zero = arith.constant 0.0 : f32
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c6) step (%c1, %c1) {
+    memref.store %zero, %out[%i, %j] : memref<4x8xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A loop storing a value that is not a constant is a kernel.
+// CHECK-LABEL: func.func @fill_not_constant
+// CHECK-NOT: gpu.memset
+// CHECK: gpu.launch
+// CHECK: memref.store
+// CHECK-NOT: gpu.memset
+// CHECK: return
+func.func @fill_not_constant(%out: memref<8xf32>, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+    memref.store %v, %out[%i] : memref<8xf32>
+    scf.reduce
+  }
+  return
 }

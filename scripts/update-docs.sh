@@ -6,7 +6,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${MOE_BUILD_DIR:-$root/build}"
-cmake --build "$build" --target mlir-doc
+# The *DocGen targets regenerate each page from its .td; mlir-doc alone has
+# been seen to leave a page stale.
+cmake --build "$build" --target mlir-doc MoEDialectDocGen MoEFlowDialectDocGen \
+  MoEPassesDocGen MoEFlowPassesDocGen MoEConversionPassesDocGen
 mkdir -p "$root/docs/Dialects"
 cp "$build/dialects/moe/IR/MoE.md" "$root/docs/Dialects/MoE.md"
 cp "$build/dialects/moeflow/IR/MoEFlow.md" "$root/docs/Dialects/MoEFlow.md"

@@ -66,6 +66,10 @@ options:
   --collective-timeout SECONDS
                      deadline of each collective of a multi-rank run (default
                      60, or MOERT_COLLECTIVE_TIMEOUT_S)
+  --device-memory-limit BYTES
+                     cuda: fail a run that holds more device memory than this
+                     at once (a memory-tier plan's HBM budget, checked); 0 is
+                     no limit. Accepts K/M/G suffixes (powers of 1024)
   --help             this text
 
 Sharded bundles (with a grid) run on prod(grid) ranks: mpirun -np N moe-run
@@ -97,6 +101,8 @@ void check(moert_status_t status, const char *context = nullptr) {
   die(context ? std::string(context) + ": " + message : message);
 }
 
+bool parseUnsigned(const std::string &text, uint64_t &out);
+
 struct Options {
   std::string bundle;
   std::string function;
@@ -107,7 +113,29 @@ struct Options {
   uint64_t repeat = 1;
   std::string device = "auto";
   std::string collectiveTimeout;
+  uint64_t deviceMemoryLimit = 0;
 };
+
+/// "512", "64K", "3M", "2G" (powers of 1024).
+bool parseBytes(const std::string &text, uint64_t &out) {
+  if (text.empty())
+    return false;
+  uint64_t scale = 1;
+  std::string digits = text;
+  switch (text.back()) {
+  case 'K': scale = uint64_t(1) << 10; break;
+  case 'M': scale = uint64_t(1) << 20; break;
+  case 'G': scale = uint64_t(1) << 30; break;
+  default: break;
+  }
+  if (scale != 1)
+    digits.pop_back();
+  uint64_t value = 0;
+  if (!parseUnsigned(digits, value) || value > UINT64_MAX / scale)
+    return false;
+  out = value * scale;
+  return true;
+}
 
 bool parseUnsigned(const std::string &text, uint64_t &out) {
   if (text.empty() || text.size() > 20 ||
@@ -185,6 +213,11 @@ Options parseOptions(int argc, char **argv) {
         die("--collective-timeout: '" + text +
             "' is not a number of seconds (> 0, at most a week)");
       options.collectiveTimeout = text;
+    } else if (name == "--device-memory-limit") {
+      std::string text = takeValue();
+      if (!parseBytes(text, options.deviceMemoryLimit))
+        die("--device-memory-limit: '" + text +
+            "' is not a byte count (an integer, optionally with K, M or G)");
     } else if (name == "--check") {
       noValue();
       options.check = true;
@@ -480,6 +513,10 @@ int main(int argc, char **argv) {
   check(moert_session_create_on_device_id(
       bundle, cuda ? MOERT_DEVICE_CUDA : MOERT_DEVICE_CPU,
       cuda && sharding.multiRank() ? sharding.world.local_rank : 0, &session));
+  if (options.deviceMemoryLimit)
+    check(moert_session_set_device_memory_limit(session,
+                                                options.deviceMemoryLimit),
+          "--device-memory-limit");
 
   // Weights files.
   std::vector<std::unique_ptr<moert::SafetensorsFile>> files;
@@ -658,6 +695,20 @@ int main(int argc, char **argv) {
     std::printf("time     median %.4f ms over %zu run%s%s\n", median,
                 times.size(), times.size() == 1 ? "" : "s",
                 sharding.multiRank() ? " (the slowest rank)" : "");
+  // What the last run moved besides computing: weights fetched from the host
+  // tier (a memory-tier plan), and on cuda its peak device memory.
+  moert_run_stats_t stats{};
+  check(moert_session_last_run_stats(session, &stats));
+  if (leader && (stats.tier_fetches || cuda)) {
+    std::printf("memory   %llu host-tier fetch%s (%llu bytes)",
+                (unsigned long long)stats.tier_fetches,
+                stats.tier_fetches == 1 ? "" : "es",
+                (unsigned long long)stats.tier_fetched_bytes);
+    if (cuda)
+      std::printf(", peak device %llu bytes",
+                  (unsigned long long)stats.peak_device_bytes);
+    std::printf("\n");
+  }
 
   int status = 0;
 #ifdef MOE_RUN_HAVE_REFERENCE

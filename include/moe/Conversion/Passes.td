@@ -185,9 +185,14 @@ def MoEMapLoopsToGPU : Pass<"moe-map-loops-to-gpu", "::mlir::ModuleOp"> {
       scalar store) runs in a one-thread `gpu.launch`, so the host never
       dereferences device memory;
     * parallel loops nested inside a kernel run sequentially in its thread;
-    * host `memref.alloc`/`memref.dealloc` become `gpu.alloc`/`gpu.dealloc`,
-      and constants read by kernels (`memref.get_global`) are copied to the
-      device.
+    * a top-level `scf.parallel` that stores one 16- or 32-bit
+      `arith.constant` to every element of a static, identity-layout buffer
+      becomes `gpu.memset` (cuMemsetD16/D32Async: near the copy bandwidth,
+      where a one-element-per-thread fill kernel reached 0.8 TB/s);
+    * host `memref.alloc`/`memref.dealloc` become `gpu.alloc`/`gpu.dealloc`
+      (a buffer freed by the function itself is not freed again at its
+      return), and constants read by kernels (`memref.get_global`) are copied
+      to the device.
 
     The grid of every launch depends only on shapes, never on data, so a whole
     function can be captured in a CUDA graph. A host op whose result would
@@ -208,8 +213,8 @@ def MoEMapLoopsToGPU : Pass<"moe-map-loops-to-gpu", "::mlir::ModuleOp"> {
 
 def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
                                    "::mlir::ModuleOp"> {
-  let summary = "Lowers moeflow collectives to calls of the runtime's "
-                "moert_comm_* C ABI";
+  let summary = "Lowers moeflow collectives and prefetches to calls of the "
+                "runtime's moert_comm_* and moert_tier_* C ABIs";
   let description = [{
     Each `moeflow` collective becomes one call of the collective ABI of
     `docs/multi-rank.md` §4 (exported by libmoert, declared in
@@ -230,6 +235,7 @@ def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
     | `reduce_scatter` | `moert_comm_reduce_scatter(group, send, recv, count, dtype, op)` |
     | `all_reduce` | `moert_comm_all_reduce(group, send, recv, count, dtype, op)` |
     | `send` / `recv` | `moert_comm_send/recv(group, peer, data, bytes)` |
+    | `prefetch` (host to hbm) | `h = moert_tier_fetch_start(source, destination, bytes)` where the prefetch is, into a fresh buffer; `moert_tier_fetch_wait(h)` before the op of the block that first uses (or holds a use of) the result, right after the start when nothing uses it; the result reads the buffer after the wait |
 
     Pointers are `!llvm.ptr` built from `memref.extract_aligned_pointer_as_index`
     plus the offset; counts and sizes are i64 (i32 counts are widened before
@@ -240,12 +246,30 @@ def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
     ops no longer referred to are erased. The callees are declared as private
     functions.
 
+    The prefetch's ABI is `runtime/src/core/TierAbi.h` (`moe-plan-tiers`
+    places the prefetches, `docs/memory-tiers.md`). With
+    `deallocate-prefetched`, a `bufferization.dealloc_tensor` of the result
+    follows the op of the block that last uses the buffer (through any
+    tensor that may alias it: a slice, a reshape, a loop result), so that
+    the copy is freed once its layer is done; none when the buffer escapes
+    the block (returned or yielded). `moe-cuda-pipeline` sets it (it
+    bufferizes without ownership-based deallocation); `moe-cpu-pipeline`
+    does not (its deallocation pass frees the buffer and refuses IR that
+    already deallocates).
+
     Errors (located): group axes not in ascending order (the runtime numbers
     a group's members with the lowest axis most significant); dynamic sizes
     other than `all_to_all_v`'s input rows; element types without a whole-byte
     size, or without a runtime dtype for reductions; a `reduce_scatter` along a
-    dimension preceded by one of size > 1; a relative peer on a dynamic grid.
+    dimension preceded by one of size > 1; a relative peer on a dynamic grid;
+    a prefetch other than host to hbm, or of more bytes than an i64 counts.
   }];
+  let options = [
+    Option<"deallocatePrefetched", "deallocate-prefetched", "bool",
+           /*default=*/"false",
+           "Free each prefetched copy (bufferization.dealloc_tensor) after "
+           "the last use of its buffer">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",

@@ -43,6 +43,11 @@ struct BundleTarget {
   bool shard = false;
   /// With `shard`: chunks of `moe-stream` (docs/streaming.md); 1 = none.
   int64_t streamChunks = 1;
+  /// When > 0: the HBM budget in bytes that `moe-plan-tiers` plans the
+  /// weights for (after sharding and streaming); weights past it live in host
+  /// memory (their inputs marked "tier": "host") and are prefetched ahead of
+  /// their layer. 0 = every weight in HBM.
+  int64_t hbmBytes = 0;
 };
 
 /// Writes the bundle of `module` (manifest, reference programs, kernels for
@@ -54,7 +59,8 @@ LogicalResult translateModuleToBundle(ModuleOp module, raw_ostream &output,
 
 /// The reference program (JSON, schema of runtime/src/reference/
 /// ReferenceProgram.h) of `func`; failure (with a warning on `func`) when it
-/// holds ops outside the moe dialect other than func.return.
+/// holds ops outside the moe dialect other than func.return, arith.addf and
+/// moeflow.prefetch (the same tensor to the reference).
 FailureOr<std::string> buildReferenceProgram(func::FuncOp func);
 
 /// Registers `--moe-to-bundle` with moe-translate.

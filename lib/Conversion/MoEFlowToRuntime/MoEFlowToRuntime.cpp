@@ -9,6 +9,12 @@
 // offset, counts are i64 (i32 counts are widened), a group is the bit mask
 // of its grid axes, dtypes are moert_dtype_t and reductions moeflow's enum.
 //
+// A host-to-hbm `moeflow.prefetch` becomes a `moert_tier_fetch_start` of its
+// bytes into a fresh buffer where the prefetch is and a
+// `moert_tier_fetch_wait` just before the first use of its result
+// (runtime/src/core/TierAbi.h), the result reading that buffer after the wait;
+// with deallocate-prefetched, the buffer is freed after the last use.
+//
 //===----------------------------------------------------------------------===//
 
 #include "moe/Conversion/MoEFlowToRuntime/MoEFlowToRuntime.h"
@@ -18,6 +24,7 @@
 #include "moert/bundle_format.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -27,6 +34,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #if __has_include("comm/CommAbi.h")
@@ -61,6 +69,16 @@ static_assert(std::is_same_v<decltype(&moert_comm_recv),
                              void (*)(int32_t, int64_t, void *, int64_t)>);
 static_assert(MOERT_COMM_SUM == 0 && MOERT_COMM_MAX == 1 &&
               MOERT_COMM_MIN == 2);
+#endif
+
+#if __has_include("core/TierAbi.h")
+// The memory-tier ABI: the prefetch's start and wait.
+#include "core/TierAbi.h"
+#include <type_traits>
+static_assert(std::is_same_v<decltype(&moert_tier_fetch_start),
+                             int64_t (*)(const void *, void *, int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_tier_fetch_wait),
+                             void (*)(int64_t)>);
 #endif
 
 namespace mlir::moe {
@@ -244,6 +262,26 @@ static LogicalResult checkLowerable(Operation *op) {
           return failure();
         return success();
       })
+      .Case([&](moeflow::PrefetchOp o) -> LogicalResult {
+        moe::MemoryTier from = o.getFrom().getTier(), to = o.getTo().getTier();
+        if (from != moe::MemoryTier::host || to != moe::MemoryTier::hbm)
+          return op->emitOpError()
+                 << "only host to hbm prefetches lower to the runtime (got "
+                 << moe::stringifyMemoryTier(from) << " to "
+                 << moe::stringifyMemoryTier(to) << ")";
+        if (failed(checkTensor(op, o.getInput(), "input")))
+          return failure();
+        auto type = cast<RankedTensorType>(o.getInput().getType());
+        uint64_t bytes = elementBytes(type.getElementType());
+        for (int64_t size : type.getShape())
+          if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(size),
+                                     &bytes) ||
+              bytes > static_cast<uint64_t>(INT64_MAX))
+            return op->emitOpError()
+                   << "'input' of type " << type
+                   << " has more bytes than an i64 counts";
+        return success();
+      })
       .Default([](Operation *) { return success(); });
 }
 
@@ -390,6 +428,46 @@ static Value peerIndex(CallBuilder &calls, PatternRewriter &rewriter,
 //===----------------------------------------------------------------------===//
 // Patterns
 //===----------------------------------------------------------------------===//
+
+static void populatePatterns(RewritePatternSet &patterns,
+                             bool deallocatePrefetched);
+
+/// Where the buffer of a prefetch's `result` is last used in `block`: the
+/// latest op of `block` that is or holds a use of `result` or of a tensor
+/// that may alias it (bufferization's aliasing: a slice, a reshape, a
+/// loop's result carrying it, and every tensor result of an op bufferization
+/// does not know). Null when the buffer escapes `block` (returned, yielded
+/// from it, or used in another block): then nothing can free it early.
+static Operation *lastUseOfBuffer(Block *block, Value result) {
+  bufferization::BufferizationOptions options;
+  bufferization::AnalysisState state(options);
+  llvm::SetVector<Value> aliases;
+  aliases.insert(result);
+  Operation *last = nullptr;
+  for (size_t next = 0; next < aliases.size(); ++next) {
+    for (OpOperand &use : aliases[next].getUses()) {
+      Operation *user = use.getOwner();
+      Operation *ancestor = block->findAncestorOpInBlock(*user);
+      if (!ancestor ||
+          (ancestor == user && user->hasTrait<OpTrait::IsTerminator>()))
+        return nullptr;
+      if (!last || last->isBeforeInBlock(ancestor))
+        last = ancestor;
+      // A nested region's terminator hands the tensor to its parent op.
+      if (user->hasTrait<OpTrait::IsTerminator>()) {
+        for (Value parentResult : user->getParentOp()->getResults())
+          if (isa<TensorType>(parentResult.getType()))
+            aliases.insert(parentResult);
+        continue;
+      }
+      for (const bufferization::AliasingValue &alias :
+           state.getAliasingValues(use))
+        if (isa<TensorType>(alias.value.getType()))
+          aliases.insert(alias.value);
+    }
+  }
+  return last;
+}
 
 namespace {
 
@@ -586,6 +664,69 @@ struct LowerRecv : OpRewritePattern<moeflow::RecvOp> {
   }
 };
 
+/// A host-to-hbm prefetch (checkLowerable rejects every other pair): the
+/// copy starts where the prefetch is, into a fresh buffer of the result's
+/// type; the wait comes just before the op of the block that first uses
+/// the result (or holds the use), right after the start when nothing does,
+/// and the result reads the buffer after the wait. With `deallocate`, a
+/// `bufferization.dealloc_tensor` frees the buffer after its last use in the
+/// block (the buffer's aliases included), unless the buffer escapes it.
+/// When a use is outside the block (a CFG region), the wait follows the
+/// start.
+struct LowerPrefetch : OpRewritePattern<moeflow::PrefetchOp> {
+  LowerPrefetch(MLIRContext *context, bool deallocate)
+      : OpRewritePattern<moeflow::PrefetchOp>(context),
+        deallocate(deallocate) {}
+  LogicalResult matchAndRewrite(moeflow::PrefetchOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getFrom().getTier() != MemoryTier::host ||
+        op.getTo().getTier() != MemoryTier::hbm)
+      return failure();
+    Block *block = op->getBlock();
+    Operation *first = nullptr;
+    bool inBlock = true;
+    for (Operation *user : op.getResult().getUsers()) {
+      Operation *ancestor = block->findAncestorOpInBlock(*user);
+      if (!ancestor) {
+        inBlock = false;
+        break;
+      }
+      if (!first || ancestor->isBeforeInBlock(first))
+        first = ancestor;
+    }
+    Operation *last = deallocate && inBlock
+                          ? lastUseOfBuffer(block, op.getResult())
+                          : nullptr;
+    // Without users (a driver that does not erase the pure op first), the
+    // buffer is freed right after the wait.
+    bool unused = op.getResult().use_empty();
+
+    CallBuilder calls(rewriter, op);
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    Value source = calls.buffer(op.getInput());
+    Value destination = calls.allocate(type).first;
+    Value handle = calls.call(
+        "moert_tier_fetch_start",
+        ValueRange{calls.pointer(source), calls.pointer(destination),
+                   calls.i64(elementsOf(type.getShape()) *
+                             elementBytes(type.getElementType()))},
+        rewriter.getI64Type());
+    if (inBlock && first)
+      rewriter.setInsertionPoint(first);
+    calls.call("moert_tier_fetch_wait", ValueRange{handle});
+    Value result = calls.tensorOf(destination, type);
+    rewriter.replaceAllUsesWith(op.getResult(), result);
+    if (deallocate && (last || unused)) {
+      if (last)
+        rewriter.setInsertionPointAfter(last);
+      bufferization::DeallocTensorOp::create(rewriter, op.getLoc(), result);
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+  bool deallocate;
+};
+
 /// shard.process_multi_index: one moert_comm_grid_index call per axis.
 struct LowerProcessMultiIndex
     : OpRewritePattern<shard::ProcessMultiIndexOp> {
@@ -629,7 +770,7 @@ struct ConvertMoEFlowToRuntimePass
       return signalPassFailure();
 
     RewritePatternSet patterns(&getContext());
-    populateMoEFlowToRuntimeConversionPatterns(patterns);
+    populatePatterns(patterns, deallocatePrefetched);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     config.enableFolding(false);
@@ -658,8 +799,8 @@ struct ConvertMoEFlowToRuntimePass
 
 } // namespace
 
-void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
-    RewritePatternSet &patterns) {
+static void populatePatterns(RewritePatternSet &patterns,
+                             bool deallocatePrefetched) {
   MLIRContext *context = patterns.getContext();
   patterns.add<LowerAllToAllV, LowerAllToAllVStart, LowerAllGather, LowerSend,
                LowerRecv, LowerProcessMultiIndex>(context);
@@ -667,4 +808,10 @@ void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
       context, "moert_comm_reduce_scatter");
   patterns.add<LowerReduction<moeflow::AllReduceOp>>(context,
                                                      "moert_comm_all_reduce");
+  patterns.add<LowerPrefetch>(context, deallocatePrefetched);
+}
+
+void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
+    RewritePatternSet &patterns) {
+  populatePatterns(patterns, /*deallocatePrefetched=*/false);
 }

@@ -4,6 +4,9 @@
 // functions' inputs and outputs), KERNELS (the module compiled for the host
 // CPU), SCHEDULE (one flat command list per function) and REFERENCE (the
 // functions' moe programs, where they have one). Layout: bundle_format.h.
+// An input whose argument lives in host memory (`moe.tier = #moe.tier<host>`,
+// from moe-plan-tiers; --bundle-hbm-bytes runs it) is marked "tier": "host"
+// in the manifest and in its schedule buffer.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +29,7 @@
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -53,12 +57,22 @@ struct TensorSpec {
   std::vector<SmallVector<int64_t, 2>> splitAxes;
   SmallVector<int64_t> fullShape;
   std::vector<int64_t> permutation;
+  /// An input kept in host memory ("host"); null for the default tier (hbm),
+  /// which bundles leave implicit.
+  const char *tier = nullptr;
 
   json::Object type() const {
     return json::Object{{"dtype", dtype}, {"shape", toJson(shape)}};
   }
-  json::Object named() const {
+  /// A schedule buffer: the type and, off the default tier, the tier.
+  json::Object buffer() const {
     json::Object object = type();
+    if (tier)
+      object["tier"] = tier;
+    return object;
+  }
+  json::Object named() const {
+    json::Object object = buffer();
     object["name"] = name;
     if (!splitAxes.empty()) {
       json::Array axes;
@@ -171,8 +185,39 @@ static LogicalResult describeSplit(func::FuncOp func, DictionaryAttr attrs,
   return success();
 }
 
+/// The function argument attribute of moe-plan-tiers: the memory tier the
+/// argument lives in.
+static constexpr StringLiteral kTierAttrName = "moe.tier";
+
+/// The tier of argument `i` of `func` in `spec`: "host" for
+/// `#moe.tier<host>`, nothing for hbm (the default) or no attribute.
+static LogicalResult describeTier(func::FuncOp func, unsigned i,
+                                  TensorSpec &spec) {
+  Attribute attr = func.getArgAttr(i, kTierAttrName);
+  if (!attr)
+    return success();
+  auto tier = dyn_cast<moe::TierAttr>(attr);
+  if (!tier)
+    return mlir::emitError(func.getArgument(i).getLoc())
+           << "argument " << i << " of function '" << func.getSymName()
+           << "' has a '" << kTierAttrName
+           << "' that is not a #moe.tier attribute";
+  switch (tier.getTier()) {
+  case moe::MemoryTier::sram:
+    return mlir::emitError(func.getArgument(i).getLoc())
+           << "argument " << i << " of function '" << func.getSymName()
+           << "': an input cannot live in sram; use hbm or host";
+  case moe::MemoryTier::hbm:
+    return success();
+  case moe::MemoryTier::host:
+    spec.tier = "host";
+    return success();
+  }
+  llvm_unreachable("unknown memory tier");
+}
+
 /// The public functions of `module` with their signatures (local types and,
-/// under `grid`, their splits).
+/// under `grid`, their splits; inputs' memory tiers).
 static FailureOr<std::vector<FunctionSpec>>
 describeFunctions(ModuleOp module, ArrayRef<int64_t> grid) {
   std::vector<FunctionSpec> functions;
@@ -201,7 +246,8 @@ describeFunctions(ModuleOp module, ArrayRef<int64_t> grid) {
       TensorSpec tensor;
       if (failed(describeTensor(func, input, "argument " + Twine(i), tensor)) ||
           failed(describeSplit(func, func.getArgAttrDict(i), grid,
-                               "argument " + Twine(i), tensor)))
+                               "argument " + Twine(i), tensor)) ||
+          failed(describeTier(func, i, tensor)))
         return failure();
       auto bound = func.getArgAttrOfType<StringAttr>(
           i, moe::MoEDialect::getInputAttrName());
@@ -268,7 +314,7 @@ static json::Value buildSchedule(ArrayRef<FunctionSpec> functions) {
     for (const TensorSpec &tensor : function.inputs) {
       arguments.push_back(tensor.type());
       int64_t id = buffers.size();
-      buffers.push_back(tensor.type());
+      buffers.push_back(tensor.buffer());
       argumentIds.push_back(id);
     }
     for (const TensorSpec &tensor : function.outputs) {
@@ -386,6 +432,11 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
                                                  const BundleTarget &target) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                 "the bundle writer lays out little-endian integers in place");
+  if (target.hbmBytes < 0)
+    return moe::moduleError(module)
+               << "--bundle-hbm-bytes must not be negative, got "
+               << target.hbmBytes,
+           failure();
   // The reference programs run on full tensors: they come from the module as
   // written, before any sharding.
   FailureOr<std::vector<FunctionSpec>> unsharded =
@@ -416,6 +467,34 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
       return moe::moduleError(module)
                  << "moe-stream could not stream the sharded layers in "
                  << target.streamChunks << " chunks (--bundle-stream-chunks)",
+             failure();
+  }
+  // Weights past the HBM budget live in host memory and are prefetched ahead
+  // of their layer (moe-plan-tiers, docs/memory-tiers.md). Parsed by name, so
+  // that this file needs no declaration of the pass.
+  if (target.hbmBytes > 0) {
+    // The planner is one of the moe passes; register them (once) for the
+    // parser, whoever calls this (moe-translate, the compiler API).
+    static const bool registered = (moe::registerMoEPasses(), true);
+    (void)registered;
+    PassManager pm(module.getContext(), ModuleOp::getOperationName(),
+                   OpPassManager::Nesting::Implicit);
+    std::string pipeline =
+        "moe-plan-tiers{hbm-bytes=" + std::to_string(target.hbmBytes) + "}";
+    std::string parseErrors;
+    llvm::raw_string_ostream errors(parseErrors);
+    if (failed(parsePassPipeline(pipeline, pm, errors)))
+      return moe::moduleError(module)
+                 << "moe-plan-tiers is not available to plan the memory "
+                    "tiers of an HBM budget of "
+                 << target.hbmBytes << " bytes (--bundle-hbm-bytes): "
+                 << StringRef(parseErrors).trim(),
+             failure();
+    if (failed(pm.run(*sharded)))
+      return moe::moduleError(module)
+                 << "moe-plan-tiers could not plan the memory tiers for an "
+                    "HBM budget of "
+                 << target.hbmBytes << " bytes (--bundle-hbm-bytes)",
              failure();
   }
   SmallVector<int64_t> grid = moeGridShape(*sharded);
@@ -485,6 +564,13 @@ void mlir::moe::registerBundleTranslation() {
                      "<ranks> moe-run). Default false: the plan is an "
                      "annotation and the bundle runs on one rank"),
       llvm::cl::init(false), llvm::cl::cat(category));
+  static llvm::cl::opt<int64_t> hbmBytes(
+      "bundle-hbm-bytes",
+      llvm::cl::desc("Plan memory tiers for this HBM budget in bytes with "
+                     "moe-plan-tiers: weights that do not fit live in host "
+                     "memory and are prefetched ahead of their layer "
+                     "(docs/memory-tiers.md). Default 0: every weight in HBM"),
+      llvm::cl::init(0), llvm::cl::cat(category));
   static llvm::cl::opt<int64_t> streamChunks(
       "bundle-stream-chunks",
       llvm::cl::desc("With --bundle-shard: run moe-stream with this many "
@@ -512,6 +598,7 @@ void mlir::moe::registerBundleTranslation() {
                  << int64_t(streamChunks)
                  << (shard ? "" : " without --bundle-shard");
         target.streamChunks = streamChunks;
+        target.hbmBytes = hbmBytes;
         target.tensorCores = tensorCores;
         return translateModuleToBundle(module, output, target);
       },

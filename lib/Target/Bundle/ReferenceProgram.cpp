@@ -11,6 +11,7 @@
 
 #include "moe/IR/MoEDialect.h"
 #include "moe/IR/MoEOps.h"
+#include "moeflow/IR/MoEFlowOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
@@ -311,6 +312,18 @@ FailureOr<std::string> ProgramBuilder::build() {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (Value operand : ret.getOperands())
         returns.push_back(ids.lookup(operand));
+      continue;
+    }
+    // A prefetch (moe-plan-tiers) moves a tensor between memory tiers: the
+    // same value to the reference.
+    if (auto prefetch = dyn_cast<moeflow::PrefetchOp>(op)) {
+      auto it = ids.find(prefetch.getInput());
+      if (it == ids.end()) {
+        (void)fail(&op, "a prefetched tensor is defined outside the function "
+                        "body");
+        return failure();
+      }
+      ids[prefetch.getResult()] = it->second;
       continue;
     }
     if (!isa<MoEDialect>(op.getDialect()) && !isa<arith::AddFOp>(op)) {

@@ -86,7 +86,11 @@
  *     it); it is used only after. `bind_input` copies input data into an
  *     allocated buffer; `output` copies a buffer out. Every input is bound and
  *     every output written exactly once. Dtypes and shapes of buffers agree
- *     with the kernel signature and the manifest.
+ *     with the kernel signature and the manifest. A buffer may carry
+ *     "tier": "host" (default "hbm"): it lives in host memory (page-locked on
+ *     CUDA) and the kernels copy it up themselves (moert_tier_fetch_*,
+ *     docs/memory-tiers.md); it is only allocated, bound to an input and
+ *     passed to calls, never a call result or an output.
  *   REFERENCE  (optional) JSON {"programs": [<reference program>, ...]}: the
  *              tensor-level program of a function, for `moe-run --check`
  *              (schema: runtime/src/reference/ReferenceProgram.h). Functions

@@ -269,6 +269,30 @@ MOERT_API moert_status_t moert_session_set_stream(moert_session_t *session,
 /* Back to the session's own stream. */
 MOERT_API moert_status_t moert_session_reset_stream(moert_session_t *session);
 
+/* Caps the device memory a run of the cuda session may hold at once
+ * (runtime buffers, kernel allocations and scratch together), in bytes; 0
+ * removes the cap. An allocation past it fails the run with
+ * MOERT_ERROR_OUT_OF_MEMORY, naming the limit. For running a model within an
+ * HBM budget (memory tiers, docs/memory-tiers.md) and checking that it does.
+ * MOERT_ERROR_UNSUPPORTED on a cpu session. */
+MOERT_API moert_status_t
+moert_session_set_device_memory_limit(moert_session_t *session,
+                                      uint64_t bytes);
+
+/* What the session's last run did besides computing. */
+typedef struct moert_run_stats_t {
+  /* Copies of host-tier buffers into run memory (moert_tier_fetch_*: the
+   * weights a memory-tier plan keeps in host memory), and their bytes. */
+  uint64_t tier_fetches;
+  uint64_t tier_fetched_bytes;
+  /* cuda: the most device memory the run held at once (what
+   * moert_session_set_device_memory_limit caps); 0 on the cpu. */
+  uint64_t peak_device_bytes;
+} moert_run_stats_t;
+/* The stats of the session's last run (zeros before the first). */
+MOERT_API moert_status_t moert_session_last_run_stats(
+    const moert_session_t *session, moert_run_stats_t *out_stats);
+
 /* Host data of one input or output. `shape` must equal the manifest's and
  * `byte_size` the tensor's size; data is dense row-major. */
 typedef struct moert_tensor_view_t {

@@ -29,9 +29,21 @@ struct Failure {
   std::string message;
 };
 
+/// What the last run of a session did besides computing (moert_run_stats_t).
+struct RunStats {
+  /// moert_tier_fetch copies of host-tier buffers, and their bytes.
+  uint64_t tierFetches = 0;
+  uint64_t tierFetchedBytes = 0;
+  /// CUDA: the most device memory the run's allocations held at once
+  /// (runtime buffers, kernel allocations, scratch); 0 on the CPU.
+  uint64_t peakDeviceBytes = 0;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
+
+  const RunStats &lastRunStats() const { return lastRun; }
 
   virtual moert_device_t device() const = 0;
   /// The device's ordinal (0 on the CPU).
@@ -56,6 +68,16 @@ public:
     return true;
   }
 
+  /// Caps the device memory a run may hold at once (0: no cap): an
+  /// allocation past it fails as out of memory. CUDA only.
+  virtual bool setDeviceMemoryLimit(uint64_t bytes, Failure &failure) {
+    (void)bytes;
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "a device memory limit belongs to cuda sessions; this one runs "
+               "on the cpu, whose kernels allocate host memory"};
+    return false;
+  }
+
   /// Runs later work on the caller's stream (CUDA only).
   virtual bool setStream(void *stream, bool own, Failure &failure) {
     (void)stream;
@@ -64,6 +86,9 @@ public:
                "streams belong to cuda sessions; this one runs on the cpu"};
     return false;
   }
+
+protected:
+  RunStats lastRun;
 };
 
 /// Loads the kernels of a cpu-x86_64 bundle in this process.

@@ -501,6 +501,22 @@ bool parseSchedule(const json &schedule, Bundle &bundle, std::string &error) {
     if (!v.getTensorTypes(entry, "buffers", path, MOERT_BUNDLE_MAX_BUFFERS,
                           program.buffers))
       return false;
+    // Optional memory tier of each buffer: "hbm" (the default, the device's
+    // memory) or "host".
+    program.hostTier.assign(program.buffers.size(), false);
+    for (size_t b = 0; b < program.buffers.size(); ++b) {
+      const json &buffer = entry["buffers"][b];
+      if (!buffer.contains("tier"))
+        continue;
+      std::string at = path + ".buffers[" + std::to_string(b) + "]";
+      std::string tier;
+      if (!v.getString(buffer, "tier", at, tier))
+        return false;
+      if (tier != "host" && tier != "hbm")
+        return v.fail(at + ".tier", "unknown memory tier \"" + tier +
+                                        "\" (expected \"host\" or \"hbm\")");
+      program.hostTier[b] = tier == "host";
+    }
     const json *commands =
         v.getArray(entry, "commands", path, MOERT_BUNDLE_MAX_COMMANDS);
     if (!commands)
@@ -572,6 +588,10 @@ bool parseSchedule(const json &schedule, Bundle &bundle, std::string &error) {
             !v.getMemberIndex(cmd, "buffer", at, bufferCount, command.buffer) ||
             !checkDefined(command.buffer, at))
           return false;
+        if (program.hostTier[command.buffer])
+          return v.fail(at, "buffer " + std::to_string(command.buffer) +
+                                " lives in host memory (tier \"host\") and "
+                                "cannot be an output");
         if (written[command.index])
           return v.fail(at, "output " + std::to_string(command.index) +
                                 " is written twice");
@@ -621,6 +641,11 @@ bool parseSchedule(const json &schedule, Bundle &bundle, std::string &error) {
           if (state[id] != State::Undefined)
             return v.fail(at + ".results", "buffer " + std::to_string(id) +
                                                " is defined twice");
+          if (program.hostTier[id])
+            return v.fail(at + ".results",
+                          "buffer " + std::to_string(id) +
+                              " lives in host memory (tier \"host\") and "
+                              "cannot hold a kernel result");
           state[id] = State::KernelResult;
         }
         break;

@@ -80,6 +80,11 @@ struct Command {
 /// The command list of one function.
 struct Program {
   std::vector<TensorType> buffers;
+  /// hostTier[b]: buffer b lives in host memory ("tier": "host"; page-locked
+  /// on CUDA), an input that compiled code copies up itself
+  /// (moert_tier_fetch_*, docs/memory-tiers.md). Such a buffer is only
+  /// allocated, bound to an input and passed to kernels.
+  std::vector<bool> hostTier;
   std::vector<Command> commands;
 };
 

@@ -410,6 +410,41 @@ TEST(CApi, ShardingQueries) {
   moert_bundle_release(bundle);
 }
 
+// Tests that a buffer's memory tier parses and that a host-tier buffer is
+// only an input: never a kernel result or an output.
+TEST(BundleLoader, ScheduleTiers) {
+  const std::string input1 = R"({"dtype": "f32", "shape": [3, 4]},)";
+  std::vector<uint8_t> bytes = buildBundle(validSections(
+      kManifest, replaced(kSchedule, input1,
+                          R"({"dtype": "f32", "shape": [3, 4], "tier": "host"},)")));
+  moert::Bundle bundle;
+  std::string error;
+  ASSERT_TRUE(moert::parseBundle(bytes.data(), bytes.size(), bundle, error))
+      << error;
+  EXPECT_EQ(bundle.programs[0].hostTier, (std::vector<bool>{false, true, false}));
+  EXPECT_ERROR(
+      scheduleError(input1, R"({"dtype": "f32", "shape": [3, 4], "tier": "sram"},)"),
+      "SCHEDULE.programs[0].buffers[1].tier: unknown memory tier \"sram\" "
+      "(expected \"host\" or \"hbm\")");
+  EXPECT_ERROR(
+      scheduleError(input1, R"({"dtype": "f32", "shape": [3, 4], "tier": 1},)"),
+      "buffers[1].tier: expected a string");
+  const std::string result = "{\"dtype\": \"f32\", \"shape\": [2, 4]}],\n"
+                             "   \"commands\"";
+  EXPECT_ERROR(
+      scheduleError(result, "{\"dtype\": \"f32\", \"shape\": [2, 4], "
+                            "\"tier\": \"host\"}],\n   \"commands\""),
+      "buffer 2 lives in host memory (tier \"host\") and cannot hold a "
+      "kernel result");
+  EXPECT_ERROR(
+      parse(buildBundle(validSections(
+          kManifest,
+          replaced(replaced(kSchedule, input1,
+                            R"({"dtype": "f32", "shape": [3, 4], "tier": "host"},)"),
+                   "\"output\": 0, \"buffer\": 2", "\"output\": 0, \"buffer\": 1")))),
+      "buffer 1 lives in host memory (tier \"host\") and cannot be an output");
+}
+
 TEST(BundleLoader, Schedule) {
   EXPECT_ERROR(scheduleError("\"buffer\": 0}", "\"buffer\": 7}"),
                "7 is out of range (3 available)");

@@ -792,6 +792,29 @@ moert_status_t moert_session_reset_stream(moert_session_t *session) {
   });
 }
 
+moert_status_t moert_session_set_device_memory_limit(moert_session_t *session,
+                                                     uint64_t bytes) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    moert::Failure failure;
+    if (!session->backend->setDeviceMemoryLimit(bytes, failure))
+      return makeStatus(failure);
+    return nullptr;
+  });
+}
+
+moert_status_t moert_session_last_run_stats(const moert_session_t *session,
+                                            moert_run_stats_t *out_stats) {
+  if (!session || !out_stats)
+    return invalidArgument(!session ? "null session" : "null out_stats");
+  const moert::RunStats &stats = session->backend->lastRunStats();
+  out_stats->tier_fetches = stats.tierFetches;
+  out_stats->tier_fetched_bytes = stats.tierFetchedBytes;
+  out_stats->peak_device_bytes = stats.peakDeviceBytes;
+  return nullptr;
+}
+
 moert_status_t moert_dtype_to_dl(moert_dtype_t dtype,
                                  moert_dl_dtype_t *out_dtype) {
   if (!out_dtype)

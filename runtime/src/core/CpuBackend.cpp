@@ -3,6 +3,7 @@
 #include "Backend.h"
 #include "Comm.h"
 #include "KernelLibrary.h"
+#include "Tier.h"
 
 #include <chrono>
 
@@ -23,8 +24,24 @@ public:
            double *time) override {
     auto start = std::chrono::steady_clock::now();
     failure.code = MOERT_ERROR_INTERNAL;
-    if (!runProgram(bundle, bundle.programs[function], entries, inputs, outputs,
-                    hostMemory(), failure.message, &failure.code))
+    lastRun = {};
+    // Host and "device" memory are one here: a fetch is a copy.
+    tier::Run fetches(tier::immediateCopier());
+    bool ok;
+    {
+      tier::RunScope scope(fetches);
+      ok = runProgram(bundle, bundle.programs[function], entries, inputs,
+                      outputs, hostMemory(), failure.message, &failure.code);
+    }
+    lastRun.tierFetches = fetches.stats().fetches;
+    lastRun.tierFetchedBytes = fetches.stats().bytes;
+    std::string fetchFailure;
+    if (!fetches.finish(fetchFailure)) {
+      // The first failed fetch is the cause of whatever followed it.
+      failure = {MOERT_ERROR_KERNEL, fetchFailure};
+      return false;
+    }
+    if (!ok)
       return false;
     if (time)
       *time = std::chrono::duration<double, std::milli>(
@@ -58,13 +75,16 @@ std::unique_ptr<Backend> createCpuBackend(const Bundle &bundle,
 #endif
   std::string error;
   comm::exposeCommAbi();
+  tier::exposeTierAbi();
   std::unique_ptr<KernelLibrary> library =
       KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {
-    if (error.find("undefined symbol: moert_comm_") != std::string::npos)
-      error += " (the kernels call the runtime's collectives: a program "
-               "linking the static moert must export them: link with "
-               "-rdynamic, CMake ENABLE_EXPORTS, or use libmoert.so)";
+    if (error.find("undefined symbol: moert_comm_") != std::string::npos ||
+        error.find("undefined symbol: moert_tier_") != std::string::npos)
+      error += " (the kernels call the runtime's collectives or tier "
+               "copies: a program linking the static moert must export them: "
+               "link with -rdynamic, CMake ENABLE_EXPORTS, or use "
+               "libmoert.so)";
     failure = {MOERT_ERROR_KERNEL, error};
     return nullptr;
   }

@@ -120,19 +120,24 @@ public:
   ~RunState() {
     for (void *allocation : owned)
       memory.free(allocation);
+    for (void *allocation : ownedHost)
+      memory.freeHost(allocation);
   }
 
   std::vector<BufferState> buffers;
 
   /// A runtime allocation of `bytes` for `what` ("buffer 3"); MOERT_OK, or
   /// the failure with its message in `error`.
+  /// `host`: a host-tier buffer (RunMemory::allocateHost).
   moert_status_code_t allocate(size_t bytes, const std::string &what,
-                               void *&allocation, std::string &error) {
+                               void *&allocation, std::string &error,
+                               bool host = false) {
     allocation = nullptr;
     std::string reason;
-    moert_status_code_t code = injectedAllocationFault()
-                                   ? MOERT_ERROR_OUT_OF_MEMORY
-                                   : memory.allocate(bytes, allocation, reason);
+    moert_status_code_t code =
+        injectedAllocationFault() ? MOERT_ERROR_OUT_OF_MEMORY
+        : host ? memory.allocateHost(bytes, allocation, reason)
+               : memory.allocate(bytes, allocation, reason);
     if (code != MOERT_OK) {
       error = (code == MOERT_ERROR_OUT_OF_MEMORY ? "out of memory "
                                                  : "failed ") +
@@ -141,13 +146,15 @@ public:
       return code;
     }
     if (allocation)
-      owned.insert(allocation);
+      (host ? ownedHost : owned).insert(allocation);
     return MOERT_OK;
   }
   /// Frees an allocation of this run before its end.
   void release(void *allocation) {
     if (owned.erase(allocation))
       memory.free(allocation);
+    else if (ownedHost.erase(allocation))
+      memory.freeHost(allocation);
   }
   /// Records caller memory that the run uses in place and must never free.
   void borrow(const void *memory) { borrowed.insert(memory); }
@@ -164,7 +171,7 @@ public:
 
 private:
   RunMemory &memory;
-  std::unordered_set<void *> owned;
+  std::unordered_set<void *> owned, ownedHost;
   std::unordered_set<const void *> borrowed;
 };
 
@@ -213,6 +220,10 @@ public:
     if (input.byteSize)
       std::memcpy(buffer, input.data, input.byteSize);
     return MOERT_OK;
+  }
+  moert_status_code_t copyInputToHost(void *buffer, const TensorData &input,
+                                      std::string &error) override {
+    return copyInput(buffer, input, error);
   }
   moert_status_code_t copyOutput(const TensorData &output, const void *buffer,
                                  std::string &) override {
@@ -263,10 +274,13 @@ bool runProgram(const Bundle &bundle, const Program &program,
     case MOERT_BUNDLE_COMMAND_ALLOCATE: {
       const TensorType &type = program.buffers[command.buffer];
       void *allocation = nullptr;
+      bool host = command.buffer < program.hostTier.size() &&
+                  program.hostTier[command.buffer];
       if (moert_status_code_t failure = run.allocate(
               type.byteSize,
-              "allocating buffer " + std::to_string(command.buffer),
-              allocation, error))
+              "allocating " + std::string(host ? "host-tier " : "") +
+                  "buffer " + std::to_string(command.buffer),
+              allocation, error, host))
         return fail(failure);
       run.buffers[command.buffer] = {allocation, allocation, true};
       break;
@@ -281,9 +295,13 @@ bool runProgram(const Bundle &bundle, const Program &program,
         return fail(MOERT_ERROR_INTERNAL);
       }
       BufferState &buffer = run.buffers[command.buffer];
-      if (!memory.usesInPlace(input)) {
+      bool host = command.buffer < program.hostTier.size() &&
+                  program.hostTier[command.buffer];
+      if (host ? !memory.usesInPlaceOnHost(input)
+               : !memory.usesInPlace(input)) {
         if (moert_status_code_t failure =
-                memory.copyInput(buffer.data, input, error)) {
+                host ? memory.copyInputToHost(buffer.data, input, error)
+                     : memory.copyInput(buffer.data, input, error)) {
           error = "input " + std::to_string(command.index) + ": " + error;
           return fail(failure);
         }

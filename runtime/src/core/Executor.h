@@ -37,6 +37,25 @@ public:
                                        std::string &error) = 0;
   /// Frees a runtime allocation or a kernel's result allocation.
   virtual void free(void *allocation) = 0;
+  /// Memory for a host-tier buffer ("tier": "host"): host memory that the
+  /// kernels copy up themselves (moert_tier_fetch_*). CPU: the heap, as
+  /// allocate; CUDA: page-locked, so that the copies are DMA that overlap the
+  /// kernels.
+  virtual moert_status_code_t allocateHost(size_t bytes, void *&memory,
+                                           std::string &error) {
+    return allocate(bytes, memory, error);
+  }
+  virtual void freeHost(void *allocation) { free(allocation); }
+  /// bind_input into a host-tier buffer: whether `input` itself serves
+  /// (CPU: any host input; CUDA: never, its memory is not page-locked).
+  virtual bool usesInPlaceOnHost(const TensorData &input) const {
+    return !input.device;
+  }
+  /// bind_input into a host-tier buffer not used in place: copies `input`
+  /// (host or device memory) into the host buffer `buffer`.
+  virtual moert_status_code_t copyInputToHost(void *buffer,
+                                              const TensorData &input,
+                                              std::string &error) = 0;
   /// Whether `input` itself serves as its buffer (bind_input without a copy).
   virtual bool usesInPlace(const TensorData &input) const = 0;
   /// bind_input of an input not used in place: copies it into `buffer`.

@@ -2,6 +2,7 @@
 
 #include "CallContext.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace moert::cuda {
@@ -38,21 +39,91 @@ std::string CallContext::afterLastLaunch() const {
 bool CallContext::check(CUresult result, const std::string &call) {
   if (result == CUDA_SUCCESS)
     return true;
-  fail(call + ": " + driver->describe(result));
+  fail(call + ": " + describeAllocationFailure(result));
   return false;
+}
+
+void MemoryAccount::setLimit(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex);
+  cap = bytes;
+}
+
+bool MemoryAccount::reserve(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cap && (live > cap || bytes > cap - live))
+    return false;
+  live += bytes;
+  runPeak = std::max(runPeak, live);
+  return true;
+}
+
+void MemoryAccount::bind(CUdeviceptr pointer, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (pointer)
+    sizes[pointer] += bytes;
+  else
+    live -= bytes;
+}
+
+void MemoryAccount::release(CUdeviceptr pointer) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = sizes.find(pointer);
+  if (it == sizes.end())
+    return;
+  live -= it->second;
+  sizes.erase(it);
+}
+
+void MemoryAccount::startRun() {
+  std::lock_guard<std::mutex> lock(mutex);
+  runPeak = live;
+}
+
+uint64_t MemoryAccount::peak() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return runPeak;
+}
+
+uint64_t MemoryAccount::limit() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return cap;
+}
+
+uint64_t MemoryAccount::held() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return live;
 }
 
 CUresult CallContext::allocate(CUdeviceptr &pointer, size_t bytes,
                                CUstream stream) const {
-  if (streamOrderedAllocation)
-    return driver->memAllocAsync(&pointer, bytes, stream);
-  return driver->memAlloc(&pointer, bytes);
+  pointer = 0;
+  refusedByLimit = account && !account->reserve(bytes);
+  if (refusedByLimit)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  CUresult result = streamOrderedAllocation
+                        ? driver->memAllocAsync(&pointer, bytes, stream)
+                        : driver->memAlloc(&pointer, bytes);
+  if (account)
+    account->bind(result == CUDA_SUCCESS ? pointer : 0, bytes);
+  return result;
 }
 
 CUresult CallContext::release(CUdeviceptr pointer, CUstream stream) const {
+  if (account)
+    account->release(pointer);
   if (streamOrderedAllocation)
     return driver->memFreeAsync(pointer, stream);
   return driver->memFree(pointer);
+}
+
+std::string CallContext::describeAllocationFailure(CUresult result) const {
+  std::string text = driver->describe(result);
+  if (result == CUDA_ERROR_OUT_OF_MEMORY && refusedByLimit && account)
+    text += " (the session's device memory limit is " +
+            std::to_string(account->limit()) + " bytes, " +
+            std::to_string(account->held()) +
+            " held: moert_session_set_device_memory_limit)";
+  return text;
 }
 
 bool CallContext::capturing(CUstream stream) const {

@@ -35,6 +35,31 @@ private:
   std::unordered_map<CUfunction, std::string> names;
 };
 
+/// The device memory a session's runs hold (every allocation of the
+/// backend, mgpuMemAlloc's included, goes through CallContext::allocate), and
+/// the session's cap on it (moert_session_set_device_memory_limit).
+class MemoryAccount {
+public:
+  /// 0: no cap.
+  void setLimit(uint64_t bytes);
+  /// Whether `bytes` more fit under the cap; if so, counts them as held.
+  bool reserve(uint64_t bytes);
+  /// Ties a reservation to its allocation, or returns it (pointer 0).
+  void bind(CUdeviceptr pointer, uint64_t bytes);
+  /// Stops counting `pointer`'s bytes.
+  void release(CUdeviceptr pointer);
+  /// Starts a run's peak at what is held now.
+  void startRun();
+  uint64_t peak() const;
+  uint64_t limit() const;
+  uint64_t held() const;
+
+private:
+  mutable std::mutex mutex;
+  uint64_t cap = 0, live = 0, runPeak = 0;
+  std::unordered_map<CUdeviceptr, uint64_t> sizes;
+};
+
 struct CallContext {
   const CudaDriver *driver = nullptr;
   CUcontext context = nullptr;
@@ -45,6 +70,8 @@ struct CallContext {
   /// Whether the device has stream-ordered allocation (cuMemAllocAsync).
   bool streamOrderedAllocation = true;
   KernelNames *names = nullptr;
+  /// The session's accounting of device memory; null: none.
+  MemoryAccount *account = nullptr;
 
   /// The first failure ("cuLaunchKernel(k, grid 1x1x1, ...): CUDA_ERROR_...");
   /// empty while there is none.
@@ -81,6 +108,11 @@ struct CallContext {
   const char *allocateName() const {
     return streamOrderedAllocation ? "cuMemAllocAsync" : "cuMemAlloc";
   }
+  /// The driver's description of `result`, naming the session's device
+  /// memory limit when that is what refused the last allocation.
+  std::string describeAllocationFailure(CUresult result) const;
+  /// Whether the last allocation was refused by the memory limit.
+  mutable bool refusedByLimit = false;
   /// Whether `stream` is being captured into a CUDA graph (where it may not
   /// be synchronized).
   bool capturing(CUstream stream) const;

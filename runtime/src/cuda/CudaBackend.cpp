@@ -12,8 +12,10 @@
 #include "CallContext.h"
 #include "CudaDriver.h"
 #include "DeviceMemory.h"
+#include "HostTier.h"
 #include "KernelLibrary.h"
 #include "MgpuAbi.h"
+#include "Tier.h"
 
 #include "Comm.h"
 #ifdef MOERT_HAVE_NCCL
@@ -21,6 +23,7 @@
 #endif
 
 #include <atomic>
+#include <optional>
 #include <dlfcn.h>
 
 namespace moert {
@@ -36,13 +39,16 @@ std::string capability(unsigned sm) {
   return std::to_string(sm / 10) + "." + std::to_string(sm % 10);
 }
 
-/// Device bytes the program of `function` holds at most: its allocated
-/// buffers (inputs are copied into those) and its outputs (kernel results).
+/// Device bytes the program of `function` holds at least: its allocated
+/// buffers (inputs are copied into those; host-tier ones stay on the host)
+/// and its outputs (kernel results).
 uint64_t deviceBytes(const Bundle &bundle, size_t function) {
   uint64_t bytes = 0;
   const Program &program = bundle.programs[function];
   for (const Command &command : program.commands)
-    if (command.kind == MOERT_BUNDLE_COMMAND_ALLOCATE)
+    if (command.kind == MOERT_BUNDLE_COMMAND_ALLOCATE &&
+        !(command.buffer < program.hostTier.size() &&
+          program.hostTier[command.buffer]))
       bytes += program.buffers[command.buffer].byteSize;
   for (const TensorInfo &output : bundle.functions[function].outputs)
     bytes += output.type.byteSize;
@@ -106,6 +112,11 @@ public:
         driver->streamSynchronize(ownStream);
         driver->streamDestroy(ownStream);
       }
+      if (copyStream) {
+        driver->streamSynchronize(copyStream);
+        driver->streamDestroy(copyStream);
+      }
+      pinned.reset();
     }
     driver->devicePrimaryCtxRelease(cuDevice);
   }
@@ -122,6 +133,7 @@ public:
     call.device = ordinal;
     call.streamOrderedAllocation = streamOrderedAllocation;
     call.names = &names;
+    call.account = &account;
     return call;
   }
 
@@ -153,6 +165,11 @@ public:
 #endif
   }
 
+  bool setDeviceMemoryLimit(uint64_t bytes, Failure &) override {
+    account.setLimit(bytes);
+    return true;
+  }
+
   bool setStream(void *callerStream, bool own, Failure &) override {
     stream.store(own ? ownStream : static_cast<CUstream>(callerStream));
     return true;
@@ -174,6 +191,10 @@ private:
   CUdevice cuDevice;
   CUcontext context = nullptr;
   CUstream ownStream = nullptr;
+  /// Where moert_tier_fetch copies run, beside the kernels.
+  CUstream copyStream = nullptr;
+  std::unique_ptr<cuda::PinnedPool> pinned;
+  cuda::MemoryAccount account;
   std::atomic<CUstream> stream{nullptr};
   bool streamOrderedAllocation = false;
   cuda::KernelNames names;
@@ -234,6 +255,10 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
     return false;
   stream.store(ownStream);
   call.stream = ownStream;
+  if (!check(driver->streamCreate(&copyStream, CU_STREAM_NON_BLOCKING),
+             "cuStreamCreate", MOERT_ERROR_INTERNAL, failure))
+    return false;
+  pinned = std::make_unique<cuda::PinnedPool>(driver);
 
   // Free memory against the largest program's buffers and outputs.
   size_t freeBytes = 0, totalBytes = 0;
@@ -261,6 +286,7 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
     return false;
   }
   comm::exposeCommAbi();
+  tier::exposeTierAbi();
   library = KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {
     failure = {MOERT_ERROR_KERNEL, error};
@@ -302,9 +328,15 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
                 driver->eventCreate(&start, CU_EVENT_DEFAULT) == CUDA_SUCCESS &&
                 driver->eventCreate(&end, CU_EVENT_DEFAULT) == CUDA_SUCCESS;
 
-  cuda::DeviceMemory memory(call);
+  lastRun = {};
+  account.startRun();
+  cuda::DeviceMemory memory(call, *pinned);
   if (timing)
     memory.timeCalls(start, end);
+  // Copies of host-tier weights (moert_tier_fetch_*) on the copy stream.
+  std::optional<cuda::StreamCopier> copier;
+  copier.emplace(call, copyStream);
+  tier::Run fetches(*copier);
   // A multi-rank run's collectives move device memory over NCCL, on this
   // run's stream.
   comm::RunContext *collectives = comm::currentRun();
@@ -316,8 +348,18 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   }
 #endif
   failure.code = MOERT_ERROR_INTERNAL;
-  bool ok = runProgram(bundle, bundle.programs[function], entries, inputs,
-                       outputs, memory, failure.message, &failure.code);
+  bool ok;
+  {
+    tier::RunScope scope(fetches);
+    ok = runProgram(bundle, bundle.programs[function], entries, inputs,
+                    outputs, memory, failure.message, &failure.code);
+  }
+  std::string fetchFailure;
+  if (!fetches.finish(fetchFailure)) {
+    // The first failed fetch is the cause of whatever followed it.
+    failure = {MOERT_ERROR_KERNEL, fetchFailure};
+    ok = false;
+  }
   if (collectives) {
     collectives->setDevice(nullptr);
 #ifdef MOERT_HAVE_NCCL
@@ -341,6 +383,14 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
     failure = {MOERT_ERROR_KERNEL, call.failure};
     ok = false;
   }
+  // A failed run may leave copies that no kernel waited for: the host-tier
+  // blocks they read go back to the pool only once they are done.
+  if (!call.capturing(call.stream))
+    driver->streamSynchronize(copyStream);
+  copier.reset();
+  lastRun.tierFetches = fetches.stats().fetches;
+  lastRun.tierFetchedBytes = fetches.stats().bytes;
+  lastRun.peakDeviceBytes = account.peak();
   float milliseconds = 0;
   if (ok && timing &&
       driver->eventElapsedTime(&milliseconds, start, end) == CUDA_SUCCESS)

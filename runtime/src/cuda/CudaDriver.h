@@ -67,7 +67,9 @@ namespace moert::cuda {
   X(memAllocAsync, cuMemAllocAsync, "cuMemAllocAsync")                         \
   X(memFreeAsync, cuMemFreeAsync, "cuMemFreeAsync")                            \
   X(launchKernelEx, cuLaunchKernelEx, "cuLaunchKernelEx")                      \
-  X(tensorMapEncodeTiled, cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")
+  X(tensorMapEncodeTiled, cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")  \
+  X(memAllocHost, cuMemAllocHost, "cuMemAllocHost_v2", "cuMemAllocHost")      \
+  X(memFreeHost, cuMemFreeHost, "cuMemFreeHost")
 
 /// The driver's entry points.
 struct CudaDriver {

@@ -11,7 +11,7 @@ moert_status_code_t DeviceMemory::check(CUresult result, const char *call,
                                         moert_status_code_t failure) {
   if (result == CUDA_SUCCESS)
     return MOERT_OK;
-  error = std::string(call) + ": " + context.driver->describe(result);
+  error = std::string(call) + ": " + context.describeAllocationFailure(result);
   return result == CUDA_ERROR_OUT_OF_MEMORY ? MOERT_ERROR_OUT_OF_MEMORY
                                             : failure;
 }
@@ -43,6 +43,42 @@ moert_status_code_t DeviceMemory::copyInput(void *buffer,
                    reinterpret_cast<CUdeviceptr>(buffer), input.data,
                    input.byteSize, context.stream),
                "cuMemcpyHtoDAsync", error);
+}
+
+moert_status_code_t DeviceMemory::allocateHost(size_t bytes, void *&memory,
+                                               std::string &error) {
+  memory = nullptr;
+  if (bytes == 0)
+    return MOERT_OK;
+  return check(pinned.take(bytes, memory), "cuMemAllocHost", error,
+               MOERT_ERROR_OUT_OF_MEMORY);
+}
+
+void DeviceMemory::freeHost(void *allocation) {
+  if (allocation)
+    pinned.give(allocation);
+}
+
+moert_status_code_t DeviceMemory::copyInputToHost(void *buffer,
+                                                  const TensorData &input,
+                                                  std::string &error) {
+  if (!input.byteSize)
+    return MOERT_OK;
+  if (!input.device) {
+    // Page-locked blocks may still be read by copies of the previous run
+    // on the copy stream: the previous run synchronized its stream, which
+    // waited for each of them.
+    copyHostParallel(buffer, input.data, input.byteSize);
+    return MOERT_OK;
+  }
+  if (moert_status_code_t code = check(
+          context.driver->memcpyDtoHAsync(
+              buffer, reinterpret_cast<CUdeviceptr>(input.data),
+              input.byteSize, context.stream),
+          "cuMemcpyDtoHAsync", error))
+    return code;
+  return check(context.driver->streamSynchronize(context.stream),
+               "cuStreamSynchronize", error);
 }
 
 moert_status_code_t DeviceMemory::copyOutput(const TensorData &output,

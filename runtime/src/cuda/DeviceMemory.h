@@ -13,6 +13,7 @@
 
 #include "CallContext.h"
 #include "Executor.h"
+#include "HostTier.h"
 
 #include <functional>
 
@@ -20,8 +21,10 @@ namespace moert::cuda {
 
 class DeviceMemory final : public RunMemory {
 public:
-  /// Works in `context` (inside its DeviceScope).
-  explicit DeviceMemory(CallContext &context) : context(context) {}
+  /// Works in `context` (inside its DeviceScope); host-tier buffers come
+  /// from the session's `pinned` blocks.
+  DeviceMemory(CallContext &context, PinnedPool &pinned)
+      : context(context), pinned(pinned) {}
 
   moert_status_code_t allocate(size_t bytes, void *&memory,
                                std::string &error) override;
@@ -31,6 +34,13 @@ public:
   }
   moert_status_code_t copyInput(void *buffer, const TensorData &input,
                                 std::string &error) override;
+  moert_status_code_t allocateHost(size_t bytes, void *&memory,
+                                   std::string &error) override;
+  void freeHost(void *allocation) override;
+  /// Caller memory is not page-locked: host-tier inputs are copied in.
+  bool usesInPlaceOnHost(const TensorData &) const override { return false; }
+  moert_status_code_t copyInputToHost(void *buffer, const TensorData &input,
+                                      std::string &error) override;
   moert_status_code_t copyOutput(const TensorData &output, const void *buffer,
                                  std::string &error) override;
   moert_status_code_t copyStrided(const void *base, const TensorType &type,
@@ -63,6 +73,7 @@ private:
                             moert_status_code_t failure = MOERT_ERROR_INTERNAL);
 
   CallContext &context;
+  PinnedPool &pinned;
   CUevent callStart = nullptr, callEnd = nullptr;
   std::function<void()> firstCallHook;
   bool startRecorded = false, endRecorded = false;

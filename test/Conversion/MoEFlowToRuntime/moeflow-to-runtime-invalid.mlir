@@ -79,3 +79,48 @@ func.func @started_dynamic_trailing(%rows: tensor<8x?xf32>, %counts: tensor<2xi6
   %o, %c = moeflow.wait %ev : !moeflow.event<tensor<16x?xf32>, tensor<2xi64>>
   return
 }
+
+// -----
+
+// Tests that only host-to-hbm prefetches lower to the runtime.
+func.func @prefetch_to_sram(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'moeflow.prefetch' op only host to hbm prefetches lower to the runtime (got hbm to sram)}}
+  %y = moeflow.prefetch %x from <hbm> to <sram> : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// Tests that a copy back to the host is rejected too.
+func.func @prefetch_to_host(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'moeflow.prefetch' op only host to hbm prefetches lower to the runtime (got hbm to host)}}
+  %y = moeflow.prefetch %x from <hbm> to <host> : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// Tests that a prefetch needs a static shape (its byte count is a constant).
+func.func @prefetch_dynamic(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{'moeflow.prefetch' op 'input' dimension 0 is dynamic; convert-moeflow-to-runtime needs static sizes here}}
+  %y = moeflow.prefetch %x from <host> to <hbm> : tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
+
+// -----
+
+// Tests that a prefetched tensor needs whole-byte elements.
+func.func @prefetch_bits(%x: tensor<4xi1>) -> tensor<4xi1> {
+  // expected-error @+1 {{'moeflow.prefetch' op 'input' element type 'i1' has no whole-byte size for the runtime}}
+  %y = moeflow.prefetch %x from <host> to <hbm> : tensor<4xi1>
+  return %y : tensor<4xi1>
+}
+
+// -----
+
+// Tests that a byte count beyond i64 is rejected.
+func.func @prefetch_too_large(%x: tensor<2097152x2097152x2097152xf32>) -> tensor<2097152x2097152x2097152xf32> {
+  // expected-error @+1 {{'moeflow.prefetch' op 'input' of type 'tensor<2097152x2097152x2097152xf32>' has more bytes than an i64 counts}}
+  %y = moeflow.prefetch %x from <host> to <hbm> : tensor<2097152x2097152x2097152xf32>
+  return %y : tensor<2097152x2097152x2097152xf32>
+}

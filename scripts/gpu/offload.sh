@@ -5,7 +5,8 @@
 #      MOE_OFFLOAD_LIMIT (default 7G) must fail: its weights do not fit;
 #   2. the planned decode bundle under the same limit runs and passes --check
 #      against the C++ reference;
-#   3. planned and resident bundles, decode and prefill, timed without a
+#   3. compute-sanitizer memcheck on a small planned bundle (--check);
+#   4. planned and resident bundles, decode and prefill, timed without a
 #      limit (--repeat MOE_BENCH_REPEAT, default 3): the layer time, the bytes
 #      fetched from host memory and the peak device memory.
 # Expects build-gpu/ (bench.sh or build-runtime.sh). Logs go to $OUT.
@@ -32,6 +33,11 @@ else
   echo "planned decode under $limit, --check: FAIL"; status=1
 fi
 grep -E '^(time|memory|check ) ' "$logs/offload.planned-check.log"
+if command -v compute-sanitizer >/dev/null; then
+  compute-sanitizer --tool memcheck --leak-check full "$bin/moe-run" "$dir/stacked-small.planned.bundle" \
+    --device cuda --seed 2 --check >"$logs/offload.memcheck.log" 2>&1
+  echo "memcheck planned small: rc=$? $(grep -E 'ERROR SUMMARY|LEAK SUMMARY|check    PASS|memory ' "$logs/offload.memcheck.log" | tr '\n' ' ')"
+fi
 printf '%-26s %10s %14s %16s\n' bundle "median ms" "fetched GB" "peak device GB"
 for name in stacked-decode.resident stacked-decode.planned stacked-prefill.resident stacked-prefill.planned; do
   "$bin/moe-run" "$dir/$name.bundle" --device cuda --seed 1 --repeat "${MOE_BENCH_REPEAT:-3}" \

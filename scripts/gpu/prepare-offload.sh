@@ -5,7 +5,8 @@
 # of weights a layer), at decode (T 16) and prefill (T 4096), each as a cuda
 # bundle planned for an HBM budget of MOE_OFFLOAD_HBM_BYTES (default 6 GiB:
 # room for two layers' weights, so every layer streams from host memory) and
-# as the unplanned bundle (every weight resident).
+# as the unplanned bundle (every weight resident); and a small planned
+# bundle for compute-sanitizer.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${MOE_BUILD_DIR:-$root/build}/bin"
@@ -22,4 +23,10 @@ for shape in decode:16 prefill:4096; do
     "$out/$name.mlir" -o "$out/$name.planned.bundle"
   "$bin/moe-translate" --moe-to-bundle --bundle-target=cuda "$out/$name.mlir" -o "$out/$name.resident.bundle"
 done
+# A small planned bundle for compute-sanitizer (H 256, F 512: every layer
+# streamed under a 1 MB budget).
+python3 "$root/scripts/make-stacked-layers.py" --layers 3 --tokens 5 --hidden 256 --ffn 512 \
+  --experts 8 --top-k 2 --dtype bf16 >"$out/stacked-small.mlir"
+"$bin/moe-translate" --moe-to-bundle --bundle-target=cuda --bundle-hbm-bytes=13000000 \
+  "$out/stacked-small.mlir" -o "$out/stacked-small.planned.bundle"
 du -sh "$out"

@@ -7,6 +7,8 @@
 #   bash scripts/gpu/build-runtime.sh --prepare   # here: copy what that machine
 #                                                 # lacks into .deps/ (ignored)
 #   bash scripts/gpu/build-runtime.sh             # there: build into build-gpu/
+#   bash scripts/gpu/build-runtime.sh --if-missing LOG   # there: only moe-run,
+#                                                 # when build-gpu/ has none
 #
 # --prepare copies /usr/include/nlohmann (header-only) and /usr/src/googletest
 # (sources, from Debian's libgtest-dev) into .deps/, which the device call
@@ -28,6 +30,14 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 
 build="${MOE_GPU_BUILD_DIR:-$root/build-gpu}"
+
+# --if-missing LOG: the scripts that only run bundles (offload.sh, profile.sh)
+# build moe-run (unit tests off, output in LOG) unless a build is there.
+if [ "${1:-}" = "--if-missing" ]; then
+  [ -x "$build/bin/moe-run" ] && exit 0
+  bash "$0" -DMOE_ENABLE_UNIT_TESTS=OFF >"$2" 2>&1 || { tail -30 "$2"; exit 1; }
+  exit 0
+fi
 jobs="$(nproc)"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)

@@ -14,8 +14,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 logs="${OUT:-$root/.gpu/logs}"
 mkdir -p "$logs"
 bin="$root/build-gpu/bin"
-[ -x "$bin/moe-run" ] || bash "$root/scripts/gpu/build-runtime.sh" -DMOE_ENABLE_UNIT_TESTS=OFF >"$logs/build.log" 2>&1 ||
-  { tail -30 "$logs/build.log"; exit 1; }
+bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit 1
 configs="${MOE_PROFILE_CONFIGS:-$(ls "$root/.gpu/bench" | sed -n 's/\.bf16\.cuda\.bundle$//p')}"
 for config in $configs; do
   bundle="$root/.gpu/bench/$config.bf16.cuda.bundle"

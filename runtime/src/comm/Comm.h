@@ -294,7 +294,7 @@ private:
   RunContext *previous;
 };
 
-/// Makes the runtime's moert_comm_* visible to kernels loaded after it
+/// Makes the runtime's moert_comm_* (and moert_tier_*: same library) visible
 /// (CommAbi.cpp); call before loading a bundle's kernels.
 void exposeCommAbi();
 

@@ -137,7 +137,9 @@ namespace moert::comm {
 
 void exposeCommAbi() {
   // A libmoert.so opened RTLD_LOCAL (e.g. by Python's ctypes) is promoted to
-  // the global scope, so that kernels loaded later resolve moert_comm_*.
+  // the global scope, so that kernels loaded later resolve moert_comm_* and
+  // the other runtime calls of compiled code in the same library
+  // (moert_tier_*, runtime/src/core/TierAbi.h).
   Dl_info self{};
   if (::dladdr(reinterpret_cast<void *>(&moert_comm_all_reduce), &self) &&
       self.dli_fname && self.dli_fname[0])

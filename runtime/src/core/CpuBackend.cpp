@@ -75,7 +75,6 @@ std::unique_ptr<Backend> createCpuBackend(const Bundle &bundle,
 #endif
   std::string error;
   comm::exposeCommAbi();
-  tier::exposeTierAbi();
   std::unique_ptr<KernelLibrary> library =
       KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {

@@ -4,7 +4,6 @@
 #include "TierAbi.h"
 
 #include <cstring>
-#include <dlfcn.h>
 
 namespace moert::tier {
 
@@ -93,14 +92,6 @@ Run *currentRun() { return current; }
 RunScope::RunScope(Run &run) : previous(current) { current = &run; }
 RunScope::~RunScope() { current = previous; }
 
-void exposeTierAbi() {
-  Dl_info self{};
-  if (::dladdr(reinterpret_cast<void *>(&moert_tier_fetch_start), &self) &&
-      self.dli_fname && self.dli_fname[0])
-    if (void *handle =
-            ::dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL))
-      ::dlclose(handle); // the promotion stays
-}
 
 } // namespace moert::tier
 

@@ -85,10 +85,6 @@ private:
   Run *previous;
 };
 
-/// Makes the runtime's moert_tier_* visible to kernels loaded later (a
-/// libmoert.so opened RTLD_LOCAL is promoted to the global scope).
-void exposeTierAbi();
-
 } // namespace moert::tier
 
 #endif // MOERT_CORE_TIER_H

@@ -286,7 +286,6 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
     return false;
   }
   comm::exposeCommAbi();
-  tier::exposeTierAbi();
   library = KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {
     failure = {MOERT_ERROR_KERNEL, error};

@@ -457,10 +457,20 @@ OPERANDS = [("x", None), ("router", "router"), ("bias", "bias"), ("gate", "gate"
             ("shared_down", "shared_down"), ("shared_sigmoid_gate", "shared_sigmoid_gate")]
 
 
+def tensor_type(t, name, elem):
+    return "tensor<" + "x".join(map(str, shape_of(t[name]))) + "x" + elem + ">"
+
+
 def mlir_module(case, t):
     elem = case["dtype"]
-    def ty(name):
-        return "tensor<" + "x".join(map(str, shape_of(t[name]))) + "x" + elem + ">"
+    ty = lambda name: tensor_type(t, name, elem)
+    present, body_op = layer_op(case, t)
+    return wrap_module(elem, ty, present, body_op, ty("x"), t)
+
+
+def layer_op(case, t):
+    """(operand names in order, the moe.layer / moe.chain op text without its
+    types) of a case built by build()."""
     present = [n for n, _ in OPERANDS if n in t]
     if "vectors" in t:
         present += ["vectors", "mix"]
@@ -481,7 +491,7 @@ def mlir_module(case, t):
         extra = f" capacity {case['capacity']} drop {case['drop_policy']}"
     body_op = (f"{op} {body} routing {routing_text(case['routing'])} activation {case['activation']} "
                f"layout {case['layout']}{extra}")
-    return wrap_module(elem, ty, present, body_op, ty("x"), t)
+    return present, body_op
 
 
 def wrap_module(elem, ty, present, op_text, out_ty, tensors):

@@ -24,10 +24,15 @@ def ConvertMoEToLinalg : Pass<"convert-moe-to-linalg"> {
     * `moe.union_ffn` / `moe.union_attention`: per (sequence, expert or head) the
       top-capacity tokens are gathered, run through the expert's FFN slice or the
       head's RoPE'd causal attention, and scatter-added back.
+    * `moe.composition`: a loop over requests; per request the argmax of its
+      selector row (a loop over the models, strict `>` in f32: ties to the lower
+      index, and a NaN never beats the running best, as in the router's top-k),
+      the request's slice of `inputs`, and an `scf.index_switch` whose case `m`
+      `func.call`s model `m` (the default case, unreachable, calls the last
+      model); the call's result is inserted into the result. The models stay
+      `func.func`s, lowered with the rest of the module. Needs flat model names
+      and static per-request result sizes (an error otherwise).
     * `moe.layer` and `moe.chain` are first decomposed (as `moe-decompose`).
-
-    `moe.composition` has no CPU lowering yet and is reported with an error rather
-    than left behind.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

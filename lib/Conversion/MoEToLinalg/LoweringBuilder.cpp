@@ -354,7 +354,7 @@ std::pair<Value, Value> LoweringBuilder::argMax(Value values, Value taken,
       lower, upper,
       {upper, f32(-std::numeric_limits<double>::infinity())},
       [&](LoweringBuilder &b, Value e, ValueRange acc) -> SmallVector<Value> {
-        Value value = b.extract(values, {e});
+        Value value = b.toF32(b.extract(values, {e}));
         Value none = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, acc[0],
                                            upper);
         Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,

@@ -106,9 +106,12 @@ public:
   /// when `transposeRhs`.
   Value matmulF32(Value lhs, Value rhs, bool transposeRhs);
 
-  /// The largest f32 element of the rank-1 `values` in [lower, upper) not
-  /// marked in the i1 tensor `taken` (null: none taken), ties to the lower
-  /// index. Returns (index, value); the index is `upper` if all are taken.
+  /// The largest element of the rank-1 float `values` in [lower, upper) not
+  /// marked in the i1 tensor `taken` (null: none taken), compared in f32,
+  /// ties to the lower index: the first free element is taken, a later one
+  /// only when ordered-greater (so a NaN never replaces the running best,
+  /// and is kept only when it is the first free element). Returns (index,
+  /// f32 value); the index is `upper` if all are taken.
   std::pair<Value, Value> argMax(Value values, Value taken, Value lower,
                                  Value upper);
   /// acc[row, :] += weight * source, for an f32 [R, H] `acc`, a rank-1

@@ -33,10 +33,17 @@ namespace {
 struct ConvertMoEToLinalgPass
     : mlir::moe::impl::ConvertMoEToLinalgBase<ConvertMoEToLinalgPass> {
   void runOnOperation() override {
+    WalkResult unsupported = getOperation()->walk([](CompositionOp op) {
+      return failed(checkCompositionLowering(op)) ? WalkResult::interrupt()
+                                                  : WalkResult::advance();
+    });
+    if (unsupported.wasInterrupted())
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     // Whole blocks first become their parts, which the patterns then lower.
     populateMoEDecomposePatterns(patterns, /*expandChains=*/true);
     populateMoEToLinalgConversionPatterns(patterns);
+    populateCompositionLoweringPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

@@ -3,7 +3,9 @@
 // The REFERENCE section of a bundle: each function's tensor-level program
 // (its moe ops, operands by ODS name, attributes as plain JSON), which the
 // runtime's reference interpreter (runtime/src/reference/ReferenceProgram.h)
-// runs for `moe-run --check`.
+// runs for `moe-run --check`. Float tensor constants (arith.constant of a
+// dense attribute) are ops of the program; a moe.composition's "models" are
+// the programs of its model functions, nested.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +23,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/JSON.h"
@@ -29,14 +32,37 @@ using namespace mlir;
 using namespace mlir::moe;
 namespace json = llvm::json;
 
+/// Whether `op` is a float tensor constant the program encodes.
+static bool isTensorConstant(Operation *op) {
+  auto constant = dyn_cast<arith::ConstantOp>(op);
+  if (!constant)
+    return false;
+  auto type = dyn_cast<RankedTensorType>(constant.getType());
+  return type && isa<FloatType>(type.getElementType()) &&
+         isa<DenseElementsAttr>(constant.getValue());
+}
+
+/// One element of a constant: a number, or "nan", "inf", "-inf" (which JSON
+/// numbers cannot hold).
+static json::Value constantElement(const APFloat &element) {
+  if (element.isNaN())
+    return "nan";
+  if (element.isInfinity())
+    return element.isNegative() ? "-inf" : "inf";
+  return element.convertToDouble();
+}
+
 namespace {
 
-/// Builds one program; `fail` records why the function has none.
+/// Builds one program; `fail` records why the function has none. A model of
+/// a composition is built by a builder whose `caller` encodes the
+/// composition.
 class ProgramBuilder {
 public:
-  explicit ProgramBuilder(func::FuncOp func) : func(func) {}
+  explicit ProgramBuilder(func::FuncOp func, ProgramBuilder *caller = nullptr)
+      : func(func), caller(caller) {}
 
-  FailureOr<std::string> build();
+  FailureOr<json::Object> build();
 
 private:
   /// Appends `value` to the value table.
@@ -45,10 +71,16 @@ private:
   FailureOr<json::Object> attributesOf(Operation *op);
   FailureOr<json::Value> attributeValue(Operation *op, StringRef name,
                                         Attribute attr);
+  /// The programs of a composition's models, in order.
+  FailureOr<json::Array> modelPrograms(CompositionOp op);
 
   /// A warning at `at` (the function when null): the function gets no
-  /// reference program. Not attached to the op, so that it is one line.
+  /// reference program. Not attached to the op, so that it is one line. In a
+  /// model, the warning names the public function and the model.
   LogicalResult fail(Operation *at, const Twine &why) {
+    if (caller)
+      return caller->fail(at ? at : func.getOperation(),
+                          "in model '" + func.getSymName() + "', " + why);
     mlir::emitWarning(at ? at->getLoc() : func.getLoc())
         << "no reference program for function '" << func.getSymName()
         << "': " << why << "; moe-run --check will not be available for it";
@@ -56,6 +88,7 @@ private:
   }
 
   func::FuncOp func;
+  ProgramBuilder *caller;
   json::Array values;
   llvm::DenseMap<Value, int64_t> ids;
 };
@@ -181,6 +214,9 @@ FailureOr<json::Object> ProgramBuilder::operandsOf(Operation *op) {
                      add("inputs", o.getInputs());
                      return true;
                    })
+                   .Case<arith::ConstantOp>([&](arith::ConstantOp) {
+                     return true; // no operands; the value is an attribute
+                   })
                    .Default([](Operation *) { return false; });
   if (!known) {
     (void)fail(op, "op '" + op->getName().getStringRef() +
@@ -272,8 +308,42 @@ FailureOr<json::Value> ProgramBuilder::attributeValue(Operation *op,
   return failure();
 }
 
+FailureOr<json::Array> ProgramBuilder::modelPrograms(CompositionOp op) {
+  json::Array programs;
+  for (Attribute attr : op.getModels()) {
+    auto ref = cast<SymbolRefAttr>(attr);
+    auto model = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(op, ref);
+    if (!model) {
+      (void)fail(op, "model " + ref.getLeafReference().getValue() +
+                         " is not a func.func in scope");
+      return failure();
+    }
+    // No recursion: a model's argument has one dimension fewer than the
+    // composition's inputs, so nested compositions end.
+    FailureOr<json::Object> program = ProgramBuilder(model, this).build();
+    if (failed(program))
+      return failure();
+    programs.push_back(std::move(*program));
+  }
+  return programs;
+}
+
 FailureOr<json::Object> ProgramBuilder::attributesOf(Operation *op) {
   json::Object attributes;
+  // A float tensor constant: "value" is one element (a splat) or all of them
+  // in row-major order.
+  if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+    auto dense = cast<DenseElementsAttr>(constant.getValue());
+    if (dense.isSplat()) {
+      attributes["value"] = constantElement(dense.getSplatValue<APFloat>());
+      return attributes;
+    }
+    json::Array elements;
+    for (const APFloat &element : dense.getValues<APFloat>())
+      elements.push_back(constantElement(element));
+    attributes["value"] = std::move(elements);
+    return attributes;
+  }
   std::optional<RegisteredOperationName> info = op->getRegisteredInfo();
   // Only moe ops carry attributes the reference needs (fast-math flags of a
   // residual add change nothing in double precision).
@@ -294,10 +364,17 @@ FailureOr<json::Object> ProgramBuilder::attributesOf(Operation *op) {
   // Default-valued attributes are explicit in the program.
   if (auto attention = dyn_cast<UnionAttentionOp>(op))
     attributes["rope_theta"] = attention.getRopeTheta().convertToDouble();
+  // A composition's models are their programs, not their names.
+  if (auto composition = dyn_cast<CompositionOp>(op)) {
+    FailureOr<json::Array> programs = modelPrograms(composition);
+    if (failed(programs))
+      return failure();
+    attributes["models"] = std::move(*programs);
+  }
   return attributes;
 }
 
-FailureOr<std::string> ProgramBuilder::build() {
+FailureOr<json::Object> ProgramBuilder::build() {
   if (func.isExternal() || !func.getBody().hasOneBlock()) {
     (void)fail(nullptr, "it has no single-block body");
     return failure();
@@ -326,7 +403,8 @@ FailureOr<std::string> ProgramBuilder::build() {
       ids[prefetch.getResult()] = it->second;
       continue;
     }
-    if (!isa<MoEDialect>(op.getDialect()) && !isa<arith::AddFOp>(op)) {
+    if (!isa<MoEDialect>(op.getDialect()) && !isa<arith::AddFOp>(op) &&
+        !isTensorConstant(&op)) {
       (void)fail(&op, "it contains '" + op.getName().getStringRef() +
                           "', an op outside the moe dialect and arith.addf");
       return failure();
@@ -349,15 +427,17 @@ FailureOr<std::string> ProgramBuilder::build() {
                                {"attributes", std::move(*attributes)}});
   }
 
-  json::Object program{{"function", func.getSymName().str()},
-                       {"values", std::move(values)},
-                       {"ops", std::move(ops)},
-                       {"returns", std::move(returns)}};
-  std::string text;
-  llvm::raw_string_ostream(text) << json::Value(std::move(program));
-  return text;
+  return json::Object{{"function", func.getSymName().str()},
+                      {"values", std::move(values)},
+                      {"ops", std::move(ops)},
+                      {"returns", std::move(returns)}};
 }
 
 FailureOr<std::string> mlir::moe::buildReferenceProgram(func::FuncOp func) {
-  return ProgramBuilder(func).build();
+  FailureOr<json::Object> program = ProgramBuilder(func).build();
+  if (failed(program))
+    return failure();
+  std::string text;
+  llvm::raw_string_ostream(text) << json::Value(std::move(*program));
+  return text;
 }

@@ -94,7 +94,7 @@
  *   REFERENCE  (optional) JSON {"programs": [<reference program>, ...]}: the
  *              tensor-level program of a function, for `moe-run --check`
  *              (schema: runtime/src/reference/ReferenceProgram.h). Functions
- *              with ops outside the moe dialect have none.
+ *              with ops the reference cannot express have none.
  *
  *===----------------------------------------------------------------------===*/
 

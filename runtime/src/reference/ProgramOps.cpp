@@ -4,6 +4,9 @@
 #include "ProgramAttributes.h"
 #include "Reference.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace moert::reference {
 
 using nlohmann::json;
@@ -213,6 +216,100 @@ static bool runAddF(const OpOperands &operands, const json &,
   return true;
 }
 
+/// arith.constant of a float tensor: "value" is one element (a splat) or all
+/// of them in row-major order; an element is a number or "nan", "inf",
+/// "-inf".
+static bool runConstant(const OpOperands &, const json &attributes,
+                        const DeclaredShapes &declared,
+                        std::vector<HostTensor> &results, std::string &error) {
+  // The declared shape's element count was bounded when the program's values
+  // were read.
+  int64_t count = elementCount(declared[0]);
+  auto element = [&](const json &value, double &out) {
+    if (value.is_number()) {
+      out = value.get<double>();
+      return true;
+    }
+    if (value.is_string()) {
+      const std::string &text = value.get_ref<const std::string &>();
+      if (text == "nan" || text == "inf" || text == "-inf") {
+        out = std::strtod(text.c_str(), nullptr);
+        return true;
+      }
+    }
+    return false;
+  };
+  const std::string expected =
+      "attribute 'value' must be an element (a number, \"nan\", \"inf\" or "
+      "\"-inf\") or an array of " +
+      std::to_string(count) + " of them";
+  auto it = attributes.find("value");
+  if (it == attributes.end()) {
+    error = expected;
+    return false;
+  }
+  HostTensor value = zeroTensor("f32", declared[0]);
+  if (!it->is_array()) {
+    double splat;
+    if (!element(*it, splat)) {
+      error = expected;
+      return false;
+    }
+    std::fill(value.data.begin(), value.data.end(), splat);
+  } else {
+    if (it->size() != static_cast<size_t>(count)) {
+      error = expected + ", got " + std::to_string(it->size());
+      return false;
+    }
+    for (size_t i = 0; i < it->size(); ++i)
+      if (!element((*it)[i], value.data[i])) {
+        error = expected;
+        return false;
+      }
+  }
+  results.resize(1);
+  results[0] = std::move(value);
+  return true;
+}
+
+/// moe.composition: "models" are the model functions' programs, each taking
+/// one request and returning one result of the declared shape less its
+/// request dimension.
+static bool runComposition(const OpOperands &operands, const json &attributes,
+                           const DeclaredShapes &declared,
+                           std::vector<HostTensor> &results,
+                           std::string &error) {
+  auto models = attributes.find("models");
+  if (models == attributes.end() || !models->is_array() || models->empty()) {
+    error = "attribute 'models' must be a non-empty array of programs";
+    return false;
+  }
+  if (declared[0].empty()) {
+    error = "the declared result needs a leading request dimension";
+    return false;
+  }
+  std::vector<int64_t> requestResultShape(declared[0].begin() + 1,
+                                          declared[0].end());
+  RunModel runModel = [&](int64_t model, const HostTensor &request,
+                          HostTensor &result, std::string &modelError) {
+    std::vector<HostTensor> returned;
+    if (!runNestedProgram((*models)[model], {request}, returned, modelError))
+      return false;
+    if (returned.size() != 1) {
+      modelError = "its program returns " + std::to_string(returned.size()) +
+                   " values, expected 1";
+      return false;
+    }
+    result = std::move(returned[0]);
+    return true;
+  };
+  results.resize(1);
+  return composition(*operand(operands, "selector"),
+                     *operand(operands, "inputs"),
+                     static_cast<int64_t>(models->size()), requestResultShape,
+                     runModel, results[0], error);
+}
+
 static const std::vector<std::string> kBlockOptionalOperands = {
     "bias",
     "gate_weight",
@@ -225,6 +322,7 @@ static const std::vector<std::string> kBlockOptionalOperands = {
 
 static const OpDefinition kOps[] = {
     {"arith.addf", {"lhs", "rhs"}, {}, "f", runAddF},
+    {"arith.constant", {}, {}, "f", runConstant},
     {"moe.router", {"logits"}, {"bias"}, "fi", runRouter},
     {"moe.dispatch", {"tokens", "indices"}, {"weights"}, "fii", runDispatch},
     {"moe.experts",
@@ -264,6 +362,7 @@ static const OpDefinition kOps[] = {
      {"gate_weight"},
      "f",
      runUnionFFN},
+    {"moe.composition", {"selector", "inputs"}, {}, "f", runComposition},
 };
 
 const OpDefinition *findOpDefinition(const std::string &name) {

@@ -1,7 +1,9 @@
 //===- ProgramOps.h - the ops a reference program may use -------*- C++ -*-===//
 //
-// One entry per executable moe op: its ODS name, operand names, result kinds,
-// and how to run it on the reference from named operands and JSON attributes.
+// One entry per executable moe op (plus arith.addf for residual sums and
+// arith.constant for float tensor constants): its ODS name, operand names,
+// result kinds, and how to run it on the reference from named operands and
+// JSON attributes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,6 +39,14 @@ struct OpDefinition {
 
 /// The definition of op `name`, or null when no such op is executable.
 const OpDefinition *findOpDefinition(const std::string &name);
+
+/// Runs `program` (a JSON object, e.g. a model of a moe.composition) as
+/// runProgram does, from inside an op of an enclosing program. Programs nest at
+/// most kMaxProgramNesting deep (hostile JSON must not exhaust the stack).
+bool runNestedProgram(const nlohmann::json &program,
+                      const std::vector<HostTensor> &arguments,
+                      std::vector<HostTensor> &results, std::string &error);
+constexpr int kMaxProgramNesting = 8;
 
 } // namespace moert::reference
 

@@ -19,8 +19,10 @@
 #include "HostTensor.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace moert::reference {
 
@@ -172,6 +174,22 @@ bool unionAttention(const UnionAttentionOperands &operands, int64_t topK,
 bool unionFFN(const UnionFFNOperands &operands, int64_t numExperts,
               std::optional<int64_t> capacity, Activation activation,
               HostTensor &result, std::string &error);
+
+/// Runs model `model` of a composition on one request (`request`, the
+/// request's slice of the inputs) into `result`.
+using RunModel = std::function<bool(int64_t model, const HostTensor &request,
+                                    HostTensor &result, std::string &error)>;
+
+/// moe.composition: selector [R, M] (finite: NaN cannot be ranked), inputs
+/// [R, ...] -> [R, requestResultShape...] (dtype of inputs) with result[r] =
+/// model m (run by `runModel`) of inputs[r], m = argmax selector[r] (ties to
+/// the lower index). Only the chosen model runs for a request; it must return
+/// `requestResultShape`.
+bool composition(const HostTensor &selector, const HostTensor &inputs,
+                 int64_t numModels,
+                 const std::vector<int64_t> &requestResultShape,
+                 const RunModel &runModel, HostTensor &result,
+                 std::string &error);
 
 } // namespace moert::reference
 

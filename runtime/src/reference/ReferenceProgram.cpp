@@ -254,6 +254,36 @@ bool Interpreter::run(const json &program,
   return true;
 }
 
+namespace {
+/// How many programs are running on this thread, nested in one another.
+thread_local int runningPrograms = 0;
+
+/// Counts a program as running for its lifetime (exceptions included).
+struct RunningProgram {
+  RunningProgram() { ++runningPrograms; }
+  ~RunningProgram() { --runningPrograms; }
+};
+} // namespace
+
+bool runNestedProgram(const json &program,
+                      const std::vector<HostTensor> &arguments,
+                      std::vector<HostTensor> &results, std::string &error) {
+  results.clear();
+  if (runningPrograms >= kMaxProgramNesting) {
+    error = "programs nest more than " + std::to_string(kMaxProgramNesting) +
+            " deep";
+    return false;
+  }
+  RunningProgram running;
+  std::string message;
+  Interpreter interpreter(message);
+  if (interpreter.run(program, arguments, results))
+    return true;
+  results.clear();
+  error = message;
+  return false;
+}
+
 bool runProgram(const std::string &programJson,
                 const std::vector<HostTensor> &arguments,
                 std::vector<HostTensor> &results, std::string &error) {
@@ -261,6 +291,7 @@ bool runProgram(const std::string &programJson,
   std::string message;
   try {
     json program = json::parse(programJson);
+    RunningProgram running;
     Interpreter interpreter(message);
     if (interpreter.run(program, arguments, results))
       return true;

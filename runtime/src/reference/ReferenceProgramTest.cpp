@@ -1,6 +1,7 @@
 //===- ReferenceProgramTest.cpp - the JSON reference-program interpreter --===//
 
 #include "Reference.h"
+#include "ProgramOps.h"
 #include "ReferenceProgram.h"
 #include "TestTensors.h"
 
@@ -373,4 +374,195 @@ TEST(ReferenceProgramTest, ResidualAdd) {
   ASSERT_TRUE(runProgram(program, args, results, error)) << error;
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].data, (std::vector<double>{1.5, -2.0}));
+}
+
+namespace {
+
+/// A model program over requests of shape [2]: x + c for the constant `c`
+/// (a splat number, an array or a special element).
+json addConstantModel(json constant) {
+  return {{"function", "model"},
+          {"values",
+           {{{"dtype", "f32"}, {"shape", {2}}},
+            {{"dtype", "f32"}, {"shape", {2}}},
+            {{"dtype", "f32"}, {"shape", {2}}}}},
+          {"ops",
+           {{{"op", "arith.constant"},
+             {"operands", json::object()},
+             {"results", {1}},
+             {"attributes", {{"value", std::move(constant)}}}},
+            {{"op", "arith.addf"},
+             {"operands", {{"lhs", 0}, {"rhs", 1}}},
+             {"results", {2}},
+             {"attributes", json::object()}}}},
+          {"returns", {2}}};
+}
+
+/// A composition of `models` over R = 4 requests of shape [2].
+json compositionProgram(json models) {
+  return {{"function", "composition"},
+          {"values",
+           {{{"dtype", "f32"}, {"shape", {4, 3}}},
+            {{"dtype", "f32"}, {"shape", {4, 2}}},
+            {{"dtype", "f32"}, {"shape", {4, 2}}}}},
+          {"ops",
+           {{{"op", "moe.composition"},
+             {"operands", {{"selector", 0}, {"inputs", 1}}},
+             {"results", {2}},
+             {"attributes",
+              {{"models", std::move(models)}, {"weights_tier", "host"}}}}}},
+          {"returns", {2}}};
+}
+
+/// Selector rows: model 2; a tie of models 1 and 2 (1 wins); a three-way tie
+/// (0 wins); model 1.
+std::vector<HostTensor> compositionArguments() {
+  return {f32({4, 3}, {0.1, -0.5, 0.7, -1.0, 0.25, 0.25, 0.5, 0.5, 0.5, 0.0,
+                       2.0, 1.0}),
+          f32({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8})};
+}
+
+} // namespace
+
+// Tests a composition program: per request the argmax model's nested program
+// (ties to the lower index) runs on the request's slice; float constants are
+// splats, arrays, or the special elements.
+TEST(ReferenceProgramTest, Composition) {
+  json models = {addConstantModel(100.0),
+                 addConstantModel(json::array({10.0, 20.0})),
+                 addConstantModel(-1.0)};
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(compositionProgram(models).dump(),
+                         compositionArguments(), results, error))
+      << error;
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].shape, (std::vector<int64_t>{4, 2}));
+  EXPECT_EQ(results[0].data,
+            (std::vector<double>{0, 1, 13, 24, 105, 106, 17, 28}));
+
+  models[0] = addConstantModel("-inf");
+  models[1] = addConstantModel(json::array({"nan", "inf"}));
+  ASSERT_TRUE(runProgram(compositionProgram(models).dump(),
+                         compositionArguments(), results, error))
+      << error;
+  EXPECT_TRUE(std::isnan(results[0].data[2]));
+  EXPECT_EQ(results[0].data[3], INFINITY);
+  EXPECT_EQ(results[0].data[4], -INFINITY);
+}
+
+// Tests the errors of compositions and constants, each with the op (and, in
+// a model, the model and the request) named.
+TEST(ReferenceProgramTest, CompositionErrors) {
+  json models = {addConstantModel(1.0), addConstantModel(2.0),
+                 addConstantModel(3.0)};
+  std::vector<HostTensor> arguments = compositionArguments();
+  json bad = compositionProgram(models);
+  bad["ops"][0]["attributes"].erase("models");
+  EXPECT_NE(programError(bad, arguments)
+                .find("op 0 (moe.composition): attribute 'models' must be a "
+                      "non-empty array of programs"),
+            std::string::npos);
+  bad = compositionProgram(json::array({addConstantModel(1.0)}));
+  EXPECT_NE(programError(bad, arguments)
+                .find("'selector' dimension 1 is 3, expected 1 (the number "
+                      "of models)"),
+            std::string::npos);
+  bad = compositionProgram(models);
+  bad["ops"][0]["attributes"]["models"][2] = "math";
+  EXPECT_NE(programError(bad, arguments)
+                .find("model 2 on request 0: a reference program must be a "
+                      "JSON object"),
+            std::string::npos);
+  bad = compositionProgram(models);
+  bad["ops"][0]["attributes"]["models"][1]["values"][2]["shape"] = {3};
+  EXPECT_NE(programError(bad, arguments).find("model 1 on request 1: op 1"),
+            std::string::npos);
+  bad = compositionProgram(models);
+  bad["ops"][0]["attributes"]["models"][1]["returns"] = {2, 2};
+  EXPECT_NE(programError(bad, arguments).find("returns 2 values, expected 1"),
+            std::string::npos);
+  bad = compositionProgram(models);
+  bad["values"][2]["shape"] = {4, 3};
+  EXPECT_NE(programError(bad, arguments)
+                .find("model 2 on request 0 returned shape [2], expected [3]"),
+            std::string::npos);
+  bad = compositionProgram(models);
+  bad["ops"][0]["operands"]["inputs"] = 0;
+  bad["values"][2]["shape"] = {4, 3};
+  EXPECT_NE(programError(bad, arguments).find("argument 0"),
+            std::string::npos);
+  std::vector<HostTensor> nan = arguments;
+  nan[0].data[4] = NAN;
+  EXPECT_NE(programError(compositionProgram(models), nan)
+                .find("'selector' holds a non-finite value"),
+            std::string::npos);
+
+  // Constants: the wrong number of elements, a wrong element, no value.
+  bad = compositionProgram(models);
+  bad["ops"][0]["attributes"]["models"][0] =
+      addConstantModel(json::array({1.0, 2.0, 3.0}));
+  EXPECT_NE(programError(bad, arguments)
+                .find("op 0 (arith.constant): attribute 'value' must be an "
+                      "element (a number, \"nan\", \"inf\" or \"-inf\") or an "
+                      "array of 2 of them, got 3"),
+            std::string::npos);
+  bad["ops"][0]["attributes"]["models"][0] = addConstantModel("NaN");
+  EXPECT_NE(programError(bad, arguments).find("attribute 'value'"),
+            std::string::npos);
+  bad["ops"][0]["attributes"]["models"][0] =
+      addConstantModel(json::array({1.0, true}));
+  EXPECT_NE(programError(bad, arguments).find("attribute 'value'"),
+            std::string::npos);
+  bad["ops"][0]["attributes"]["models"][0]["ops"][0]["attributes"].erase(
+      "value");
+  EXPECT_NE(programError(bad, arguments).find("attribute 'value'"),
+            std::string::npos);
+}
+
+// Tests that compositions nested in models run (the argument passes through
+// the one model), and that nesting deeper than the bound is an error, not a
+// stack overflow.
+TEST(ReferenceProgramTest, NestedCompositions) {
+  auto nestedModel = [](json inner) {
+    return json{{"function", "nested"},
+                {"values",
+                 {{{"dtype", "f32"}, {"shape", {2}}},
+                  {{"dtype", "f32"}, {"shape", {1, 1}}},
+                  {{"dtype", "f32"}, {"shape", {1, 2}}},
+                  {{"dtype", "f32"}, {"shape", {1, 2}}}}},
+                {"ops",
+                 {{{"op", "arith.constant"},
+                   {"operands", json::object()},
+                   {"results", {1}},
+                   {"attributes", {{"value", 0.0}}}},
+                  {{"op", "arith.constant"},
+                   {"operands", json::object()},
+                   {"results", {2}},
+                   {"attributes", {{"value", json::array({5.0, 6.0})}}}},
+                  {{"op", "moe.composition"},
+                   {"operands", {{"selector", 1}, {"inputs", 2}}},
+                   {"results", {3}},
+                   {"attributes", {{"models", {std::move(inner)}}}}}}},
+                {"returns", {0}}};
+  };
+  // Each level passes its argument through.
+  auto levels = [&](int depth) {
+    json inner = {{"function", "leaf"},
+                  {"values", {{{"dtype", "f32"}, {"shape", {2}}}}},
+                  {"ops", json::array()},
+                  {"returns", {0}}};
+    for (int i = 0; i < depth; ++i)
+      inner = nestedModel(inner);
+    return compositionProgram(json::array({inner, inner, inner}));
+  };
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(levels(kMaxProgramNesting - 2).dump(),
+                         compositionArguments(), results, error))
+      << error;
+  EXPECT_EQ(results[0].data, compositionArguments()[1].data);
+  EXPECT_NE(programError(levels(kMaxProgramNesting), compositionArguments())
+                .find("programs nest more than 8 deep"),
+            std::string::npos);
 }

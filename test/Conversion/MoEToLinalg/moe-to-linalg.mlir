@@ -194,3 +194,72 @@ func.func @union_attention(%x: tensor<2x6x8xf32>, %g: tensor<8x2xf32>, %gb: tens
   %y = moe.union_attention %x gate %g, %gb qkv %q, %k, %v output %o top_k 1 capacity 3 : (tensor<2x6x8xf32>, tensor<8x2xf32>, tensor<2xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>, tensor<2x4x8xf32>) -> tensor<2x6x8xf32>
   return %y : tensor<2x6x8xf32>
 }
+
+// -----
+
+// Tests composition: a loop over the requests; per request the argmax of its
+// selector row (a loop over the 3 models, strict ogt in f32 so ties keep the
+// lower index), the request's slice of the inputs, an index_switch whose case m
+// calls model m (the unreachable default calls the last one), and the call's
+// result inserted at the request.
+// CHECK-LABEL: func.func @composition
+// CHECK-SAME: %[[SEL:[^:]*]]: tensor<5x3xbf16>, %[[X:[^:]*]]: tensor<5x16x8xf32>
+// CHECK-NOT: moe.composition
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
+// CHECK-DAG: %[[C3:.*]] = arith.constant 3 : index
+// CHECK-DAG: %[[C5:.*]] = arith.constant 5 : index
+// CHECK: %[[INIT:.*]] = tensor.empty() : tensor<5x16x8xf32>
+// CHECK: %[[OUT:.*]] = scf.for %[[R:.*]] = %[[C0]] to %[[C5]] step %{{.*}} iter_args(%[[ACC:.*]] = %[[INIT]]) -> (tensor<5x16x8xf32>)
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %[[SEL]][%[[R]], 0] [1, 3] [1, 1] : tensor<5x3xbf16> to tensor<3xbf16>
+// CHECK: %[[BEST:.*]]:2 = scf.for %[[M:.*]] = %[[C0]] to %[[C3]] {{.*}} -> (index, f32)
+// CHECK: %[[S:.*]] = tensor.extract %[[ROW]][%[[M]]]
+// CHECK: %[[SF:.*]] = arith.extf %[[S]] : bf16 to f32
+// CHECK: arith.cmpf ogt, %[[SF]]
+// CHECK: %[[REQ:.*]] = tensor.extract_slice %[[X]][%[[R]], 0, 0] [1, 16, 8] [1, 1, 1] : tensor<5x16x8xf32> to tensor<16x8xf32>
+// CHECK: %[[Y:.*]] = scf.index_switch %[[BEST]]#0 -> tensor<16x8xf32>
+// CHECK-NEXT: case 0 {
+// CHECK-NEXT: %[[A:.*]] = func.call @chat(%[[REQ]]) : (tensor<16x8xf32>) -> tensor<16x8xf32>
+// CHECK-NEXT: scf.yield %[[A]]
+// CHECK: case 1 {
+// CHECK-NEXT: func.call @coder(%[[REQ]])
+// CHECK: case 2 {
+// CHECK-NEXT: func.call @math(%[[REQ]])
+// CHECK: default {
+// CHECK-NEXT: func.call @math(%[[REQ]])
+// CHECK: %[[INS:.*]] = tensor.insert_slice %[[Y]] into %[[ACC]][%[[R]], 0, 0] [1, 16, 8] [1, 1, 1] : tensor<16x8xf32> into tensor<5x16x8xf32>
+// CHECK: scf.yield %[[INS]]
+// CHECK: return %[[OUT]]
+func.func private @chat(tensor<16x8xf32>) -> tensor<16x8xf32>
+func.func private @coder(tensor<16x8xf32>) -> tensor<16x8xf32>
+func.func private @math(tensor<16x8xf32>) -> tensor<16x8xf32>
+func.func @composition(%sel: tensor<5x3xbf16>, %x: tensor<5x16x8xf32>) -> tensor<5x16x8xf32> {
+  %y = moe.composition %sel, %x models [@chat, @coder, @math] : tensor<5x3xbf16>, tensor<5x16x8xf32> -> tensor<5x16x8xf32>
+  return %y : tensor<5x16x8xf32>
+}
+
+// -----
+
+// Tests that a model's body is lowered like any other function, that a
+// dynamic number of requests bounds the request loop by the selector's size,
+// and that with one model the switch folds into a plain call.
+// CHECK-LABEL: func.func private @doubled
+// CHECK-NOT: moe.
+// CHECK: linalg.matmul
+// CHECK-LABEL: func.func @dynamic_requests
+// CHECK-SAME: %[[SEL:[^:]*]]: tensor<?x1xf32>
+// CHECK: %[[N:.*]] = tensor.dim %[[SEL]], %{{.*}} : tensor<?x1xf32>
+// CHECK: tensor.empty(%[[N]]) : tensor<?x4x8xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[N]]
+// CHECK-NOT: scf.index_switch
+// CHECK: func.call @doubled
+func.func private @doubled(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %g = arith.constant dense<0.5> : tensor<8x16xf32>
+  %u = arith.constant dense<0.25> : tensor<8x16xf32>
+  %d = arith.constant dense<0.125> : tensor<16x8xf32>
+  %y = moe.shared_experts %x gate %g up %u down %d activation silu layout in_out : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<16x8xf32>) -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+func.func @dynamic_requests(%sel: tensor<?x1xf32>, %x: tensor<?x4x8xf32>) -> tensor<?x4x8xf32> {
+  %y = moe.composition %sel, %x models [@doubled] : tensor<?x1xf32>, tensor<?x4x8xf32> -> tensor<?x4x8xf32>
+  return %y : tensor<?x4x8xf32>
+}

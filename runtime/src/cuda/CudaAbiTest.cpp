@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CallContext.h"
+#include "HostTier.h"
 #include "MgpuAbi.h"
 #include "moert/bundle_format.h"
 
@@ -93,6 +94,16 @@ struct Seen {
 };
 Seen *seen = nullptr;
 
+/// The run's stream of the FakeRun fixture and the copy stream of the tier
+/// tests, by name.
+const CUstream kRunStream = reinterpret_cast<CUstream>(0x5000);
+const CUstream kCopyStream = reinterpret_cast<CUstream>(0x6000);
+std::string streamName(CUstream stream) {
+  return stream == kRunStream    ? "run"
+         : stream == kCopyStream ? "copy"
+                                 : "other";
+}
+
 CudaDriver fakeDriver() {
   CudaDriver d;
   d.getErrorName = [](CUresult r, const char **name) -> CUresult {
@@ -143,8 +154,23 @@ CudaDriver fakeDriver() {
     return CUDA_SUCCESS;
   };
   d.memcpyHtoDAsync = [](CUdeviceptr, const void *, size_t bytes,
-                         CUstream) -> CUresult {
-    seen->calls.push_back("upload " + std::to_string(bytes));
+                         CUstream stream) -> CUresult {
+    seen->calls.push_back("upload " + std::to_string(bytes) +
+                          (stream == kCopyStream ? " on copy" : ""));
+    return CUDA_SUCCESS;
+  };
+  d.eventCreate = [](CUevent *event, unsigned) -> CUresult {
+    static uintptr_t next = 0xe000;
+    *event = reinterpret_cast<CUevent>(next++);
+    return CUDA_SUCCESS;
+  };
+  d.eventDestroy = [](CUevent) -> CUresult { return CUDA_SUCCESS; };
+  d.eventRecord = [](CUevent, CUstream stream) -> CUresult {
+    seen->calls.push_back("record on " + streamName(stream));
+    return CUDA_SUCCESS;
+  };
+  d.streamWaitEvent = [](CUstream stream, CUevent, unsigned) -> CUresult {
+    seen->calls.push_back(streamName(stream) + " waits");
     return CUDA_SUCCESS;
   };
   d.streamIsCapturing = [](CUstream, CUstreamCaptureStatus *s) -> CUresult {
@@ -178,7 +204,7 @@ protected:
   FakeRun() : driver(fakeDriver()) {
     seen = &state;
     context.driver = &driver;
-    context.stream = reinterpret_cast<CUstream>(0x5000);
+    context.stream = kRunStream;
     context.names = &names;
     scope = std::make_unique<DeviceScope>(context);
   }
@@ -261,6 +287,75 @@ TEST_F(FakeRun, AllocationsAreStreamOrdered) {
   EXPECT_EQ(context.failure,
             "mgpuMemAlloc(64 bytes, host-shared): host-shared (managed) "
             "memory is not supported; allocate device memory");
+}
+
+// Tests that a fetch of host-tier weights waits for the run's stream on the
+// copy stream, copies there, and that its wait orders the run's stream after
+// the copy, without a host synchronization.
+TEST_F(FakeRun, TierFetchesCopyOnTheCopyStream) {
+  {
+    moert::cuda::StreamCopier copier(context, kCopyStream);
+    uint64_t token = 0;
+    std::string error;
+    char host[64] = {0};
+    ASSERT_TRUE(copier.start(host, reinterpret_cast<void *>(0x100000), 64,
+                             token, error))
+        << error;
+    ASSERT_TRUE(copier.wait(token, error)) << error;
+    EXPECT_FALSE(copier.wait(token + 1, error));
+    EXPECT_EQ(error, "unknown copy");
+  }
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{"push", "record on run", "copy waits",
+                                      "upload 64 on copy", "record on copy",
+                                      "run waits"}));
+}
+
+// Tests the session's device memory limit: allocations past it fail as out of
+// memory naming the limit, frees give the bytes back, and the run's peak is
+// what was held at most.
+TEST_F(FakeRun, DeviceMemoryLimitRefusesAllocationsPastIt) {
+  moert::cuda::MemoryAccount account;
+  account.setLimit(4096);
+  context.account = &account;
+  context.streamOrderedAllocation = true;
+  account.startRun();
+  void *first = mgpuMemAlloc(3000, nullptr, false);
+  EXPECT_NE(first, nullptr);
+  EXPECT_EQ(mgpuMemAlloc(2000, nullptr, false), nullptr);
+  EXPECT_NE(context.failure.find("cuMemAllocAsync(2000 bytes): "), std::string::npos)
+      << context.failure;
+  EXPECT_NE(context.failure.find("(the session's device memory limit is 4096 "
+                                 "bytes, 3000 held: "
+                                 "moert_session_set_device_memory_limit)"),
+            std::string::npos)
+      << context.failure;
+  EXPECT_EQ(account.held(), 3000u);
+  context.release(reinterpret_cast<CUdeviceptr>(first), context.stream);
+  EXPECT_EQ(account.held(), 0u);
+  CUdeviceptr second = 0;
+  EXPECT_EQ(context.allocate(second, 4096, context.stream), CUDA_SUCCESS);
+  EXPECT_EQ(account.peak(), 4096u);
+  context.release(second, context.stream);
+  account.setLimit(0);
+  EXPECT_EQ(context.allocate(second, 1 << 20, context.stream), CUDA_SUCCESS);
+  context.release(second, context.stream);
+  context.account = nullptr;
+}
+
+// Tests that the pinned pool hands a block back to a later run of the same
+// size (page-locking gigabytes is slow) and a new one for another size.
+TEST_F(FakeRun, PinnedBlocksAreReusedAcrossRuns) {
+  moert::cuda::PinnedPool pool(&driver); // no cuMemAllocHost: the heap
+  void *a = nullptr, *b = nullptr, *c = nullptr;
+  ASSERT_EQ(pool.take(1000, a), CUDA_SUCCESS);
+  pool.give(a);
+  ASSERT_EQ(pool.take(1000, b), CUDA_SUCCESS);
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(pool.take(1000, c), CUDA_SUCCESS);
+  EXPECT_NE(c, b);
+  pool.give(b);
+  pool.give(c);
 }
 
 TEST_F(FakeRun, OtherDevicesAreRefused) {

@@ -89,6 +89,8 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   pm.addPass(createEmitCInterfacesPass());
   // One stream per call: every launch, allocation and copy is ordered on it.
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+  // ... except before runtime calls that are stream-ordered themselves.
+  pm.addNestedPass<func::FuncOp>(createMoEElideStreamSyncs());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertNVVMToLLVMPass());

@@ -175,6 +175,33 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoEElideStreamSyncs : Pass<"moe-elide-stream-syncs", "::mlir::func::FuncOp"> {
+  let summary = "Removes the host synchronizations that gpu-async-region puts "
+                "before runtime calls ordered on the stream themselves";
+  let description = [{
+    `gpu-async-region` ends the asynchronous chain with a host
+    synchronization (`gpu.wait [%t]`) before every op with side effects it
+    does not know, and starts a new chain (`gpu.wait async`) after. Some of
+    those ops are runtime calls that order their own device work on the
+    run's stream and never read device data on the host:
+
+    * `mgpuTensorMapEncodeTiledMemref` (a TMA descriptor of an
+      `nvgpu.tma.create.descriptor`: host encoding from the memref's
+      metadata, then a stream-ordered copy of 128 bytes),
+    * `moert_tier_fetch_start` / `moert_tier_fetch_wait` (docs/memory-tiers.md:
+      events on the run's stream and the session's copy stream),
+
+    together with the `llvm.alloca`/`llvm.store`/`llvm.getelementptr` that
+    build their stack arguments. When everything between a synchronization
+    and the next chain start is such calls or side-effect-free ops, the
+    synchronization is removed and the chain goes on with the same token. On
+    an H200 these synchronizations were 150–200 µs of each layer's time
+    (the device idle while the host waited, encoded and launched again).
+    Runs after `gpu-async-region`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def MoEMapLoopsToGPU : Pass<"moe-map-loops-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Runs the bufferized loops of public functions as gpu.launch "
                 "kernels, with their buffers in device memory";

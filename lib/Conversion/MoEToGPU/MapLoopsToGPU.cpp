@@ -472,6 +472,20 @@ struct MoEMapLoopsToGPUPass
     for (auto func : module.getOps<func::FuncOp>()) {
       if (func.isExternal() || !func.isPublic())
         continue;
+      // Host code that already launches outlined kernels or orders streams
+      // is past this pass: wrapping it in kernels would nest launches, which
+      // kernel outlining cannot take.
+      WalkResult lowered = func.walk([&](Operation *op) {
+        if (!isa<gpu::LaunchFuncOp, gpu::WaitOp>(op))
+          return WalkResult::advance();
+        op->emitError() << "'" << op->getName()
+                        << "' in host code: moe-map-loops-to-gpu maps the "
+                           "loops of functions that have no outlined kernels "
+                           "or GPU streams yet";
+        return WalkResult::interrupt();
+      });
+      if (lowered.wasInterrupted())
+        return signalPassFailure();
       if (failed(mapper.mapFunction(func)) ||
           failed(mapper.finishKernels(func)) ||
           failed(mapper.placeHostBuffers(func)))

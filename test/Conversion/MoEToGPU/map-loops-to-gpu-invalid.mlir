@@ -86,3 +86,19 @@ func.func @data_sized(%a: memref<4xindex>) {
   %t = memref.alloc(%n) : memref<?xf32>
   return
 }
+
+// -----
+
+// Tests that host code already lowered past this pass (outlined launches,
+// stream tokens) is refused rather than wrapped in kernels.
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @kernel() kernel { gpu.return }
+  }
+  func.func @lowered() {
+    %c1 = arith.constant 1 : index
+    // expected-error @+1 {{'gpu.launch_func' in host code: moe-map-loops-to-gpu maps the loops of functions that have no outlined kernels or GPU streams yet}}
+    gpu.launch_func @kernels::@kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
+    return
+  }
+}

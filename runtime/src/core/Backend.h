@@ -11,6 +11,7 @@
 
 #include "Bundle.h"
 #include "Executor.h"
+#include "Tier.h"
 #include "moert/moert.h"
 
 #include <memory>
@@ -90,6 +91,29 @@ public:
 protected:
   RunStats lastRun;
 };
+
+/// Runs `body` (a backend's runProgram) with a tier::Run of `copier` current
+/// on the calling thread (the run's moert_tier_fetch_* calls), then records
+/// what it fetched in `stats`. A failed fetch is the cause of whatever
+/// followed it, so its message replaces `body`'s failure.
+template <typename Body>
+bool runWithTierFetches(tier::Copier &copier, RunStats &stats,
+                        Failure &failure, Body body) {
+  tier::Run fetches(copier);
+  bool ok;
+  {
+    tier::RunScope scope(fetches);
+    ok = body();
+  }
+  stats.tierFetches = fetches.stats().fetches;
+  stats.tierFetchedBytes = fetches.stats().bytes;
+  std::string error;
+  if (!fetches.finish(error)) {
+    failure = {MOERT_ERROR_KERNEL, error};
+    return false;
+  }
+  return ok;
+}
 
 /// Loads the kernels of a cpu-x86_64 bundle in this process.
 std::unique_ptr<Backend> createCpuBackend(const Bundle &bundle,

@@ -86,6 +86,12 @@ struct Program {
   /// allocated, bound to an input and passed to kernels.
   std::vector<bool> hostTier;
   std::vector<Command> commands;
+
+  /// Whether buffer `b` lives in host memory (false for programs built
+  /// without tiers, e.g. by tests).
+  bool isHostTier(uint32_t b) const {
+    return b < hostTier.size() && hostTier[b];
+  }
 };
 
 struct Bundle {

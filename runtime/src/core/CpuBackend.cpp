@@ -3,7 +3,6 @@
 #include "Backend.h"
 #include "Comm.h"
 #include "KernelLibrary.h"
-#include "Tier.h"
 
 #include <chrono>
 
@@ -26,22 +25,11 @@ public:
     failure.code = MOERT_ERROR_INTERNAL;
     lastRun = {};
     // Host and "device" memory are one here: a fetch is a copy.
-    tier::Run fetches(tier::immediateCopier());
-    bool ok;
-    {
-      tier::RunScope scope(fetches);
-      ok = runProgram(bundle, bundle.programs[function], entries, inputs,
-                      outputs, hostMemory(), failure.message, &failure.code);
-    }
-    lastRun.tierFetches = fetches.stats().fetches;
-    lastRun.tierFetchedBytes = fetches.stats().bytes;
-    std::string fetchFailure;
-    if (!fetches.finish(fetchFailure)) {
-      // The first failed fetch is the cause of whatever followed it.
-      failure = {MOERT_ERROR_KERNEL, fetchFailure};
-      return false;
-    }
-    if (!ok)
+    if (!runWithTierFetches(tier::immediateCopier(), lastRun, failure, [&] {
+          return runProgram(bundle, bundle.programs[function], entries,
+                            inputs, outputs, hostMemory(), failure.message,
+                            &failure.code);
+        }))
       return false;
     if (time)
       *time = std::chrono::duration<double, std::milli>(

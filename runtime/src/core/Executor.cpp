@@ -274,8 +274,7 @@ bool runProgram(const Bundle &bundle, const Program &program,
     case MOERT_BUNDLE_COMMAND_ALLOCATE: {
       const TensorType &type = program.buffers[command.buffer];
       void *allocation = nullptr;
-      bool host = command.buffer < program.hostTier.size() &&
-                  program.hostTier[command.buffer];
+      bool host = program.isHostTier(command.buffer);
       if (moert_status_code_t failure = run.allocate(
               type.byteSize,
               "allocating " + std::string(host ? "host-tier " : "") +
@@ -295,8 +294,7 @@ bool runProgram(const Bundle &bundle, const Program &program,
         return fail(MOERT_ERROR_INTERNAL);
       }
       BufferState &buffer = run.buffers[command.buffer];
-      bool host = command.buffer < program.hostTier.size() &&
-                  program.hostTier[command.buffer];
+      bool host = program.isHostTier(command.buffer);
       if (host ? !memory.usesInPlaceOnHost(input)
                : !memory.usesInPlace(input)) {
         if (moert_status_code_t failure =

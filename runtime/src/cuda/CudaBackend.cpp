@@ -15,7 +15,6 @@
 #include "HostTier.h"
 #include "KernelLibrary.h"
 #include "MgpuAbi.h"
-#include "Tier.h"
 
 #include "Comm.h"
 #ifdef MOERT_HAVE_NCCL
@@ -23,7 +22,6 @@
 #endif
 
 #include <atomic>
-#include <optional>
 #include <dlfcn.h>
 
 namespace moert {
@@ -47,8 +45,7 @@ uint64_t deviceBytes(const Bundle &bundle, size_t function) {
   const Program &program = bundle.programs[function];
   for (const Command &command : program.commands)
     if (command.kind == MOERT_BUNDLE_COMMAND_ALLOCATE &&
-        !(command.buffer < program.hostTier.size() &&
-          program.hostTier[command.buffer]))
+        !program.isHostTier(command.buffer))
       bytes += program.buffers[command.buffer].byteSize;
   for (const TensorInfo &output : bundle.functions[function].outputs)
     bytes += output.type.byteSize;
@@ -332,10 +329,9 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   cuda::DeviceMemory memory(call, *pinned);
   if (timing)
     memory.timeCalls(start, end);
-  // Copies of host-tier weights (moert_tier_fetch_*) on the copy stream.
-  std::optional<cuda::StreamCopier> copier;
-  copier.emplace(call, copyStream);
-  tier::Run fetches(*copier);
+  // Copies of host-tier weights (moert_tier_fetch_*) on the copy stream; its
+  // events live until the end of the run, after the synchronizations.
+  cuda::StreamCopier copier(call, copyStream);
   // A multi-rank run's collectives move device memory over NCCL, on this
   // run's stream.
   comm::RunContext *collectives = comm::currentRun();
@@ -347,18 +343,10 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   }
 #endif
   failure.code = MOERT_ERROR_INTERNAL;
-  bool ok;
-  {
-    tier::RunScope scope(fetches);
-    ok = runProgram(bundle, bundle.programs[function], entries, inputs,
-                    outputs, memory, failure.message, &failure.code);
-  }
-  std::string fetchFailure;
-  if (!fetches.finish(fetchFailure)) {
-    // The first failed fetch is the cause of whatever followed it.
-    failure = {MOERT_ERROR_KERNEL, fetchFailure};
-    ok = false;
-  }
+  bool ok = runWithTierFetches(copier, lastRun, failure, [&] {
+    return runProgram(bundle, bundle.programs[function], entries, inputs,
+                      outputs, memory, failure.message, &failure.code);
+  });
   if (collectives) {
     collectives->setDevice(nullptr);
 #ifdef MOERT_HAVE_NCCL
@@ -386,9 +374,6 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   // blocks they read go back to the pool only once they are done.
   if (!call.capturing(call.stream))
     driver->streamSynchronize(copyStream);
-  copier.reset();
-  lastRun.tierFetches = fetches.stats().fetches;
-  lastRun.tierFetchedBytes = fetches.stats().bytes;
   lastRun.peakDeviceBytes = account.peak();
   float milliseconds = 0;
   if (ok && timing &&

@@ -101,8 +101,6 @@ void check(moert_status_t status, const char *context = nullptr) {
   die(context ? std::string(context) + ": " + message : message);
 }
 
-bool parseUnsigned(const std::string &text, uint64_t &out);
-
 struct Options {
   std::string bundle;
   std::string function;
@@ -115,6 +113,19 @@ struct Options {
   std::string collectiveTimeout;
   uint64_t deviceMemoryLimit = 0;
 };
+
+bool parseUnsigned(const std::string &text, uint64_t &out) {
+  if (text.empty() || text.size() > 20 ||
+      text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  errno = 0;
+  char *end = nullptr;
+  unsigned long long value = std::strtoull(text.c_str(), &end, 10);
+  if (errno || *end)
+    return false;
+  out = value;
+  return true;
+}
 
 /// "512", "64K", "3M", "2G" (powers of 1024).
 bool parseBytes(const std::string &text, uint64_t &out) {
@@ -134,19 +145,6 @@ bool parseBytes(const std::string &text, uint64_t &out) {
   if (!parseUnsigned(digits, value) || value > UINT64_MAX / scale)
     return false;
   out = value * scale;
-  return true;
-}
-
-bool parseUnsigned(const std::string &text, uint64_t &out) {
-  if (text.empty() || text.size() > 20 ||
-      text.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  errno = 0;
-  char *end = nullptr;
-  unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (errno || *end)
-    return false;
-  out = value;
   return true;
 }
 

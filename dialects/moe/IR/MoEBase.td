@@ -59,6 +59,11 @@ def MoE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getInputAttrName() {
       return ::llvm::StringLiteral("moe.input");
     }
+    /// Name of the function argument attribute giving the memory tier an
+    /// argument lives in (`#moe.tier`, written by moe-plan-tiers).
+    static constexpr ::llvm::StringLiteral getTierAttrName() {
+      return ::llvm::StringLiteral("moe.tier");
+    }
     /// Name of the unit attribute the lowerings put on an `scf.for` whose
     /// iterations are independent: each writes only its own part of the
     /// loop-carried tensors and reads nothing another iteration writes. The

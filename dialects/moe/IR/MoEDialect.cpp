@@ -186,7 +186,7 @@ LogicalResult MoEDialect::verifyRegionArgAttribute(Operation *op,
     if (std::optional<LogicalResult> result =
             verifyShardAttribute(op, type, attr))
       return *result;
-    if (attr.getName() == "moe.tier")
+    if (attr.getName() == getTierAttrName())
       return verifyTierAttribute(op, type, attr);
   }
   if (attr.getName() != getInputAttrName())

@@ -32,10 +32,6 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-/// The function argument attribute the plan writes (verified by the moe
-/// dialect; read by the lowering and the bundle writer).
-static constexpr StringLiteral kTierAttrName = "moe.tier";
-
 /// Byte counts saturate at int64 max: a size that large never fits any
 /// budget, which the budget error then reports.
 static int64_t addBytes(int64_t a, int64_t b) {
@@ -144,11 +140,12 @@ LogicalResult MoEPlanTiersPass::planFunction(func::FuncOp function) {
 
   // A plan already written (by this pass or by hand) is kept as it is.
   for (unsigned i = 0, e = function.getNumArguments(); i < e; ++i)
-    if (function.getArgAttr(i, kTierAttrName)) {
+    if (function.getArgAttr(i, MoEDialect::getTierAttrName())) {
       if (explain)
         function.emitRemark()
             << "moe-plan-tiers: '@" << name << "' already has '"
-            << kTierAttrName << "' argument attributes; left unchanged";
+            << MoEDialect::getTierAttrName()
+            << "' argument attributes; left unchanged";
       return success();
     }
 
@@ -294,7 +291,8 @@ LogicalResult MoEPlanTiersPass::planFunction(func::FuncOp function) {
     int64_t ahead = static_cast<int64_t>(index) - lookahead;
     OpBuilder builder(ahead < 0 ? bodyStart : groups[ahead].op);
     for (BlockArgument arg : group.args) {
-      function.setArgAttr(arg.getArgNumber(), kTierAttrName, host);
+      function.setArgAttr(arg.getArgNumber(), MoEDialect::getTierAttrName(),
+                          host);
       Value copy = moeflow::PrefetchOp::create(builder, group.op->getLoc(),
                                                arg, host, hbm);
       group.op->replaceUsesOfWith(arg, copy);

@@ -429,9 +429,6 @@ static Value peerIndex(CallBuilder &calls, PatternRewriter &rewriter,
 // Patterns
 //===----------------------------------------------------------------------===//
 
-static void populatePatterns(RewritePatternSet &patterns,
-                             bool deallocatePrefetched);
-
 /// Where the buffer of a prefetch's `result` is last used in `block`: the
 /// latest op of `block` that is or holds a use of `result` or of a tensor
 /// that may alias it (bufferization's aliasing: a slice, a reshape, a
@@ -770,7 +767,7 @@ struct ConvertMoEFlowToRuntimePass
       return signalPassFailure();
 
     RewritePatternSet patterns(&getContext());
-    populatePatterns(patterns, deallocatePrefetched);
+    populateMoEFlowToRuntimeConversionPatterns(patterns, deallocatePrefetched);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     config.enableFolding(false);
@@ -799,8 +796,8 @@ struct ConvertMoEFlowToRuntimePass
 
 } // namespace
 
-static void populatePatterns(RewritePatternSet &patterns,
-                             bool deallocatePrefetched) {
+void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
+    RewritePatternSet &patterns, bool deallocatePrefetched) {
   MLIRContext *context = patterns.getContext();
   patterns.add<LowerAllToAllV, LowerAllToAllVStart, LowerAllGather, LowerSend,
                LowerRecv, LowerProcessMultiIndex>(context);
@@ -809,9 +806,4 @@ static void populatePatterns(RewritePatternSet &patterns,
   patterns.add<LowerReduction<moeflow::AllReduceOp>>(context,
                                                      "moert_comm_all_reduce");
   patterns.add<LowerPrefetch>(context, deallocatePrefetched);
-}
-
-void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
-    RewritePatternSet &patterns) {
-  populatePatterns(patterns, /*deallocatePrefetched=*/false);
 }

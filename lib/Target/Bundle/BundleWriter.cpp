@@ -185,23 +185,15 @@ static LogicalResult describeSplit(func::FuncOp func, DictionaryAttr attrs,
   return success();
 }
 
-/// The function argument attribute of moe-plan-tiers: the memory tier the
-/// argument lives in.
-static constexpr StringLiteral kTierAttrName = "moe.tier";
-
 /// The tier of argument `i` of `func` in `spec`: "host" for
-/// `#moe.tier<host>`, nothing for hbm (the default) or no attribute.
+/// `#moe.tier<host>`, nothing for hbm (the default) or no attribute (the moe
+/// dialect verifies that the attribute is a #moe.tier).
 static LogicalResult describeTier(func::FuncOp func, unsigned i,
                                   TensorSpec &spec) {
-  Attribute attr = func.getArgAttr(i, kTierAttrName);
-  if (!attr)
-    return success();
-  auto tier = dyn_cast<moe::TierAttr>(attr);
+  auto tier = func.getArgAttrOfType<moe::TierAttr>(
+      i, moe::MoEDialect::getTierAttrName());
   if (!tier)
-    return mlir::emitError(func.getArgument(i).getLoc())
-           << "argument " << i << " of function '" << func.getSymName()
-           << "' has a '" << kTierAttrName
-           << "' that is not a #moe.tier attribute";
+    return success();
   switch (tier.getTier()) {
   case moe::MemoryTier::sram:
     return mlir::emitError(func.getArgument(i).getLoc())

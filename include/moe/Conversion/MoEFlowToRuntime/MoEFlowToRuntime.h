@@ -17,9 +17,13 @@ namespace moe {
 /// all_reduce, send, recv and shard.process_multi_index to `moert_comm_*`
 /// calls on the buffers of their tensors (`bufferization.to_buffer` of the
 /// operands, `memref.alloc` results wrapped in `bufferization.to_tensor
-/// restrict writable`), ready for one-shot bufferization. The callee
-/// declarations are added to the module on demand.
-void populateMoEFlowToRuntimeConversionPatterns(RewritePatternSet &patterns);
+/// restrict writable`), ready for one-shot bufferization; and host-to-hbm
+/// moeflow.prefetch to `moert_tier_fetch_start`/`_wait`, freeing the copy
+/// after its last use when `deallocatePrefetched` (for pipelines that
+/// bufferize without ownership-based deallocation). The callee declarations
+/// are added to the module on demand.
+void populateMoEFlowToRuntimeConversionPatterns(
+    RewritePatternSet &patterns, bool deallocatePrefetched = false);
 
 } // namespace moe
 } // namespace mlir

@@ -7,7 +7,10 @@ best, as the router's top-k) and result[r] = models[m](inputs[r]).
 
 Each module has three expert models of different families (a Mixtral-style,
 an OLMoE-style and a DeepSeek-V3-style layer, from cpu_layers.py's cases) whose
-random weights are dense constants inside the models, and R = 5 requests whose
+random weights are dense constants inside the models or, in the "weights"
+cases, arguments of the models that the composition passes from its own
+function arguments (`weights(...)`; @main passes the random weights in as
+inputs), and R = 5 requests whose
 selector rows include a tie between two models, a three-way tie and a NaN; the
 models' outputs are checked to differ, so that a wrong choice fails.
 Usage: cpu_composition.py --opt MOE_OPT --runner MLIR_RUNNER --lib-dir DIR [--only NAME] [--seeds N]
@@ -28,9 +31,13 @@ import cpu_layers as layers  # noqa: E402  (the layer reference and case builder
 MODELS = [("chat", "mixtral"), ("coder", "olmoe-in-out-gelu-plain"), ("math", "deepseek-v3")]
 REQUESTS = 5
 
+# weight_arguments: the models whose weights are function arguments (the
+# others hold them as constants).
 CASES = {
-    "composition": dict(selector_dtype="f32"),
-    "composition-bf16-selector": dict(selector_dtype="bf16"),
+    "composition": dict(selector_dtype="f32", weight_arguments=()),
+    "composition-bf16-selector": dict(selector_dtype="bf16", weight_arguments=()),
+    "composition-weights": dict(selector_dtype="f32", weight_arguments=(0, 1, 2)),
+    "composition-mixed-weights": dict(selector_dtype="bf16", weight_arguments=(0, 2)),
 }
 
 NAN_BITS = {"f32": "0x7FC00000", "bf16": "0x7FC0"}
@@ -126,17 +133,30 @@ def literal(value, elem):
     return "%.9e" % value
 
 
-def model_function(symbol, case, weights):
+def model_weights(case, weights):
+    """The names of a model's weights, in the order of its layer's operands."""
+    present, _ = layers.layer_op(case, weights)
+    return [n for n in present if n != "x"]
+
+
+def model_function(symbol, case, weights, weight_arguments):
+    """The model @symbol: its weights are arguments after the request when
+    `weight_arguments`, else dense constants in its body."""
     elem = case["dtype"]
     ty = lambda name: layers.tensor_type(weights, name, elem)
     present, op_text = layers.layer_op(case, weights)
-    consts = "\n".join(f"  %{n} = arith.constant dense<{layers.nest(weights[n])}> : {ty(n)}"
-                       for n in present if n != "x")
+    names = model_weights(case, weights)
+    if weight_arguments:
+        consts = ""
+        arguments = "".join(f", %{n}: {ty(n)}" for n in names)
+    else:
+        consts = "\n".join(f"  %{n} = arith.constant dense<{layers.nest(weights[n])}> : {ty(n)}"
+                           for n in names) + "\n"
+        arguments = ""
     types = ", ".join(ty(n) for n in present)
     return f"""
-func.func private @{symbol}(%x: {ty("x")}) -> {ty("x")} {{
-{consts}
-  %y = {op_text}
+func.func private @{symbol}(%x: {ty("x")}{arguments}) -> {ty("x")} {{
+{consts}  %y = {op_text}
       : ({types}) -> {ty("x")}
   return %y : {ty("x")}
 }}"""
@@ -146,11 +166,27 @@ def mlir_module(case, t):
     tokens, hidden = layers.shape_of(t["inputs"])[1:]
     sel_ty = f"tensor<{REQUESTS}x{len(MODELS)}x{case['selector_dtype']}>"
     in_ty = f"tensor<{REQUESTS}x{tokens}x{hidden}xf32>"
-    functions = "".join(model_function(symbol, *model) for (symbol, _), model in zip(MODELS, t["models"]))
+    functions = "".join(model_function(symbol, *model, i in case["weight_arguments"])
+                        for i, ((symbol, _), model) in enumerate(zip(MODELS, t["models"])))
     models = ", ".join(f"@{symbol}" for symbol, _ in MODELS)
+    # The weights the composition passes, in model order: (SSA name, type, value).
+    passed = []
+    for i, ((symbol, _), (model_case, weights)) in enumerate(zip(MODELS, t["models"])):
+        if i in case["weight_arguments"]:
+            for n in model_weights(model_case, weights):
+                passed.append((f"{symbol}_{n}", layers.tensor_type(weights, n, model_case["dtype"]), weights[n]))
+    arguments = "".join(f", %{name}: {ty}" for name, ty, _ in passed)
+    group = ""
+    if passed:
+        group = (" weights(" + ", ".join(f"%{name}" for name, _, _ in passed) + " : " +
+                 ", ".join(ty for _, ty, _ in passed) + ")")
+    consts = "".join(f"  %{name} = arith.constant dense<{layers.nest(value)}> : {ty}\n"
+                     for name, ty, value in passed)
+    call_arguments = "".join(f", %{name}" for name, _, _ in passed)
+    call_types = "".join(f", {ty}" for _, ty, _ in passed)
     return f"""{functions}
-func.func @composition(%selector: {sel_ty}, %inputs: {in_ty}) -> {in_ty} {{
-  %y = moe.composition %selector, %inputs models [{models}] {{weights_tier = #moe.tier<host>}}
+func.func @composition(%selector: {sel_ty}, %inputs: {in_ty}{arguments}) -> {in_ty} {{
+  %y = moe.composition %selector, %inputs models [{models}]{group} {{weights_tier = #moe.tier<host>}}
       : {sel_ty}, {in_ty} -> {in_ty}
   return %y : {in_ty}
 }}
@@ -158,7 +194,7 @@ func.func private @printMemrefF32(tensor<*xf32>)
 func.func @main() {{
   %selector = arith.constant dense<{literal(t["selector"], case["selector_dtype"])}> : {sel_ty}
   %inputs = arith.constant dense<{layers.nest(t["inputs"])}> : {in_ty}
-  %y = call @composition(%selector, %inputs) : ({sel_ty}, {in_ty}) -> {in_ty}
+{consts}  %y = call @composition(%selector, %inputs{call_arguments}) : ({sel_ty}, {in_ty}{call_types}) -> {in_ty}
   %u = tensor.cast %y : {in_ty} to tensor<*xf32>
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
   return

@@ -648,23 +648,87 @@ LogicalResult CompositionOp::verify() {
   return success();
 }
 
+func::FuncOp CompositionOp::lookupModel(unsigned index,
+                                        SymbolTableCollection *symbolTable) {
+  auto ref = cast<SymbolRefAttr>(getModels()[index]);
+  if (symbolTable)
+    return symbolTable->lookupNearestSymbolFrom<func::FuncOp>(*this, ref);
+  return SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(*this, ref);
+}
+
+FailureOr<SmallVector<CompositionOp::Model>>
+CompositionOp::resolveModels(SymbolTableCollection *symbolTable) {
+  SmallVector<Model> models;
+  OperandRange weights = getWeights();
+  unsigned next = 0;
+  for (unsigned i = 0, e = getModels().size(); i < e; ++i) {
+    func::FuncOp model = lookupModel(i, symbolTable);
+    if (!model || model.getNumArguments() == 0)
+      return failure();
+    unsigned count = model.getNumArguments() - 1;
+    if (count > weights.size() - next)
+      return failure();
+    models.push_back({model, weights.slice(next, count)});
+    next += count;
+  }
+  if (next != weights.size())
+    return failure();
+  return models;
+}
+
+/// "1 weight", "4 weights".
+static std::string weightCount(unsigned count) {
+  return std::to_string(count) + (count == 1 ? " weight" : " weights");
+}
+
 LogicalResult
 CompositionOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   RankedTensorType inputType = requestSliceType(getInputs());
   RankedTensorType resultType = requestSliceType(getResult());
-  for (Attribute attr : getModels()) {
+  OperandRange weights = getWeights();
+  unsigned next = 0; // the first weights operand of the current model
+  for (auto [index, attr] : llvm::enumerate(getModels())) {
     auto ref = cast<SymbolRefAttr>(attr);
-    auto model = symbolTable.lookupNearestSymbolFrom<func::FuncOp>(*this, ref);
+    func::FuncOp model = lookupModel(index, &symbolTable);
     if (!model)
       return emitOpError() << "model " << ref
                            << " does not name a func.func in scope";
+    // The request's slice, then the model's own weights, to one result.
     FunctionType type = model.getFunctionType();
-    auto expected = FunctionType::get(getContext(), {inputType}, {resultType});
+    SmallVector<Type> expectedInputs{inputType};
+    if (type.getNumInputs() > 1)
+      llvm::append_range(expectedInputs, type.getInputs().drop_front());
+    auto expected =
+        FunctionType::get(getContext(), expectedInputs, {resultType});
     if (type != expected)
       return emitOpError() << "model " << ref << " has type " << type
                            << ", expected " << expected
-                           << " (one request's slice)";
+                           << " (one request's slice, then the model's "
+                              "weights)";
+    unsigned count = type.getNumInputs() - 1;
+    unsigned left = weights.size() - next;
+    if (count > left)
+      return emitOpError() << "model " << ref << " takes "
+                           << type.getNumInputs() << " arguments (the request "
+                           << "and " << weightCount(count)
+                           << ") but the weights operands left for it are "
+                           << left;
+    for (unsigned w = 0; w < count; ++w) {
+      Type given = weights[next + w].getType();
+      Type argument = type.getInput(1 + w);
+      if (given != argument)
+        return emitOpError() << "weight " << w << " of model " << ref
+                             << " (weights operand " << next + w
+                             << ") has type " << given << " but " << ref
+                             << "'s argument " << 1 + w << " is " << argument;
+    }
+    next += count;
   }
+  if (next != weights.size())
+    return emitOpError() << "the models take " << weightCount(next)
+                         << " in all but the op has " << weights.size()
+                         << (weights.size() == 1 ? " weights operand"
+                                                 : " weights operands");
   return success();
 }
 

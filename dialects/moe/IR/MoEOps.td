@@ -477,27 +477,67 @@ def MoE_CompositionOp : MoE_Op<"composition",
   let summary = "composition of experts: a router picks one whole model per request";
   let description = [{
     `selector` `[R, M]` logits over the M `models` (symbols of `func.func`s);
-    `inputs` `[R, ...]`. For each request r, `m = argmax selector[r]` (ties to the lower
-    index) and `result[r] = @models[m](inputs[r])`. Every model takes one tensor of the
-    shape of `inputs[r]` and returns one of the shape of `result[r]`, same element types.
-    `weights_tier` says where the models' weights live between requests (SN40L keeps
-    them in host memory and streams the chosen one up).
+    `inputs` `[R, ...]`; `weights` the models' weights. For each request r,
+    `m = argmax selector[r]` (ties to the lower index) and
+    `result[r] = @models[m](inputs[r], weights of model m...)`.
+
+    Model `i` takes `1 + n_i` arguments: first one request's slice of `inputs`
+    (the shape of `inputs[r]`), then its `n_i` weights; it returns one tensor of
+    the shape of `result[r]` (same element types as `inputs` and the result).
+    The `weights` operands are the models' weights concatenated in model order
+    (model 0's `n_0`, then model 1's `n_1`, ...), each of the type of the
+    model's argument it binds; the group `weights(...)` is omitted when no model
+    takes weights (they are then constants inside the models). A model's
+    weights are typically arguments of the enclosing function, bound to its
+    checkpoint (`moe.input`). `weights_tier` says where the models' weights live
+    between requests (SN40L keeps them in host memory and streams the chosen
+    one up).
 
     ```mlir
+    // @coder takes (tensor<16x64xf32>, tensor<8x64xf32>, tensor<8xf32>),
+    // @chat takes (tensor<16x64xf32>, tensor<4x64xf32>).
     %y = moe.composition %sel, %x models [@coder, @chat]
+        weights(%coder_router, %coder_bias, %chat_router
+                : tensor<8x64xf32>, tensor<8xf32>, tensor<4x64xf32>)
+        {weights_tier = #moe.tier<host>}
         : tensor<4x2xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$selector,
                        MoE_FloatTensor:$inputs,
+                       Variadic<AnyRankedTensor>:$weights,
                        SymbolRefArrayAttr:$models,
                        OptionalAttr<MoE_TierAttr>:$weights_tier);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
-    $selector `,` $inputs `models` $models attr-dict `:` type($selector) `,`
-    type($inputs) `->` type($result)
+    $selector `,` $inputs `models` $models
+    (`weights` `(` $weights^ `:` type($weights) `)`)?
+    attr-dict `:` type($selector) `,` type($inputs) `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// One model of the composition: its function and the `weights` operands
+    /// it receives (bound to its arguments 1.., in order).
+    struct Model {
+      ::mlir::func::FuncOp func;
+      ::mlir::OperandRange weights;
+    };
+
+    /// The func.func that model `index` names, looked up from this op through
+    /// `symbolTable` (whose tables are cached) or, when null, through
+    /// SymbolTable::lookupNearestSymbolFrom; null when it names none.
+    ::mlir::func::FuncOp lookupModel(
+        unsigned index, ::mlir::SymbolTableCollection *symbolTable = nullptr);
+
+    /// The models in order, each with the `weights` operands it receives:
+    /// model i's function takes the request and then n_i weights, and the
+    /// `weights` operands are the models' weights concatenated in model
+    /// order. Fails (without a diagnostic) when a model names no func.func,
+    /// takes no argument, or the models' weights do not add up to the
+    /// `weights` operands; never for an op whose symbol uses verified.
+    ::mlir::FailureOr<::llvm::SmallVector<Model>> resolveModels(
+        ::mlir::SymbolTableCollection *symbolTable = nullptr);
+  }];
 }
 
 #endif // MOE_IR_MOEOPS_TD

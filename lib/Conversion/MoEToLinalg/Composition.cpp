@@ -10,7 +10,8 @@
 //                                   best, so a NaN wins only in column 0)
 //     x = inputs[r]                 tensor.extract_slice, rank-reduced to the
 //                                   model's argument type
-//     y = scf.index_switch m        case i: func.call @models[i](x)
+//     y = scf.index_switch m        case i: func.call @models[i](x, w_i...)
+//                                   with w_i model i's `weights` operands
 //                                   default: func.call of the last model
 //                                   (unreachable: m is in [0, M))
 //     result[r] = y                 tensor.insert_slice
@@ -31,22 +32,6 @@
 
 using namespace mlir;
 using namespace mlir::moe;
-
-/// The model func.funcs of `op`, in order; empty when one does not resolve
-/// to a func.func by a flat name (the verifier checks the former).
-static SmallVector<func::FuncOp> resolveModels(CompositionOp op) {
-  SmallVector<func::FuncOp> models;
-  for (Attribute attr : op.getModels()) {
-    auto ref = dyn_cast<FlatSymbolRefAttr>(attr);
-    auto model =
-        ref ? SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(op, ref)
-            : func::FuncOp();
-    if (!model)
-      return {};
-    models.push_back(model);
-  }
-  return models;
-}
 
 /// Whether each request's result has static sizes (the result tensor is
 /// allocated before any model runs).
@@ -77,16 +62,21 @@ struct LowerComposition : OpRewritePattern<CompositionOp> {
 
   LogicalResult matchAndRewrite(CompositionOp op,
                                 PatternRewriter &rewriter) const override {
-    SmallVector<func::FuncOp> models = resolveModels(op);
-    if (models.empty() || !hasStaticRequestSizes(op))
+    // The verifier checked the symbols and the weights' grouping; flat names
+    // are checked by checkCompositionLowering.
+    FailureOr<SmallVector<CompositionOp::Model>> models = op.resolveModels();
+    if (failed(models) ||
+        !llvm::all_of(op.getModels(), llvm::IsaPred<FlatSymbolRefAttr>) ||
+        !hasStaticRequestSizes(op))
       return rewriter.notifyMatchFailure(op, "not lowerable (see "
                                              "checkCompositionLowering)");
     LoweringBuilder b(op.getLoc(), rewriter);
     Value selector = op.getSelector(), inputs = op.getInputs();
     RankedTensorType resultType = op.getType();
-    Type requestInputType = models.front().getArgumentTypes()[0];
-    Type requestResultType = models.front().getResultTypes()[0];
-    int64_t numModels = static_cast<int64_t>(models.size());
+    func::FuncOp first = models->front().func;
+    Type requestInputType = first.getArgumentTypes()[0];
+    Type requestResultType = first.getResultTypes()[0];
+    int64_t numModels = static_cast<int64_t>(models->size());
 
     Value zero = b.index(0);
     Value requests = b.dim(selector, 0);
@@ -121,18 +111,22 @@ struct LowerComposition : OpRewritePattern<CompositionOp> {
               llvm::to_vector(llvm::seq<int64_t>(0, numModels));
           auto dispatch = scf::IndexSwitchOp::create(
               b, TypeRange{requestResultType}, chosen, cases, numModels);
-          auto callInto = [&](Region &region, func::FuncOp model) {
+          // The request, then the model's weights.
+          auto callInto = [&](Region &region,
+                              const CompositionOp::Model &model) {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(&region.emplaceBlock());
-            auto call = func::CallOp::create(b, model, ValueRange{request});
+            SmallVector<Value> arguments{request};
+            llvm::append_range(arguments, model.weights);
+            auto call = func::CallOp::create(b, model.func, arguments);
             scf::YieldOp::create(b, call.getResults());
           };
           for (auto [region, model] :
-               llvm::zip_equal(dispatch.getCaseRegions(), models))
+               llvm::zip_equal(dispatch.getCaseRegions(), *models))
             callInto(region, model);
           // Unreachable (argmax is in [0, M)); an out-of-range index would
           // mean the last model.
-          callInto(dispatch.getDefaultRegion(), models.back());
+          callInto(dispatch.getDefaultRegion(), models->back());
 
           auto [outOffsets, outSizes, outStrides] = requestSlice(b, acc[0], r);
           return {tensor::InsertSliceOp::create(b, dispatch.getResult(0),

@@ -5,7 +5,9 @@
 // runtime's reference interpreter (runtime/src/reference/ReferenceProgram.h)
 // runs for `moe-run --check`. Float tensor constants (arith.constant of a
 // dense attribute) are ops of the program; a moe.composition's "models" are
-// the programs of its model functions, nested.
+// the programs of its model functions, nested (each taking the request, then
+// its weights), its variadic "weights" operand an array of value ids, and
+// "weights_per_model" how many of them each model takes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -71,8 +73,10 @@ private:
   FailureOr<json::Object> attributesOf(Operation *op);
   FailureOr<json::Value> attributeValue(Operation *op, StringRef name,
                                         Attribute attr);
-  /// The programs of a composition's models, in order.
-  FailureOr<json::Array> modelPrograms(CompositionOp op);
+  /// The programs of a composition's models, in order, and how many
+  /// `weights` operands each takes.
+  LogicalResult modelPrograms(CompositionOp op, json::Array &programs,
+                              json::Array &weightsPerModel);
 
   /// A warning at `at` (the function when null): the function gets no
   /// reference program. Not attached to the op, so that it is one line. In a
@@ -119,6 +123,11 @@ FailureOr<json::Object> ProgramBuilder::operandsOf(Operation *op) {
   SmallVector<std::pair<StringRef, Value>> named;
   auto add = [&](StringRef name, Value value) {
     named.emplace_back(name, value);
+  };
+  // Variadic operands: an array of value ids (omitted when empty).
+  SmallVector<std::pair<StringRef, ValueRange>> variadic;
+  auto addVariadic = [&](StringRef name, ValueRange range) {
+    variadic.emplace_back(name, range);
   };
   auto addBlock = [&](auto block) {
     add("tokens", block.getTokens());
@@ -212,6 +221,7 @@ FailureOr<json::Object> ProgramBuilder::operandsOf(Operation *op) {
                    .Case<CompositionOp>([&](CompositionOp o) {
                      add("selector", o.getSelector());
                      add("inputs", o.getInputs());
+                     addVariadic("weights", o.getWeights());
                      return true;
                    })
                    .Case<arith::ConstantOp>([&](arith::ConstantOp) {
@@ -226,17 +236,36 @@ FailureOr<json::Object> ProgramBuilder::operandsOf(Operation *op) {
 
   json::Object operands;
   unsigned present = 0;
-  for (auto [name, value] : named) {
-    if (!value)
-      continue; // absent optional operand
-    ++present;
+  auto idOf = [&](Value value) -> FailureOr<int64_t> {
     auto it = ids.find(value);
     if (it == ids.end()) {
       (void)fail(op, "an operand of '" + op->getName().getStringRef() +
                          "' is defined outside the function body");
       return failure();
     }
-    operands[name] = it->second;
+    return it->second;
+  };
+  for (auto [name, value] : named) {
+    if (!value)
+      continue; // absent optional operand
+    ++present;
+    FailureOr<int64_t> id = idOf(value);
+    if (failed(id))
+      return failure();
+    operands[name] = *id;
+  }
+  for (auto [name, range] : variadic) {
+    if (range.empty())
+      continue; // as an absent optional operand
+    json::Array list;
+    for (Value value : range) {
+      ++present;
+      FailureOr<int64_t> id = idOf(value);
+      if (failed(id))
+        return failure();
+      list.push_back(*id);
+    }
+    operands[name] = std::move(list);
   }
   if (present != op->getNumOperands()) {
     (void)fail(op, "'" + op->getName().getStringRef() +
@@ -308,24 +337,24 @@ FailureOr<json::Value> ProgramBuilder::attributeValue(Operation *op,
   return failure();
 }
 
-FailureOr<json::Array> ProgramBuilder::modelPrograms(CompositionOp op) {
-  json::Array programs;
-  for (Attribute attr : op.getModels()) {
-    auto ref = cast<SymbolRefAttr>(attr);
-    auto model = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(op, ref);
-    if (!model) {
-      (void)fail(op, "model " + ref.getLeafReference().getValue() +
-                         " is not a func.func in scope");
-      return failure();
-    }
-    // No recursion: a model's argument has one dimension fewer than the
+LogicalResult ProgramBuilder::modelPrograms(CompositionOp op,
+                                            json::Array &programs,
+                                            json::Array &weightsPerModel) {
+  // A verified op resolves; the check guards unverified input.
+  FailureOr<SmallVector<CompositionOp::Model>> models = op.resolveModels();
+  if (failed(models))
+    return fail(op, "its models do not resolve to func.funcs taking the "
+                    "request and their weights");
+  for (const CompositionOp::Model &model : *models) {
+    // No recursion: a model's request has one dimension fewer than the
     // composition's inputs, so nested compositions end.
-    FailureOr<json::Object> program = ProgramBuilder(model, this).build();
+    FailureOr<json::Object> program = ProgramBuilder(model.func, this).build();
     if (failed(program))
       return failure();
     programs.push_back(std::move(*program));
+    weightsPerModel.push_back(static_cast<int64_t>(model.weights.size()));
   }
-  return programs;
+  return success();
 }
 
 FailureOr<json::Object> ProgramBuilder::attributesOf(Operation *op) {
@@ -365,11 +394,15 @@ FailureOr<json::Object> ProgramBuilder::attributesOf(Operation *op) {
   if (auto attention = dyn_cast<UnionAttentionOp>(op))
     attributes["rope_theta"] = attention.getRopeTheta().convertToDouble();
   // A composition's models are their programs, not their names.
+  // How many `weights` operands each model takes is explicit (absent when
+  // none takes any, as in bundles from before models took weights).
   if (auto composition = dyn_cast<CompositionOp>(op)) {
-    FailureOr<json::Array> programs = modelPrograms(composition);
-    if (failed(programs))
+    json::Array programs, weightsPerModel;
+    if (failed(modelPrograms(composition, programs, weightsPerModel)))
       return failure();
-    attributes["models"] = std::move(*programs);
+    attributes["models"] = std::move(programs);
+    if (!composition.getWeights().empty())
+      attributes["weights_per_model"] = std::move(weightsPerModel);
   }
   return attributes;
 }

@@ -14,8 +14,16 @@ using DeclaredShapes = std::vector<std::vector<int64_t>>;
 
 static const HostTensor *operand(const OpOperands &operands,
                                  const char *name) {
-  auto it = operands.find(name);
-  return it == operands.end() ? nullptr : it->second;
+  auto it = operands.single.find(name);
+  return it == operands.single.end() ? nullptr : it->second;
+}
+
+/// A variadic operand; empty when absent.
+static std::vector<const HostTensor *>
+variadicOperand(const OpOperands &operands, const char *name) {
+  auto it = operands.variadic.find(name);
+  return it == operands.variadic.end() ? std::vector<const HostTensor *>{}
+                                       : it->second;
 }
 
 static bool runRouter(const OpOperands &operands, const json &attributes,
@@ -272,8 +280,10 @@ static bool runConstant(const OpOperands &, const json &attributes,
   return true;
 }
 
-/// moe.composition: "models" are the model functions' programs, each taking
-/// one request and returning one result of the declared shape less its
+/// moe.composition: "models" are the model functions' programs, model i
+/// taking one request and then weights_per_model[i] of the "weights" operands
+/// (the models' weights in model order; "weights_per_model" absent: no model
+/// takes weights), and returning one result of the declared shape less its
 /// request dimension.
 static bool runComposition(const OpOperands &operands, const json &attributes,
                            const DeclaredShapes &declared,
@@ -284,6 +294,38 @@ static bool runComposition(const OpOperands &operands, const json &attributes,
     error = "attribute 'models' must be a non-empty array of programs";
     return false;
   }
+  std::vector<const HostTensor *> weights =
+      variadicOperand(operands, "weights");
+  // firstWeight[i]: model i's first weight; firstWeight[M] = the count.
+  std::vector<size_t> firstWeight(models->size() + 1, 0);
+  auto perModel = attributes.find("weights_per_model");
+  if (perModel != attributes.end()) {
+    const std::string expected =
+        "attribute 'weights_per_model' must be an array of " +
+        std::to_string(models->size()) +
+        " non-negative integers (one per model)";
+    if (!perModel->is_array() || perModel->size() != models->size()) {
+      error = expected;
+      return false;
+    }
+    for (size_t i = 0; i < models->size(); ++i) {
+      const json &count = (*perModel)[i];
+      // Bounded by the operands, so that the sum cannot overflow.
+      if (!count.is_number_integer() || count.get<int64_t>() < 0 ||
+          count.get<uint64_t>() > weights.size()) {
+        error = expected + " of at most the " +
+                std::to_string(weights.size()) + " weights operands";
+        return false;
+      }
+      firstWeight[i + 1] = firstWeight[i] + count.get<size_t>();
+    }
+  }
+  if (firstWeight.back() != weights.size()) {
+    error = "the models take " + std::to_string(firstWeight.back()) +
+            " weights in all (attribute 'weights_per_model'), the op has " +
+            std::to_string(weights.size()) + " 'weights' operands";
+    return false;
+  }
   if (declared[0].empty()) {
     error = "the declared result needs a leading request dimension";
     return false;
@@ -292,8 +334,11 @@ static bool runComposition(const OpOperands &operands, const json &attributes,
                                           declared[0].end());
   RunModel runModel = [&](int64_t model, const HostTensor &request,
                           HostTensor &result, std::string &modelError) {
+    std::vector<HostTensor> arguments = {request};
+    for (size_t w = firstWeight[model]; w < firstWeight[model + 1]; ++w)
+      arguments.push_back(*weights[w]);
     std::vector<HostTensor> returned;
-    if (!runNestedProgram((*models)[model], {request}, returned, modelError))
+    if (!runNestedProgram((*models)[model], arguments, returned, modelError))
       return false;
     if (returned.size() != 1) {
       modelError = "its program returns " + std::to_string(returned.size()) +
@@ -362,7 +407,12 @@ static const OpDefinition kOps[] = {
      {"gate_weight"},
      "f",
      runUnionFFN},
-    {"moe.composition", {"selector", "inputs"}, {}, "f", runComposition},
+    {"moe.composition",
+     {"selector", "inputs"},
+     {},
+     "f",
+     runComposition,
+     {"weights"}},
 };
 
 const OpDefinition *findOpDefinition(const std::string &name) {

@@ -20,8 +20,13 @@
 
 namespace moert::reference {
 
-/// An op's operands by ODS name; an absent optional operand is null.
-using OpOperands = std::map<std::string, const HostTensor *>;
+/// An op's operands by ODS name: `single` has one tensor per operand (an
+/// absent optional operand is missing), `variadic` a list per variadic operand
+/// (an absent one is missing or empty).
+struct OpOperands {
+  std::map<std::string, const HostTensor *> single;
+  std::map<std::string, std::vector<const HostTensor *>> variadic;
+};
 
 struct OpDefinition {
   const char *name; ///< "moe.router"
@@ -35,6 +40,9 @@ struct OpDefinition {
   bool (*run)(const OpOperands &operands, const nlohmann::json &attributes,
               const std::vector<std::vector<int64_t>> &declaredResults,
               std::vector<HostTensor> &results, std::string &error);
+  /// Variadic operands, each an array of value ids in the program (optional:
+  /// a missing one is empty).
+  std::vector<std::string> variadicOperands = {};
 };
 
 /// The definition of op `name`, or null when no such op is executable.

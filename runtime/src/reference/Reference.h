@@ -176,7 +176,8 @@ bool unionFFN(const UnionFFNOperands &operands, int64_t numExperts,
               HostTensor &result, std::string &error);
 
 /// Runs model `model` of a composition on one request (`request`, the
-/// request's slice of the inputs) into `result`.
+/// request's slice of the inputs) into `result`; the model's weights, if it
+/// takes any, are bound by the callback.
 using RunModel = std::function<bool(int64_t model, const HostTensor &request,
                                     HostTensor &result, std::string &error)>;
 

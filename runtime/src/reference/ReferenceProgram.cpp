@@ -166,6 +166,18 @@ bool Interpreter::runOp(const json &op, size_t index) {
     return fail(where + ": \"operands\" must be an object");
 
   OpOperands operands;
+  // The defined value of id `id` (of operand `operandName`), or null.
+  auto definedValue = [&](const json &id, const std::string &operandName,
+                          const HostTensor *&tensor) {
+    size_t value;
+    if (!readValueId(id, where + " operand '" + operandName + "'", value))
+      return false;
+    if (!values[value])
+      return fail(where + ": operand '" + operandName + "' uses value " +
+                  std::to_string(value) + " before it is defined");
+    tensor = &*values[value];
+    return true;
+  };
   for (const auto &item : op["operands"].items()) {
     const std::string &operandName = item.key();
     auto named = [&](const std::vector<std::string> &names) {
@@ -174,20 +186,30 @@ bool Interpreter::runOp(const json &op, size_t index) {
           return true;
       return false;
     };
+    if (named(definition->variadicOperands)) {
+      // A variadic operand: an array of value ids.
+      if (!item.value().is_array())
+        return fail(where + ": operand '" + operandName +
+                    "' must be an array of value ids");
+      std::vector<const HostTensor *> &list = operands.variadic[operandName];
+      for (const json &id : item.value()) {
+        const HostTensor *tensor;
+        if (!definedValue(id, operandName, tensor))
+          return false;
+        list.push_back(tensor);
+      }
+      continue;
+    }
     if (!named(definition->requiredOperands) &&
         !named(definition->optionalOperands))
       return fail(where + ": unknown operand '" + operandName + "'");
-    size_t value;
-    if (!readValueId(item.value(), where + " operand '" + operandName + "'",
-                     value))
+    const HostTensor *tensor;
+    if (!definedValue(item.value(), operandName, tensor))
       return false;
-    if (!values[value])
-      return fail(where + ": operand '" + operandName + "' uses value " +
-                  std::to_string(value) + " before it is defined");
-    operands[operandName] = &*values[value];
+    operands.single[operandName] = tensor;
   }
   for (const std::string &required : definition->requiredOperands)
-    if (!operands.count(required))
+    if (!operands.single.count(required))
       return fail(where + ": missing operand '" + required + "'");
 
   const json &resultIds = op["results"];

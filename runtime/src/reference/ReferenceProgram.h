@@ -15,12 +15,15 @@
 // Value ids index "values". The function's arguments are the values no op
 // defines, and they must come first (ids 0..N-1, in argument order). Op names,
 // operand names (absent optional operands omitted) and attribute names are the
-// ODS ones of MoEOps.td; results follow the ODS result order. Besides moe
+// ODS ones of MoEOps.td (a variadic operand is an array of value ids, omitted
+// when empty); results follow the ODS result order. Besides moe
 // ops, "arith.addf" (residual sums) and "arith.constant" (a float tensor
 // constant: attribute "value" is one element, a splat, or all of them in
 // row-major order; an element is a number or "nan", "inf", "-inf"). A
 // "moe.composition" carries its models as programs in attribute "models",
-// each taking one request and returning its result.
+// model i taking one request and then weights_per_model[i] of its "weights"
+// operands (attribute "weights_per_model", one count per model; absent when
+// no model takes weights), and returning its result.
 //
 //===----------------------------------------------------------------------===//
 

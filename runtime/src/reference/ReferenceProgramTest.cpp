@@ -520,6 +520,135 @@ TEST(ReferenceProgramTest, CompositionErrors) {
             std::string::npos);
 }
 
+namespace {
+
+/// A model program over requests of shape [2] taking `weights` weights of
+/// shape [2]: x + w0 + w1 + ... (x alone without weights).
+json addWeightsModel(int weights) {
+  json values = json::array();
+  for (int i = 0; i <= weights; ++i)
+    values.push_back({{"dtype", "f32"}, {"shape", {2}}});
+  json ops = json::array();
+  int sum = 0; // the value holding the running sum
+  for (int w = 1; w <= weights; ++w) {
+    values.push_back({{"dtype", "f32"}, {"shape", {2}}});
+    int next = static_cast<int>(values.size()) - 1;
+    ops.push_back({{"op", "arith.addf"},
+                   {"operands", {{"lhs", sum}, {"rhs", w}}},
+                   {"results", {next}},
+                   {"attributes", json::object()}});
+    sum = next;
+  }
+  return {{"function", "weighted"},
+          {"values", std::move(values)},
+          {"ops", std::move(ops)},
+          {"returns", {sum}}};
+}
+
+/// A composition over R = 4 requests of shape [2] whose models take weights:
+/// model 0 one, model 1 none, model 2 two; the weights are arguments 2..4
+/// ([2] each), the result value 5.
+json weightedCompositionProgram() {
+  json values = {{{"dtype", "f32"}, {"shape", {4, 3}}},
+                 {{"dtype", "f32"}, {"shape", {4, 2}}}};
+  for (int i = 0; i < 4; ++i) {
+    json shape = i < 3 ? json::array({2}) : json::array({4, 2});
+    values.push_back({{"dtype", "f32"}, {"shape", std::move(shape)}});
+  }
+  return {{"function", "weighted_composition"},
+          {"values", std::move(values)},
+          {"ops",
+           {{{"op", "moe.composition"},
+             {"operands",
+              {{"selector", 0}, {"inputs", 1}, {"weights", {2, 3, 4}}}},
+             {"results", {5}},
+             {"attributes",
+              {{"models", {addWeightsModel(1), addWeightsModel(0),
+                           addWeightsModel(2)}},
+               {"weights_per_model", {1, 0, 2}}}}}}},
+          {"returns", {5}}};
+}
+
+/// compositionArguments() and the three weights.
+std::vector<HostTensor> weightedCompositionArguments() {
+  std::vector<HostTensor> arguments = compositionArguments();
+  arguments.push_back(f32({2}, {10, 20}));
+  arguments.push_back(f32({2}, {100, 200}));
+  arguments.push_back(f32({2}, {1000, 2000}));
+  return arguments;
+}
+
+} // namespace
+
+// Tests a composition whose models take weights: each model gets the request
+// and then its own "weights" operands (weights_per_model splits them in model
+// order); a model without weights gets the request alone.
+TEST(ReferenceProgramTest, CompositionWithWeights) {
+  std::vector<HostTensor> results;
+  std::string error;
+  ASSERT_TRUE(runProgram(weightedCompositionProgram().dump(),
+                         weightedCompositionArguments(), results, error))
+      << error;
+  ASSERT_EQ(results.size(), 1u);
+  // Requests choose models 2, 1, 0, 1.
+  EXPECT_EQ(results[0].data, (std::vector<double>{1101, 2202, 3, 4, 15, 26,
+                                                  7, 8}));
+}
+
+// Tests the errors of a composition's weights: the operand's encoding, and
+// weights_per_model against the models and the operands.
+TEST(ReferenceProgramTest, CompositionWeightsErrors) {
+  std::vector<HostTensor> arguments = weightedCompositionArguments();
+  json bad = weightedCompositionProgram();
+  bad["ops"][0]["attributes"].erase("weights_per_model");
+  EXPECT_NE(programError(bad, arguments)
+                .find("op 0 (moe.composition): the models take 0 weights in "
+                      "all (attribute 'weights_per_model'), the op has 3 "
+                      "'weights' operands"),
+            std::string::npos);
+  bad = weightedCompositionProgram();
+  bad["ops"][0]["attributes"]["weights_per_model"] = {1, 0, 1};
+  EXPECT_NE(programError(bad, arguments)
+                .find("the models take 2 weights in all"),
+            std::string::npos);
+  bad = weightedCompositionProgram();
+  bad["ops"][0]["attributes"]["weights_per_model"] = {1, 2};
+  EXPECT_NE(programError(bad, arguments)
+                .find("attribute 'weights_per_model' must be an array of 3 "
+                      "non-negative integers (one per model)"),
+            std::string::npos);
+  bad["ops"][0]["attributes"]["weights_per_model"] = {1, -1, 3};
+  EXPECT_NE(programError(bad, arguments).find("'weights_per_model'"),
+            std::string::npos);
+  bad["ops"][0]["attributes"]["weights_per_model"] = {1, 0, 4};
+  EXPECT_NE(programError(bad, arguments)
+                .find("of at most the 3 weights operands"),
+            std::string::npos);
+  bad["ops"][0]["attributes"]["weights_per_model"] = "1,0,2";
+  EXPECT_NE(programError(bad, arguments).find("'weights_per_model'"),
+            std::string::npos);
+  // Model 0 given two weights but its program takes one.
+  bad = weightedCompositionProgram();
+  bad["ops"][0]["attributes"]["weights_per_model"] = {2, 0, 1};
+  EXPECT_NE(programError(bad, arguments)
+                .find("model 2 on request 0: the program takes 3 arguments, "
+                      "got 2"),
+            std::string::npos);
+  bad = weightedCompositionProgram();
+  bad["ops"][0]["operands"]["weights"] = 2;
+  EXPECT_NE(programError(bad, arguments)
+                .find("operand 'weights' must be an array of value ids"),
+            std::string::npos);
+  bad["ops"][0]["operands"]["weights"] = {2, 3, 9};
+  EXPECT_NE(programError(bad, arguments)
+                .find("operand 'weights': value id 9 is out of range"),
+            std::string::npos);
+  bad["ops"][0]["operands"]["weights"] = {2, 3, 5};
+  EXPECT_NE(programError(bad, arguments)
+                .find("operand 'weights' uses value 5 before it is defined"),
+            std::string::npos);
+}
+
 // Tests that compositions nested in models run (the argument passes through
 // the one model), and that nesting deeper than the bound is an error, not a
 // stack overflow.

@@ -263,3 +263,31 @@ func.func @dynamic_requests(%sel: tensor<?x1xf32>, %x: tensor<?x4x8xf32>) -> ten
   %y = moe.composition %sel, %x models [@doubled] : tensor<?x1xf32>, tensor<?x4x8xf32> -> tensor<?x4x8xf32>
   return %y : tensor<?x4x8xf32>
 }
+
+// -----
+
+// Tests composition of models that take their weights: the call of model m
+// passes the request's slice, then model m's weights operands (model 0 two,
+// model 1 none, model 2 one), in every case and in the default.
+// CHECK-LABEL: func.func @composition_weights
+// CHECK-SAME: %[[SEL:[^:]*]]: tensor<5x3xf32>, %[[X:[^:]*]]: tensor<5x16x8xf32>, %[[R0:[^:]*]]: tensor<4x8xf32>, %[[B0:[^:]*]]: tensor<4xf32>, %[[R2:[^:]*]]: tensor<8x8xf32>
+// CHECK: scf.for
+// CHECK: %[[REQ:.*]] = tensor.extract_slice %[[X]]
+// CHECK: scf.index_switch
+// CHECK-NEXT: case 0 {
+// CHECK-NEXT: func.call @chat_weighted(%[[REQ]], %[[R0]], %[[B0]]) : (tensor<16x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<16x8xf32>
+// CHECK: case 1 {
+// CHECK-NEXT: func.call @coder_constant(%[[REQ]]) : (tensor<16x8xf32>) -> tensor<16x8xf32>
+// CHECK: case 2 {
+// CHECK-NEXT: func.call @math_weighted(%[[REQ]], %[[R2]]) : (tensor<16x8xf32>, tensor<8x8xf32>) -> tensor<16x8xf32>
+// CHECK: default {
+// CHECK-NEXT: func.call @math_weighted(%[[REQ]], %[[R2]])
+func.func private @chat_weighted(tensor<16x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<16x8xf32>
+func.func private @coder_constant(tensor<16x8xf32>) -> tensor<16x8xf32>
+func.func private @math_weighted(tensor<16x8xf32>, tensor<8x8xf32>) -> tensor<16x8xf32>
+func.func @composition_weights(%sel: tensor<5x3xf32>, %x: tensor<5x16x8xf32>, %r0: tensor<4x8xf32>, %b0: tensor<4xf32>, %r2: tensor<8x8xf32>) -> tensor<5x16x8xf32> {
+  %y = moe.composition %sel, %x models [@chat_weighted, @coder_constant, @math_weighted]
+      weights(%r0, %b0, %r2 : tensor<4x8xf32>, tensor<4xf32>, tensor<8x8xf32>)
+      : tensor<5x3xf32>, tensor<5x16x8xf32> -> tensor<5x16x8xf32>
+  return %y : tensor<5x16x8xf32>
+}

@@ -2065,7 +2065,7 @@ func.func @composition_model_not_func(%s: tensor<4x1xf32>, %x: tensor<4x16x64xf3
 func.func private @chat(tensor<16x64xf32>) -> tensor<16x64xf32>
 func.func private @coder(tensor<16x32xf32>) -> tensor<16x64xf32>
 func.func @composition_model_input_type(%s: tensor<4x2xf32>, %x: tensor<4x16x64xf32>) {
-  // expected-error @+1 {{model @coder has type '(tensor<16x32xf32>) -> tensor<16x64xf32>', expected '(tensor<16x64xf32>) -> tensor<16x64xf32>' (one request's slice)}}
+  // expected-error @+1 {{model @coder has type '(tensor<16x32xf32>) -> tensor<16x64xf32>', expected '(tensor<16x64xf32>) -> tensor<16x64xf32>' (one request's slice, then the model's weights)}}
   %y = moe.composition %s, %x models [@chat, @coder] : tensor<4x2xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
   return
 }
@@ -2082,11 +2082,84 @@ func.func @composition_model_result_type(%s: tensor<4x1xf32>, %x: tensor<4x16x64
 
 // -----
 
-// Tests that composition rejects a model that takes more than one tensor.
+// Tests that composition rejects a model that takes a weight the composition does not pass.
 func.func private @chat(tensor<16x64xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>
 func.func @composition_model_arity(%s: tensor<4x1xf32>, %x: tensor<4x16x64xf32>) {
-  // expected-error @+1 {{model @chat has type '(tensor<16x64xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>'}}
+  // expected-error @+1 {{'moe.composition' op model @chat takes 2 arguments (the request and 1 weight) but the weights operands left for it are 0}}
   %y = moe.composition %s, %x models [@chat] : tensor<4x1xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition rejects a model that takes no argument (not even the request).
+func.func private @constant() -> tensor<16x64xf32>
+func.func @composition_model_no_arguments(%s: tensor<4x1xf32>, %x: tensor<4x16x64xf32>) {
+  // expected-error @+1 {{model @constant has type '() -> tensor<16x64xf32>', expected '(tensor<16x64xf32>) -> tensor<16x64xf32>' (one request's slice, then the model's weights)}}
+  %y = moe.composition %s, %x models [@constant] : tensor<4x1xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition rejects a model whose first argument is not the request even when it takes weights.
+func.func private @coder(tensor<64x64xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>
+func.func @composition_model_weights_first(%s: tensor<4x1xf32>, %x: tensor<4x16x64xf32>, %w: tensor<16x64xf32>) {
+  // expected-error @+1 {{model @coder has type '(tensor<64x64xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>', expected '(tensor<16x64xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>' (one request's slice, then the model's weights)}}
+  %y = moe.composition %s, %x models [@coder] weights(%w : tensor<16x64xf32>) : tensor<4x1xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition rejects weights operands too few for a model (the earlier models take theirs first).
+func.func private @chat(tensor<16x64xf32>, tensor<8x64xf32>) -> tensor<16x64xf32>
+func.func private @coder(tensor<16x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<16x64xf32>
+func.func @composition_weights_too_few(%s: tensor<4x2xf32>, %x: tensor<4x16x64xf32>, %w: tensor<8x64xf32>) {
+  // expected-error @+1 {{'moe.composition' op model @coder takes 5 arguments (the request and 4 weights) but the weights operands left for it are 2}}
+  %y = moe.composition %s, %x models [@chat, @coder] weights(%w, %w, %w : tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>) : tensor<4x2xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition rejects a weight whose type is not the model's argument's.
+func.func private @chat(tensor<16x64xf32>, tensor<8x64xf32>) -> tensor<16x64xf32>
+func.func private @coder(tensor<16x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x64xf32>) -> tensor<16x64xf32>
+func.func @composition_weight_type(%s: tensor<4x2xf32>, %x: tensor<4x16x64xf32>, %w: tensor<8x64xf32>, %v: tensor<64x64xbf16>) {
+  // expected-error @+1 {{'moe.composition' op weight 3 of model @coder (weights operand 4) has type 'tensor<64x64xbf16>' but @coder's argument 4 is 'tensor<64x64xf32>'}}
+  %y = moe.composition %s, %x models [@chat, @coder] weights(%w, %w, %w, %w, %v : tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<64x64xbf16>) : tensor<4x2xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition rejects weights operands that no model takes.
+func.func private @chat(tensor<16x64xf32>, tensor<8x64xf32>) -> tensor<16x64xf32>
+func.func private @math(tensor<16x64xf32>) -> tensor<16x64xf32>
+func.func @composition_weights_too_many(%s: tensor<4x2xf32>, %x: tensor<4x16x64xf32>, %w: tensor<8x64xf32>) {
+  // expected-error @+1 {{'moe.composition' op the models take 1 weight in all but the op has 2 weights operands}}
+  %y = moe.composition %s, %x models [@chat, @math] weights(%w, %w : tensor<8x64xf32>, tensor<8x64xf32>) : tensor<4x2xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition rejects weights when no model takes any.
+func.func private @math(tensor<16x64xf32>) -> tensor<16x64xf32>
+func.func @composition_weights_unused(%s: tensor<4x1xf32>, %x: tensor<4x16x64xf32>, %w: tensor<8x64xf32>) {
+  // expected-error @+1 {{'moe.composition' op the models take 0 weights in all but the op has 1 weights operand}}
+  %y = moe.composition %s, %x models [@math] weights(%w : tensor<8x64xf32>) : tensor<4x1xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return
+}
+
+// -----
+
+// Tests that composition weights must be ranked tensors.
+func.func private @math(tensor<16x64xf32>, tensor<*xf32>) -> tensor<16x64xf32>
+func.func @composition_weights_unranked(%s: tensor<4x1xf32>, %x: tensor<4x16x64xf32>, %w: tensor<*xf32>) {
+  // expected-error @+1 {{'moe.composition' op operand #2 must be variadic of ranked tensor of any type values, but got 'tensor<*xf32>'}}
+  %y = moe.composition %s, %x models [@math] weights(%w : tensor<*xf32>) : tensor<4x1xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
   return
 }
 

@@ -212,6 +212,25 @@ func.func @composition(%sel: tensor<4x2xf32>, %x: tensor<4x16x64xf32>) -> tensor
   return %y : tensor<4x16x64xf32>
 }
 
+// Tests composition of models that take their weights as arguments: the
+// weights group lists model 0's weights, then model 1's (none), then model
+// 2's, and prints back as parsed, before the attributes.
+// CHECK-LABEL: func.func @composition_weights
+// CHECK-SAME: (%[[SEL:.*]]: tensor<4x3xf32>, %[[X:.*]]: tensor<4x16x64xf32>, %[[W0:.*]]: tensor<8x64xf32>, %[[W1:.*]]: tensor<8x64xbf16>, %[[W2:.*]]: tensor<64x64xf32>)
+// CHECK: moe.composition %[[SEL]], %[[X]] models [@coder_weighted, @chat, @math_weighted] weights(%[[W0]], %[[W1]], %[[W2]] : tensor<8x64xf32>, tensor<8x64xbf16>, tensor<64x64xf32>) {weights_tier = #moe.tier<host>} : tensor<4x3xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+// CHECK: moe.composition %[[SEL]], %[[X]] models [@chat, @chat, @math_weighted] weights(%[[W2]] : tensor<64x64xf32>) : tensor<4x3xf32>
+func.func private @coder_weighted(tensor<16x64xf32>, tensor<8x64xf32>, tensor<8x64xbf16>) -> tensor<16x64xf32>
+func.func private @math_weighted(tensor<16x64xf32>, tensor<64x64xf32>) -> tensor<16x64xf32>
+func.func @composition_weights(%sel: tensor<4x3xf32>, %x: tensor<4x16x64xf32>, %w0: tensor<8x64xf32>, %w1: tensor<8x64xbf16>, %w2: tensor<64x64xf32>) -> tensor<4x16x64xf32> {
+  %y = moe.composition %sel, %x models [@coder_weighted, @chat, @math_weighted]
+      weights(%w0, %w1, %w2 : tensor<8x64xf32>, tensor<8x64xbf16>, tensor<64x64xf32>)
+      {weights_tier = #moe.tier<host>}
+      : tensor<4x3xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  %z = moe.composition %sel, %x models [@chat, @chat, @math_weighted] weights(%w2 : tensor<64x64xf32>)
+      : tensor<4x3xf32>, tensor<4x16x64xf32> -> tensor<4x16x64xf32>
+  return %y : tensor<4x16x64xf32>
+}
+
 // Tests that arguments name the checkpoint tensors they are bound to.
 // CHECK-LABEL: func.func @named_inputs
 // CHECK-SAME: {moe.input = "model.layers.0.block_sparse_moe.experts.{expert}.w1.weight"}

@@ -9,7 +9,12 @@
 #      different bundle; each survivor must exit with a clear error within the
 #      collective deadline (MOE_FAULT_TIMEOUT_S, default 10 s);
 #   3. moe-bench --ranks N --run-only on .gpu/multi/bench: layer time, our
-#      all-to-all bandwidth and torch.distributed's on the same splits.
+#      all-to-all bandwidth and torch.distributed's on the same splits;
+#   4. stream: the streamed bundles of .gpu/multi/stream (moe-stream chunks)
+#      with their started all-to-alls overlapped on NCCL's own stream, and
+#      with MOERT_NCCL_OVERLAP=0 (started collectives run at their start),
+#      beside the unstreamed bench bundle: median layer time, and --check on
+#      the streamed main-job layers both ways.
 # Prepare here with scripts/gpu/prepare-multi-gpu.sh. Logs go to $OUT (or
 # .gpu/logs, at most 8 files: the device tool brings back 8). MOE_MULTI_RANKS
 # (default 2) ranks; MOE_MULTI_STEPS (default "checks faults bench") picks the
@@ -31,8 +36,9 @@ multi="$root/.gpu/multi"
 # --bind-to none: Open MPI binds each rank to one core by default, where the
 # CUDA driver's and NCCL's threads would share it with the polling host thread.
 mpirun=(mpirun --allow-run-as-root --oversubscribe --bind-to none -x NCCL_NVLS_ENABLE
-        -x TORCH_SYMM_MEM_DISABLE_MULTICAST -x NVSHMEM_DISABLE_NVLS)
-steps="${MOE_MULTI_STEPS:-checks faults bench}"
+        -x TORCH_SYMM_MEM_DISABLE_MULTICAST -x NVSHMEM_DISABLE_NVLS -x MOERT_NCCL_OVERLAP)
+export MOERT_NCCL_OVERLAP="${MOERT_NCCL_OVERLAP:-1}"
+steps="${MOE_MULTI_STEPS:-checks faults bench stream}"
 status=0
 step() { echo "== $1 ($(date +%T))"; }
 
@@ -98,6 +104,40 @@ victim_bundle="$multi/checks/mixtral-8x7b.ep2.bundle"
   echo "launcher exit $?; $(awk -v a="$(date +%s.%N)" -v b="$start" "BEGIN{printf \"%.2f\", a - b}") s from the start to the end"
   grep -E "error" "$logs/fault.bundle.log" | head -4
 } 2>&1 | tee "$logs/faults.txt"
+fi
+
+# 4. Streamed layers: overlapped started all-to-alls against synchronous ones.
+if [[ " $steps " == *" stream "* ]]; then
+step stream
+{
+  for bundle in "$multi"/stream/*-8x7b.*.bundle "$multi"/stream/qwen3-30b-a3b.*.bundle "$multi"/stream/deepseek-v3.*.bundle; do
+    [ -f "$bundle" ] || continue
+    for overlap in 1 0; do
+      if MOERT_NCCL_OVERLAP=$overlap timeout 180 "${mpirun[@]}" -np "$ranks" "$bin/moe-run" "$bundle" --device cuda \
+          --seed 7 --check >"$logs/stream.current.log" 2>&1 && grep -q "check    PASS" "$logs/stream.current.log"; then
+        echo "check $(basename "$bundle" .bundle) overlap=$overlap: PASS"
+      else
+        echo "check $(basename "$bundle" .bundle) overlap=$overlap: FAIL"; tail -4 "$logs/stream.current.log"; status=1
+      fi
+    done
+  done
+  printf '%-34s %12s %12s %12s\n' config "unstreamed" "streamed" "overlapped"
+  for bundle in "$multi"/stream/*-prefill.s*.bundle "$multi"/stream/*-decode.s*.bundle; do
+    [ -f "$bundle" ] || continue
+    name="$(basename "$bundle")"; name="${name%%.s*}"
+    times=()
+    for run in "plain 1" "stream 0" "stream 1"; do
+      set -- $run
+      file="$bundle"; [ "$1" = plain ] && file="$multi/bench/$name.bf16.cuda.ep2.bundle"
+      MOERT_NCCL_OVERLAP=$2 timeout 180 "${mpirun[@]}" -np "$ranks" "$bin/moe-run" "$file" --device cuda --seed 1 \
+        --repeat "${MOE_BENCH_REPEAT:-5}" >"$logs/stream.current.log" 2>&1
+      times+=("$(grep -oE 'median [0-9.]+' "$logs/stream.current.log" | awk '{print $2}' | head -1)")
+      [ -n "${times[-1]}" ] || { times[-1]=FAIL; tail -3 "$logs/stream.current.log"; status=1; }
+    done
+    printf '%-34s %12s %12s %12s\n' "$name" "${times[@]}"
+  done
+  rm -f "$logs/stream.current.log"
+} 2>&1 | tee "$logs/stream.txt"
 fi
 
 # 3. Bench.

@@ -8,7 +8,11 @@
 #            (default "ep=2 etp=2"; "ep=2,etp=2" etc. for 4 GPUs), as cuda
 #            bundles; run there with --check against the single-rank reference;
 #   bench/   moe-bench --ranks N --compile-only: the DESIGN §10 configurations
-#            sharded for MOE_MULTI_BENCH_PLAN (default ep=2) and unsharded.
+#            sharded for MOE_MULTI_BENCH_PLAN (default ep=2) and unsharded;
+#   stream/  the sharded bench configurations again, streamed by moe-stream in
+#            MOE_MULTI_STREAM_CHUNKS (default 4) chunks (their all-to-alls
+#            overlap the expert compute), and the main job's layers streamed
+#            the same way for --check.
 # plus the runtime's build dependencies (.deps). The device call carries .gpu/multi and .deps.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,5 +56,13 @@ cp "$root/test/e2e/multi-rank/Inputs/skew-bias.py" "$out/"
 
 PATH="$bin:$PATH" python3 "$root/tools/moe-bench/moe-bench.py" --target cuda --compile-only \
   --bundle-dir "$out/bench" --ranks "${MOE_MULTI_RANKS:-2}" --plan "${MOE_MULTI_BENCH_PLAN:-ep=2}"
+chunks="${MOE_MULTI_STREAM_CHUNKS:-4}"
+mkdir -p "$out/stream"
+for source in "$out"/bench/*-prefill.mlir "$out"/bench/*-decode.mlir "$out"/sources/*-8x7b.ep2.mlir \
+    "$out"/sources/qwen3-30b-a3b.ep2.mlir "$out"/sources/deepseek-v3.ep2.mlir; do
+  [ -f "$source" ] || continue
+  "$bin/moe-translate" --moe-to-bundle --bundle-shard --bundle-stream-chunks="$chunks" --bundle-target=cuda \
+    "$source" -o "$out/stream/$(basename "$source" .mlir).s$chunks.bundle"
+done
 [ -d "$root/.deps" ] || bash "$root/scripts/gpu/build-runtime.sh" --prepare
 du -sh "$out" "$root/.deps"

@@ -116,6 +116,8 @@ struct Group {
 bool makeGroup(const std::vector<int64_t> &grid, int rank, int32_t axes,
                Group &group, std::string &error);
 
+class RunContext;
+
 /// Payload movement of a CUDA session's collectives (device pointers, the
 /// run's stream): attached by the backend to the RunContext of a run. The
 /// header exchange has already agreed on every size when these are called.
@@ -151,6 +153,46 @@ public:
                     std::string &error) = 0;
   virtual bool recv(const Group &group, int peer, void *data, size_t bytes,
                     Clock::time_point deadline, std::string &error) = 0;
+
+  // Started all_to_all_v that overlap the run's stream (docs/streaming.md
+  // §2). Where overlapsStarted() is false (the default) a start runs the
+  // collective at once with allToAllV and its wait only checks the handle.
+
+  /// Whether the all_to_all_v started now is issued with startAllToAllV.
+  virtual bool overlapsStarted() { return false; }
+  /// Issues the payload of the started all_to_all_v `handle` (unique in the
+  /// run) without making the run's stream wait for it: the rows `send` holds
+  /// where the run's stream is now are staged first (the caller may reuse
+  /// `send` once this returns), the rows received go to staging until the
+  /// wait. `what` names the collective in failures found after this returns
+  /// (an NCCL error, the deadline), which are recorded in `run`. False with
+  /// `error` when nothing is in flight.
+  virtual bool startAllToAllV(int64_t handle, const Group &group,
+                              const void *send,
+                              const std::vector<size_t> &sendBytes,
+                              const std::vector<size_t> &recvBytes,
+                              Clock::time_point deadline, RunContext &run,
+                              const std::string &what, std::string &error) {
+    (void)handle, (void)group, (void)send, (void)sendBytes, (void)recvBytes,
+        (void)deadline, (void)run, (void)what;
+    error = "started collectives do not overlap here";
+    return false;
+  }
+  /// The wait of `handle`, on the run's stream and without blocking the
+  /// host: once the exchange is done, the received rows go to `recv` (zero
+  /// past them, up to `recvCapacity` bytes) and `counts` (host) to
+  /// `recvCounts` (device; null: none); the staging is released. False with
+  /// `error` when the collective failed (the outputs are left to the
+  /// caller to zero).
+  virtual bool waitAllToAllV(int64_t handle, void *recv, size_t recvCapacity,
+                             int64_t *recvCounts,
+                             const std::vector<int64_t> &counts,
+                             std::string &error) {
+    (void)handle, (void)recv, (void)recvCapacity, (void)recvCounts,
+        (void)counts;
+    error = "no collective was started with that handle";
+    return false;
+  }
 };
 
 /// The collectives of one session: its transport (a communicator of its own

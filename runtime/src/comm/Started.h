@@ -32,8 +32,18 @@ struct RunContext::StartedCollective {
   std::vector<int64_t> recvCounts;
   /// A local problem found at the start (staging could not be allocated).
   std::string invalid;
-  /// Ran synchronously into the caller's buffers (device collectives).
+  /// Ran synchronously into the caller's buffers (device collectives that
+  /// do not overlap).
   bool direct = false;
+  /// Started on device collectives that overlap (DeviceCollectives::
+  /// startAllToAllV): the wait finishes it on the run's stream when `issued`
+  /// (recvCounts then holds the counts received), else it zeroes the outputs
+  /// (`recvBytes` and `countBytes` of them) because the start failed.
+  bool overlapped = false;
+  bool issued = false;
+  size_t recvBytes = 0, countBytes = 0;
+  /// "collective all_to_all_v #3 of the run (...) on rank 0".
+  std::string where;
   bool executed = false;
 };
 

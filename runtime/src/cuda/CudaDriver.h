@@ -62,14 +62,20 @@ namespace moert::cuda {
   X(eventElapsedTime, cuEventElapsedTime, "cuEventElapsedTime_v2",             \
     "cuEventElapsedTime")
 
-// Newer entry points: null when the driver lacks them; their users say so.
+// Newer entry points (and a few that only some paths use): null when the
+// driver lacks them; their users say so or do without.
 #define MOERT_CUDA_DRIVER_OPTIONAL(X)                                          \
   X(memAllocAsync, cuMemAllocAsync, "cuMemAllocAsync")                         \
   X(memFreeAsync, cuMemFreeAsync, "cuMemFreeAsync")                            \
   X(launchKernelEx, cuLaunchKernelEx, "cuLaunchKernelEx")                      \
   X(tensorMapEncodeTiled, cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")  \
   X(memAllocHost, cuMemAllocHost, "cuMemAllocHost_v2", "cuMemAllocHost")      \
-  X(memFreeHost, cuMemFreeHost, "cuMemFreeHost")
+  X(memFreeHost, cuMemFreeHost, "cuMemFreeHost")                              \
+  X(eventQuery, cuEventQuery, "cuEventQuery")                                  \
+  X(streamCreateWithPriority, cuStreamCreateWithPriority,                      \
+    "cuStreamCreateWithPriority")                                              \
+  X(ctxGetStreamPriorityRange, cuCtxGetStreamPriorityRange,                    \
+    "cuCtxGetStreamPriorityRange")
 
 /// The driver's entry points.
 struct CudaDriver {

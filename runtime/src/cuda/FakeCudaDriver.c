@@ -9,7 +9,9 @@
  * capability as major*10+minor, default 90), MOERT_FAKE_CUDA_DEVICES (device
  * count, default 1: 0 makes cuInit fail with CUDA_ERROR_NO_DEVICE).
  *
- * moertFakeCudaLiveAllocations() tells tests how many allocations are live.
+ * moertFakeCudaLiveAllocations() tells tests how many allocations are live;
+ * moertFakeCudaSetEventsPending(1) makes cuEventQuery and cuStreamQuery answer
+ * CUDA_ERROR_NOT_READY (work that never completes, e.g. a peer that is gone).
  *
  *===----------------------------------------------------------------------===*/
 
@@ -34,6 +36,9 @@ static int envInt(const char *name, int fallback) {
 }
 
 FAKE long moertFakeCudaLiveAllocations(void) { return liveAllocations; }
+
+static atomic_int eventsPending;
+FAKE void moertFakeCudaSetEventsPending(int pending) { eventsPending = pending; }
 
 /*--- errors, devices, contexts -------------------------------------------*/
 
@@ -335,6 +340,28 @@ FAKE CUresult cuStreamCreate(CUstream *stream, unsigned flags) {
   return *stream ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
 
+FAKE CUresult cuStreamCreateWithPriority(CUstream *stream, unsigned flags,
+                                         int priority) {
+  (void)priority;
+  return cuStreamCreate(stream, flags);
+}
+
+FAKE CUresult cuCtxGetStreamPriorityRange(int *least, int *greatest) {
+  NEED_CONTEXT();
+  if (least)
+    *least = 0;
+  if (greatest)
+    *greatest = -5;
+  return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuStreamQuery(CUstream stream) {
+  (void)stream;
+  if (broken)
+    return CUDA_ERROR_ILLEGAL_ADDRESS;
+  return eventsPending ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
+}
+
 FAKE CUresult cuStreamDestroy(CUstream stream) {
   free(stream);
   return CUDA_SUCCESS;
@@ -372,6 +399,13 @@ FAKE CUresult cuEventDestroy(CUevent event) {
 FAKE CUresult cuEventRecord(CUevent event, CUstream stream) {
   (void)event, (void)stream;
   return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuEventQuery(CUevent event) {
+  (void)event;
+  if (broken)
+    return CUDA_ERROR_ILLEGAL_ADDRESS;
+  return eventsPending ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
 }
 
 FAKE CUresult cuEventSynchronize(CUevent event) {

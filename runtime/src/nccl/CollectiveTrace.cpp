@@ -44,6 +44,26 @@ void CollectiveTrace::record(const char *kind, int axes,
     return;
   double ms =
       std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  write(kind, axes, sendBytes, recvBytes, ms, entered.value_or(start), start,
+        /*started=*/false);
+  entered.reset();
+}
+
+void CollectiveTrace::recordStarted(const char *kind, int axes,
+                                    const std::vector<size_t> &sendBytes,
+                                    const std::vector<size_t> &recvBytes,
+                                    double ms, Clock::time_point enqueued,
+                                    std::optional<Clock::time_point> at) {
+  if (file)
+    write(kind, axes, sendBytes, recvBytes, ms, at.value_or(enqueued),
+          enqueued, /*started=*/true);
+}
+
+void CollectiveTrace::write(const char *kind, int axes,
+                            const std::vector<size_t> &sendBytes,
+                            const std::vector<size_t> &recvBytes, double ms,
+                            Clock::time_point enteredAt,
+                            Clock::time_point enqueued, bool started) {
   std::fprintf(file,
                "{\"run\": %ld, \"collective\": \"%s\", \"group_axes\": %d, "
                "\"members\": %zu, \"send_bytes\": ",
@@ -57,9 +77,9 @@ void CollectiveTrace::record(const char *kind, int axes,
   Clock::time_point now = Clock::now();
   std::fprintf(file,
                ", \"ms\": %.6f, \"entered_ms\": %.6f, \"enqueued_ms\": %.6f, "
-               "\"done_ms\": %.6f}\n",
-               ms, since(entered.value_or(start)), since(start), since(now));
-  entered.reset();
+               "\"done_ms\": %.6f%s}\n",
+               ms, since(enteredAt), since(enqueued), since(now),
+               started ? ", \"started\": true" : "");
   std::fflush(file);
 }
 

@@ -60,7 +60,29 @@ public:
   void record(const char *kind, int axes, const std::vector<size_t> &sendBytes,
               const std::vector<size_t> &recvBytes, Clock::time_point start);
 
+  /// The time enterCollective() noted for the collective being issued now,
+  /// forgotten here (a started collective's line is written later).
+  std::optional<Clock::time_point> takeEntered() {
+    std::optional<Clock::time_point> at = entered;
+    entered.reset();
+    return at;
+  }
+  /// The line of a started collective (overlapping the run's stream),
+  /// written once it is seen done: `ms` is the device time of its NCCL
+  /// calls (between events on the communication stream), "done_ms" when the
+  /// host saw it done; the line says "started": true.
+  void recordStarted(const char *kind, int axes,
+                     const std::vector<size_t> &sendBytes,
+                     const std::vector<size_t> &recvBytes, double ms,
+                     Clock::time_point enqueued,
+                     std::optional<Clock::time_point> entered);
+
 private:
+  void write(const char *kind, int axes, const std::vector<size_t> &sendBytes,
+             const std::vector<size_t> &recvBytes, double ms,
+             Clock::time_point entered, Clock::time_point enqueued,
+             bool started);
+
   std::FILE *file = nullptr;
   long run = -1;
   Clock::time_point runStart = Clock::now();

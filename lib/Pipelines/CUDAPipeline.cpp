@@ -51,10 +51,11 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   // Sharded modules (moe-shard): collectives become moert_comm_* calls on the
   // buffers bufferization assigns; moe-map-loops-to-gpu makes those device
   // buffers, so the runtime receives device pointers (NCCL on the run's
-  // stream). Prefetched weight copies (moe-plan-tiers) are freed after their
-  // layer: this path bufferizes without ownership-based deallocation.
+  // stream). Prefetched weights (moe-plan-tiers) are given back to the
+  // runtime, which owns them, after their layer: this path bufferizes without
+  // ownership-based deallocation.
   ConvertMoEFlowToRuntimeOptions runtimeCalls;
-  runtimeCalls.deallocatePrefetched = true;
+  runtimeCalls.releasePrefetched = true;
   pm.addPass(createConvertMoEFlowToRuntime(runtimeCalls));
   addBufferizationSteps(pm, /*deallocate=*/false);
 

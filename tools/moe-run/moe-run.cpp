@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moert/moert.h"
+#include "Serve.h"
 
 #include "DType.h"
 #include "Random.h"
@@ -32,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +72,15 @@ options:
                      cuda: fail a run that holds more device memory than this
                      at once (a memory-tier plan's HBM budget, checked); 0 is
                      no limit. Accepts K/M/G suffixes (powers of 1024)
+  --tier-cache BYTES  cuda: keep weights fetched from host memory (a memory-tier
+                     plan's, a composition's) in an HBM cache of this size across
+                     runs and requests, least recently used out first; 0 (the
+                     default) copies them on every run. Accepts K/M/G suffixes
+  --route LIST       a composition of experts (moe.composition): the model of
+                     each request, as model columns or names ("0,2,chat,...",
+                     one per request), written into the selector; moe-run
+                     prints each request's latency, model switch and weights
+                     fetched
   --help             this text
 
 Sharded bundles (with a grid) run on prod(grid) ranks: mpirun -np N moe-run
@@ -112,6 +123,9 @@ struct Options {
   std::string device = "auto";
   std::string collectiveTimeout;
   uint64_t deviceMemoryLimit = 0;
+  std::string route;
+  /// --tier-cache: unset, or the cache's capacity in bytes.
+  std::optional<uint64_t> tierCache;
 };
 
 bool parseUnsigned(const std::string &text, uint64_t &out) {
@@ -216,6 +230,15 @@ Options parseOptions(int argc, char **argv) {
       if (!parseBytes(text, options.deviceMemoryLimit))
         die("--device-memory-limit: '" + text +
             "' is not a byte count (an integer, optionally with K, M or G)");
+    } else if (name == "--tier-cache") {
+      std::string text = takeValue();
+      uint64_t bytes = 0;
+      if (!parseBytes(text, bytes))
+        die("--tier-cache: '" + text +
+            "' is not a byte count (an integer, optionally with K, M or G)");
+      options.tierCache = bytes;
+    } else if (name == "--route") {
+      options.route = takeValue();
     } else if (name == "--check") {
       noValue();
       options.check = true;
@@ -515,6 +538,9 @@ int main(int argc, char **argv) {
     check(moert_session_set_device_memory_limit(session,
                                                 options.deviceMemoryLimit),
           "--device-memory-limit");
+  if (options.tierCache)
+    check(moert_session_set_tier_cache(session, *options.tierCache),
+          "--tier-cache");
 
   // Weights files.
   std::vector<std::unique_ptr<moert::SafetensorsFile>> files;
@@ -624,6 +650,16 @@ int main(int argc, char **argv) {
     if (options.check)
       fullInputs[i] = std::move(full);
   }
+  if (!options.route.empty()) {
+    moert_composition_info_t composition{};
+    check(moert_bundle_composition_info(bundle, function, &composition));
+    std::string error;
+    Tensor &selector = inputs[composition.selector_input];
+    if (!moe_run::routeSelector(bundle, function, options.route,
+                                selector.info, selector.bytes, error))
+      die("--route: " + error);
+    selector.source = "--route " + options.route;
+  }
   if (leader)
     for (const Tensor &input : inputs)
       std::printf("input    %s %s %s  (%s)\n", input.info.name,
@@ -702,11 +738,19 @@ int main(int argc, char **argv) {
                 (unsigned long long)stats.tier_fetches,
                 stats.tier_fetches == 1 ? "" : "es",
                 (unsigned long long)stats.tier_fetched_bytes);
+    if (options.tierCache)
+      std::printf(", cache %llu hits %llu misses (%llu bytes held)",
+                  (unsigned long long)stats.tier_hits,
+                  (unsigned long long)stats.tier_misses,
+                  (unsigned long long)stats.tier_cached_bytes);
     if (cuda)
       std::printf(", peak device %llu bytes",
                   (unsigned long long)stats.peak_device_bytes);
     std::printf("\n");
   }
+
+  if (leader)
+    moe_run::printRequests(bundle, function, session);
 
   int status = 0;
 #ifdef MOE_RUN_HAVE_REFERENCE

@@ -188,8 +188,10 @@ def MoEElideStreamSyncs : Pass<"moe-elide-stream-syncs", "::mlir::func::FuncOp">
     * `mgpuTensorMapEncodeTiledMemref` (a TMA descriptor of an
       `nvgpu.tma.create.descriptor`: host encoding from the memref's
       metadata, then a stream-ordered copy of 128 bytes),
-    * `moert_tier_fetch_start` / `moert_tier_fetch_wait` (docs/memory-tiers.md:
-      events on the run's stream and the session's copy stream),
+    * `moert_tier_fetch_start` / `moert_tier_fetch_wait` /
+      `moert_tier_fetch_release` (docs/memory-tiers.md: stream-ordered
+      allocations and frees and events on the run's stream and the
+      session's copy stream),
 
     together with the `llvm.alloca`/`llvm.store`/`llvm.getelementptr` that
     build their stack arguments. When everything between a synchronization
@@ -267,7 +269,7 @@ def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
     | `reduce_scatter` | `moert_comm_reduce_scatter(group, send, recv, count, dtype, op)` |
     | `all_reduce` | `moert_comm_all_reduce(group, send, recv, count, dtype, op)` |
     | `send` / `recv` | `moert_comm_send/recv(group, peer, data, bytes)` |
-    | `prefetch` (host to hbm) | `h = moert_tier_fetch_start(source, destination, bytes)` where the prefetch is, into a fresh buffer; `moert_tier_fetch_wait(h)` before the op of the block that first uses (or holds a use of) the result, right after the start when nothing uses it; the result reads the buffer after the wait |
+    | `prefetch` (host to hbm) | `h = moert_tier_fetch_start(source, bytes)` where the prefetch is; `b = moert_tier_fetch_wait(h) : memref<?xi8>` before the op of the block that first uses (or holds a use of) the result, right after the start when nothing uses it; the result is `bufferization.to_tensor restrict` of `memref.view b[0]` with the result's type; with `release-prefetched`, `moert_tier_fetch_release(h)` after the buffer's last use |
 
     Pointers are `!llvm.ptr` built from `memref.extract_aligned_pointer_as_index`
     plus the offset; counts and sizes are i64 (i32 counts are widened before
@@ -279,15 +281,23 @@ def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
     functions.
 
     The prefetch's ABI is `runtime/src/core/TierAbi.h` (`moe-plan-tiers`
-    places the prefetches, `docs/memory-tiers.md`). With
-    `deallocate-prefetched`, a `bufferization.dealloc_tensor` of the result
-    follows the op of the block that last uses the buffer (through any
-    tensor that may alias it: a slice, a reshape, a loop result), so that
-    the copy is freed once its layer is done; none when the buffer escapes
-    the block (returned or yielded). `moe-cuda-pipeline` sets it (it
-    bufferizes without ownership-based deallocation); `moe-cpu-pipeline`
-    does not (its deallocation pass frees the buffer and refuses IR that
-    already deallocates).
+    places the prefetches, `docs/memory-tiers.md`). The runtime owns the
+    destination (on CUDA it may be an entry of the session's tier cache,
+    shared with later runs): the wait is declared
+    `(i64) -> memref<?xi8>` with `llvm.emit_c_interface` and returns it,
+    and the tensor that reads it is not writable, so that a write into the
+    prefetched weight copies it instead. Who frees the buffer: with
+    `release-prefetched` (`moe-cuda-pipeline`, which bufferizes without
+    ownership-based deallocation), a `moert_tier_fetch_release(h)` follows
+    the op of the block that last uses the buffer (through any tensor that
+    may alias it: a slice, a reshape, a loop result), so that it is given
+    back once its layer is done; right after the wait when the result is
+    unused; none when the buffer escapes the block (returned, yielded, used
+    in another block): the runtime releases every fetch not released at the
+    end of the run, after the outputs are read. Without
+    it (`moe-cpu-pipeline`), there is no release: ownership-based
+    deallocation treats the returned buffer as owned and frees it (the CPU
+    runtime allocates it with `aligned_alloc`).
 
     Errors (located): group axes not in ascending order (the runtime numbers
     a group's members with the lowest axis most significant); dynamic sizes
@@ -297,10 +307,12 @@ def ConvertMoEFlowToRuntime : Pass<"convert-moeflow-to-runtime",
     a prefetch other than host to hbm, or of more bytes than an i64 counts.
   }];
   let options = [
-    Option<"deallocatePrefetched", "deallocate-prefetched", "bool",
+    Option<"releasePrefetched", "release-prefetched", "bool",
            /*default=*/"false",
-           "Free each prefetched copy (bufferization.dealloc_tensor) after "
-           "the last use of its buffer">
+           "Give each prefetched buffer back to the runtime "
+           "(moert_tier_fetch_release) after its last use; without it, "
+           "compiled code owns and frees the buffer (ownership-based "
+           "deallocation)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

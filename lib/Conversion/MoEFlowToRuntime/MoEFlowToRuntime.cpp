@@ -10,10 +10,12 @@
 // of its grid axes, dtypes are moert_dtype_t and reductions moeflow's enum.
 //
 // A host-to-hbm `moeflow.prefetch` becomes a `moert_tier_fetch_start` of its
-// bytes into a fresh buffer where the prefetch is and a
-// `moert_tier_fetch_wait` just before the first use of its result
-// (runtime/src/core/TierAbi.h), the result reading that buffer after the wait;
-// with deallocate-prefetched, the buffer is freed after the last use.
+// bytes where the prefetch is and a `moert_tier_fetch_wait` just before the
+// first use of its result (runtime/src/core/TierAbi.h); the runtime owns the
+// destination, which the wait returns as a `memref<?xi8>` that the result
+// views (read-only: a tier-cache entry is shared by later runs); with
+// release-prefetched, a `moert_tier_fetch_release` gives the buffer back
+// after its last use.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,13 +74,25 @@ static_assert(MOERT_COMM_SUM == 0 && MOERT_COMM_MAX == 1 &&
 #endif
 
 #if __has_include("core/TierAbi.h")
-// The memory-tier ABI: the prefetch's start and wait.
+// The memory-tier ABI: the prefetch's start, wait and release. The wait is
+// declared `(i64) -> memref<?xi8>` with llvm.emit_c_interface, so compiled
+// code calls `_mlir_ciface_moert_tier_fetch_wait(&descriptor, handle)`, the
+// descriptor being MLIR's for a 1-D memref.
 #include "core/TierAbi.h"
+#include <cstddef>
 #include <type_traits>
 static_assert(std::is_same_v<decltype(&moert_tier_fetch_start),
-                             int64_t (*)(const void *, void *, int64_t)>);
-static_assert(std::is_same_v<decltype(&moert_tier_fetch_wait),
+                             int64_t (*)(const void *, int64_t)>);
+static_assert(std::is_same_v<decltype(&_mlir_ciface_moert_tier_fetch_wait),
+                             void (*)(moert_tier_buffer_t *, int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_tier_fetch_release),
                              void (*)(int64_t)>);
+static_assert(sizeof(moert_tier_buffer_t) == 5 * sizeof(int64_t) &&
+                  offsetof(moert_tier_buffer_t, aligned) == 8 &&
+                  offsetof(moert_tier_buffer_t, offset) == 16 &&
+                  offsetof(moert_tier_buffer_t, size) == 24 &&
+                  offsetof(moert_tier_buffer_t, stride) == 32,
+              "moert_tier_buffer_t is the descriptor of memref<?xi8>");
 #endif
 
 namespace mlir::moe {
@@ -353,8 +367,11 @@ public:
     return toI64(memref::DimOp::create(rewriter, loc, memref, dim));
   }
 
-  /// Calls `name` (declared in the module on first use).
-  Value call(StringRef name, ValueRange arguments, Type result = Type()) {
+  /// Calls `name` (declared in the module on first use; with `cInterface`,
+  /// the declaration has llvm.emit_c_interface: a memref result comes back
+  /// through `_mlir_ciface_<name>`).
+  Value call(StringRef name, ValueRange arguments, Type result = Type(),
+             bool cInterface = false) {
     auto module = op->getParentOfType<ModuleOp>();
     SmallVector<Type> results;
     if (result)
@@ -366,6 +383,9 @@ public:
       rewriter.setInsertionPointToStart(module.getBody());
       auto decl = func::FuncOp::create(rewriter, module.getLoc(), name, type);
       decl.setPrivate();
+      if (cInterface)
+        decl->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      rewriter.getUnitAttr());
     }
     auto call = func::CallOp::create(rewriter, loc, name, results, arguments);
     return result ? call.getResult(0) : Value();
@@ -662,18 +682,25 @@ struct LowerRecv : OpRewritePattern<moeflow::RecvOp> {
 };
 
 /// A host-to-hbm prefetch (checkLowerable rejects every other pair): the
-/// copy starts where the prefetch is, into a fresh buffer of the result's
-/// type; the wait comes just before the op of the block that first uses
-/// the result (or holds the use), right after the start when nothing does,
-/// and the result reads the buffer after the wait. With `deallocate`, a
-/// `bufferization.dealloc_tensor` frees the buffer after its last use in the
-/// block (the buffer's aliases included), unless the buffer escapes it.
-/// When a use is outside the block (a CFG region), the wait follows the
-/// start.
+/// copy starts where the prefetch is, into a buffer the runtime owns; the
+/// wait comes just before the op of the block that first uses the result (or
+/// holds the use), right after the start when nothing does, and returns the
+/// buffer as a `memref<?xi8>`; the result is a `memref.view` of it with the
+/// result's type, read through `bufferization.to_tensor restrict` (not
+/// writable: a write would copy rather than change a buffer the tier cache
+/// may share with later runs). With `release`, a `moert_tier_fetch_release`
+/// gives the buffer back after its last use in the block (the buffer's
+/// aliases included) and right after the wait when the result is unused.
+/// When the buffer escapes the block (returned, yielded, used in another
+/// block) there is none: the runtime releases it at the end of the run,
+/// after the run's outputs are read. (A release just before the return would
+/// come before the copies that later passes insert there, bufferization's
+/// for a returned view and moe-map-loops-to-gpu's for a returned buffer the
+/// function did not allocate.) When a use is outside the block (a CFG
+/// region), the wait follows the start.
 struct LowerPrefetch : OpRewritePattern<moeflow::PrefetchOp> {
-  LowerPrefetch(MLIRContext *context, bool deallocate)
-      : OpRewritePattern<moeflow::PrefetchOp>(context),
-        deallocate(deallocate) {}
+  LowerPrefetch(MLIRContext *context, bool release)
+      : OpRewritePattern<moeflow::PrefetchOp>(context), release(release) {}
   LogicalResult matchAndRewrite(moeflow::PrefetchOp op,
                                 PatternRewriter &rewriter) const override {
     if (op.getFrom().getTier() != MemoryTier::host ||
@@ -691,37 +718,46 @@ struct LowerPrefetch : OpRewritePattern<moeflow::PrefetchOp> {
       if (!first || ancestor->isBeforeInBlock(first))
         first = ancestor;
     }
-    Operation *last = deallocate && inBlock
+    Operation *last = release && inBlock
                           ? lastUseOfBuffer(block, op.getResult())
                           : nullptr;
     // Without users (a driver that does not erase the pure op first), the
-    // buffer is freed right after the wait.
+    // buffer is released right after the wait.
     bool unused = op.getResult().use_empty();
 
     CallBuilder calls(rewriter, op);
     auto type = cast<RankedTensorType>(op.getResult().getType());
     Value source = calls.buffer(op.getInput());
-    Value destination = calls.allocate(type).first;
     Value handle = calls.call(
         "moert_tier_fetch_start",
-        ValueRange{calls.pointer(source), calls.pointer(destination),
+        ValueRange{calls.pointer(source),
                    calls.i64(elementsOf(type.getShape()) *
                              elementBytes(type.getElementType()))},
         rewriter.getI64Type());
     if (inBlock && first)
       rewriter.setInsertionPoint(first);
-    calls.call("moert_tier_fetch_wait", ValueRange{handle});
-    Value result = calls.tensorOf(destination, type);
+    auto bytesType =
+        MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type());
+    Value bytes = calls.call("moert_tier_fetch_wait", ValueRange{handle},
+                             bytesType, /*cInterface=*/true);
+    Value view = memref::ViewOp::create(
+        rewriter, op.getLoc(),
+        MemRefType::get(type.getShape(), type.getElementType()), bytes,
+        arith::ConstantIndexOp::create(rewriter, op.getLoc(), 0),
+        ValueRange{});
+    Value result = bufferization::ToTensorOp::create(
+        rewriter, op.getLoc(), type, view, /*restrict=*/true,
+        /*writable=*/false);
     rewriter.replaceAllUsesWith(op.getResult(), result);
-    if (deallocate && (last || unused)) {
+    if (release && (last || unused)) {
       if (last)
         rewriter.setInsertionPointAfter(last);
-      bufferization::DeallocTensorOp::create(rewriter, op.getLoc(), result);
+      calls.call("moert_tier_fetch_release", ValueRange{handle});
     }
     rewriter.eraseOp(op);
     return success();
   }
-  bool deallocate;
+  bool release;
 };
 
 /// shard.process_multi_index: one moert_comm_grid_index call per axis.
@@ -767,7 +803,7 @@ struct ConvertMoEFlowToRuntimePass
       return signalPassFailure();
 
     RewritePatternSet patterns(&getContext());
-    populateMoEFlowToRuntimeConversionPatterns(patterns, deallocatePrefetched);
+    populateMoEFlowToRuntimeConversionPatterns(patterns, releasePrefetched);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     config.enableFolding(false);
@@ -797,7 +833,7 @@ struct ConvertMoEFlowToRuntimePass
 } // namespace
 
 void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
-    RewritePatternSet &patterns, bool deallocatePrefetched) {
+    RewritePatternSet &patterns, bool releasePrefetched) {
   MLIRContext *context = patterns.getContext();
   patterns.add<LowerAllToAllV, LowerAllToAllVStart, LowerAllGather, LowerSend,
                LowerRecv, LowerProcessMultiIndex>(context);
@@ -805,5 +841,5 @@ void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
       context, "moert_comm_reduce_scatter");
   patterns.add<LowerReduction<moeflow::AllReduceOp>>(context,
                                                      "moert_comm_all_reduce");
-  patterns.add<LowerPrefetch>(context, deallocatePrefetched);
+  patterns.add<LowerPrefetch>(context, releasePrefetched);
 }

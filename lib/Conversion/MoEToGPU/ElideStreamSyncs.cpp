@@ -31,7 +31,8 @@ namespace {
 bool isStreamOrderedCall(Operation *op) {
   static const llvm::StringSet<> kStreamOrderedCalls = {
       "mgpuTensorMapEncodeTiledMemref", "moert_tier_fetch_start",
-      "moert_tier_fetch_wait"};
+      "moert_tier_fetch_wait", "_mlir_ciface_moert_tier_fetch_wait",
+      "moert_tier_fetch_release"};
   std::optional<StringRef> callee;
   if (auto call = dyn_cast<LLVM::CallOp>(op))
     callee = call.getCallee();

@@ -316,9 +316,11 @@ public:
     });
     Block &entry = func.getBody().front();
     SmallVector<Value> owned;
-    // Buffers the function frees itself before it returns (a prefetched
-    // weight copy, freed after its layer: convert-moeflow-to-runtime's
-    // deallocate-prefetched) must not be freed again at the return.
+    // Buffers the function frees itself before it returns must not be freed
+    // again at the return. (Prefetched weights are no allocations here: the
+    // runtime owns them, moert_tier_fetch_wait returns them and
+    // moert_tier_fetch_release gives them back; a returned one is copied
+    // below, as any buffer the function did not allocate.)
     llvm::SmallPtrSet<Value, 8> freedEarly;
     for (Operation *op : hostOps) {
       OpBuilder b(op);

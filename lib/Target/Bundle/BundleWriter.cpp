@@ -12,6 +12,7 @@
 
 #include "moe/Target/Bundle.h"
 
+#include "Compositions.h"
 #include "KernelObject.h"
 
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -40,6 +41,8 @@
 #include "llvm/Support/JSON.h"
 
 #include <cstring>
+#include <limits>
+#include <optional>
 
 using namespace mlir;
 namespace json = llvm::json;
@@ -96,8 +99,11 @@ struct TensorSpec {
 struct FunctionSpec {
   func::FuncOp func;
   std::string name;
+  /// The kernel's entry point; empty for a composition (no kernel).
   std::string symbol;
   SmallVector<TensorSpec> inputs, outputs;
+  /// The manifest's "composition" of a function the runtime serves.
+  std::optional<json::Object> composition;
 };
 
 } // namespace
@@ -208,63 +214,87 @@ static LogicalResult describeTier(func::FuncOp func, unsigned i,
   llvm_unreachable("unknown memory tier");
 }
 
-/// The public functions of `module` with their signatures (local types and,
-/// under `grid`, their splits; inputs' memory tiers).
+/// The signature of `func` (local types and, under `grid`, splits; inputs'
+/// memory tiers).
+static FailureOr<FunctionSpec> describeFunction(func::FuncOp func,
+                                                ArrayRef<int64_t> grid,
+                                                bool composition = false) {
+  FunctionSpec spec;
+  spec.func = func;
+  spec.name = func.getSymName().str();
+  spec.symbol = ("_mlir_ciface_" + func.getSymName()).str();
+  if (func.getSymName().size() > MOERT_BUNDLE_MAX_NAME - 16)
+    return func.emitError() << "function name is longer than the bundle "
+                               "limit",
+           failure();
+  FunctionType type = func.getFunctionType();
+  // A composition has no kernel: only the manifest's limit applies.
+  uint64_t limit =
+      composition ? MOERT_BUNDLE_MAX_TENSORS : MOERT_BUNDLE_MAX_KERNEL_ARGS;
+  if (type.getNumInputs() + type.getNumResults() > limit)
+    return func.emitError()
+               << "function '" << func.getSymName() << "' has "
+               << type.getNumInputs() + type.getNumResults()
+               << " arguments and results, more than the bundle limit of "
+               << limit,
+           failure();
+  llvm::StringSet<> names;
+  for (auto [i, input] : llvm::enumerate(type.getInputs())) {
+    TensorSpec tensor;
+    if (failed(describeTensor(func, input, "argument " + Twine(i), tensor)) ||
+        failed(describeSplit(func, func.getArgAttrDict(i), grid,
+                             "argument " + Twine(i), tensor)) ||
+        failed(describeTier(func, i, tensor)))
+      return failure();
+    auto bound = func.getArgAttrOfType<StringAttr>(
+        i, moe::MoEDialect::getInputAttrName());
+    tensor.name = bound ? bound.getValue().str() : "arg" + std::to_string(i);
+    if (tensor.name.empty() || tensor.name.size() > MOERT_BUNDLE_MAX_NAME)
+      return func.emitError() << "argument " << i
+                              << " has an empty or "
+                                 "over-long input name",
+             failure();
+    if (!names.insert(tensor.name).second)
+      return func.emitError()
+                 << "two arguments of function '" << func.getSymName()
+                 << "' are bound to the input name '" << tensor.name << "'",
+             failure();
+    spec.inputs.push_back(std::move(tensor));
+  }
+  for (auto [i, result] : llvm::enumerate(type.getResults())) {
+    TensorSpec tensor;
+    if (failed(describeTensor(func, result, "result " + Twine(i), tensor)) ||
+        failed(describeSplit(func, func.getResultAttrDict(i), grid,
+                             "result " + Twine(i), tensor)))
+      return failure();
+    tensor.name = "result" + std::to_string(i);
+    spec.outputs.push_back(std::move(tensor));
+  }
+  return spec;
+}
+
+/// The public functions of `module` with their signatures, then the
+/// compositions' (which the runtime serves).
 static FailureOr<std::vector<FunctionSpec>>
-describeFunctions(ModuleOp module, ArrayRef<int64_t> grid) {
+describeFunctions(ModuleOp module, ArrayRef<int64_t> grid,
+                  ArrayRef<moe::CompositionSpec> compositions) {
   std::vector<FunctionSpec> functions;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (!func.isPublic() || func.isExternal())
       continue;
-    FunctionSpec spec;
-    spec.func = func;
-    spec.name = func.getSymName().str();
-    spec.symbol = ("_mlir_ciface_" + func.getSymName()).str();
-    if (func.getSymName().size() > MOERT_BUNDLE_MAX_NAME - 16)
-      return func.emitError() << "function name is longer than the bundle "
-                                 "limit",
-             failure();
-    FunctionType type = func.getFunctionType();
-    if (type.getNumInputs() + type.getNumResults() >
-        MOERT_BUNDLE_MAX_KERNEL_ARGS)
-      return func.emitError()
-                 << "function '" << func.getSymName() << "' has "
-                 << type.getNumInputs() + type.getNumResults()
-                 << " arguments and results, more than the bundle limit of "
-                 << MOERT_BUNDLE_MAX_KERNEL_ARGS,
-             failure();
-    llvm::StringSet<> names;
-    for (auto [i, input] : llvm::enumerate(type.getInputs())) {
-      TensorSpec tensor;
-      if (failed(describeTensor(func, input, "argument " + Twine(i), tensor)) ||
-          failed(describeSplit(func, func.getArgAttrDict(i), grid,
-                               "argument " + Twine(i), tensor)) ||
-          failed(describeTier(func, i, tensor)))
-        return failure();
-      auto bound = func.getArgAttrOfType<StringAttr>(
-          i, moe::MoEDialect::getInputAttrName());
-      tensor.name = bound ? bound.getValue().str() : "arg" + std::to_string(i);
-      if (tensor.name.empty() || tensor.name.size() > MOERT_BUNDLE_MAX_NAME)
-        return func.emitError() << "argument " << i << " has an empty or "
-                                   "over-long input name",
-               failure();
-      if (!names.insert(tensor.name).second)
-        return func.emitError()
-                   << "two arguments of function '" << func.getSymName()
-                   << "' are bound to the input name '" << tensor.name << "'",
-               failure();
-      spec.inputs.push_back(std::move(tensor));
-    }
-    for (auto [i, result] : llvm::enumerate(type.getResults())) {
-      TensorSpec tensor;
-      if (failed(describeTensor(func, result, "result " + Twine(i), tensor)) ||
-          failed(describeSplit(func, func.getResultAttrDict(i), grid,
-                               "result " + Twine(i), tensor)))
-        return failure();
-      tensor.name = "result" + std::to_string(i);
-      spec.outputs.push_back(std::move(tensor));
-    }
-    functions.push_back(std::move(spec));
+    FailureOr<FunctionSpec> spec = describeFunction(func, grid);
+    if (failed(spec))
+      return failure();
+    functions.push_back(std::move(*spec));
+  }
+  for (const moe::CompositionSpec &composition : compositions) {
+    FailureOr<FunctionSpec> spec =
+        describeFunction(composition.function, grid, /*composition=*/true);
+    if (failed(spec))
+      return failure();
+    spec->symbol.clear();
+    spec->composition = composition.manifest;
+    functions.push_back(std::move(*spec));
   }
   if (functions.empty())
     return moe::moduleError(module) << "the module has no public function with a "
@@ -285,10 +315,14 @@ static json::Value buildManifest(StringRef target, ArrayRef<int64_t> grid,
       inputs.push_back(tensor.named());
     for (const TensorSpec &tensor : function.outputs)
       outputs.push_back(tensor.named());
-    entries.push_back(json::Object{{"name", function.name},
-                                   {"symbol", function.symbol},
-                                   {"inputs", std::move(inputs)},
-                                   {"outputs", std::move(outputs)}});
+    json::Object entry{{"name", function.name},
+                       {"inputs", std::move(inputs)},
+                       {"outputs", std::move(outputs)}};
+    if (function.composition)
+      entry["composition"] = json::Object(*function.composition);
+    else
+      entry["symbol"] = function.symbol;
+    entries.push_back(std::move(entry));
   }
   json::Object manifest{{"target", target.str()},
                         {"functions", std::move(entries)}};
@@ -297,12 +331,20 @@ static json::Value buildManifest(StringRef target, ArrayRef<int64_t> grid,
   return manifest;
 }
 
-/// One kernel per function; its program allocates and binds every input,
-/// calls the kernel, and hands its results out.
+/// One kernel per compiled function; its program allocates and binds every
+/// input, calls the kernel, and hands its results out. A composition's
+/// program is empty: the runtime runs its models' programs.
 static json::Value buildSchedule(ArrayRef<FunctionSpec> functions) {
   json::Array kernels, programs;
-  for (auto [k, function] : llvm::enumerate(functions)) {
+  for (const FunctionSpec &function : functions) {
     json::Array arguments, results, buffers, commands, argumentIds, resultIds;
+    if (function.composition) {
+      programs.push_back(json::Object{{"function", function.name},
+                                      {"buffers", std::move(buffers)},
+                                      {"commands", std::move(commands)}});
+      continue;
+    }
+    int64_t k = kernels.size();
     for (const TensorSpec &tensor : function.inputs) {
       arguments.push_back(tensor.type());
       int64_t id = buffers.size();
@@ -327,7 +369,7 @@ static json::Value buildSchedule(ArrayRef<FunctionSpec> functions) {
       commands.push_back(std::move(bind));
     }
     json::Object call = command(MOERT_BUNDLE_COMMAND_CALL);
-    call["kernel"] = static_cast<int64_t>(k);
+    call["kernel"] = k;
     call["arguments"] = std::move(argumentIds);
     call["results"] = std::move(resultIds);
     commands.push_back(std::move(call));
@@ -429,10 +471,24 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
                << "--bundle-hbm-bytes must not be negative, got "
                << target.hbmBytes,
            failure();
+  // Compositions are served by the runtime: their models are compiled as
+  // functions of their own (Compositions.h).
+  OwningOpRef<ModuleOp> prepared = cast<ModuleOp>(module->clone());
+  bool hostTierModels = false;
+  FailureOr<SmallVector<moe::CompositionSpec>> compositions =
+      moe::prepareCompositions(module, *prepared, hostTierModels);
+  if (failed(compositions))
+    return failure();
+  if (!compositions->empty() && target.shard)
+    return moe::moduleError(module)
+               << "a composition runs on one rank; --bundle-shard cannot "
+                  "split it",
+           failure();
+
   // The reference programs run on full tensors: they come from the module as
   // written, before any sharding.
   FailureOr<std::vector<FunctionSpec>> unsharded =
-      describeFunctions(module, moeGridShape(module));
+      describeFunctions(*prepared, moeGridShape(module), *compositions);
   if (failed(unsharded))
     return failure();
 
@@ -440,7 +496,7 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
   // (moe-shard on a clone; a plan of one rank, or none, leaves it as it is).
   // Not the default: example modules carry plans as annotations and are run
   // on one rank.
-  OwningOpRef<ModuleOp> sharded = cast<ModuleOp>(module->clone());
+  OwningOpRef<ModuleOp> sharded = cast<ModuleOp>(prepared->clone());
   if (target.shard) {
     PassManager pm(module.getContext(), ModuleOp::getOperationName());
     pm.addPass(createMoEShard());
@@ -463,8 +519,14 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
   }
   // Weights past the HBM budget live in host memory and are prefetched ahead
   // of their layer (moe-plan-tiers, docs/memory-tiers.md). Parsed by name, so
-  // that this file needs no declaration of the pass.
-  if (target.hbmBytes > 0) {
+  // that this file needs no declaration of the pass. Models whose
+  // composition keeps their weights in host memory stream their layers
+  // (weights_tier = host) whatever the budget; without a budget the rest
+  // stays resident.
+  int64_t hbmBytes = target.hbmBytes > 0 ? target.hbmBytes
+                     : hostTierModels    ? std::numeric_limits<int64_t>::max()
+                                         : 0;
+  if (hbmBytes > 0) {
     // The planner is one of the moe passes; register them (once) for the
     // parser, whoever calls this (moe-translate, the compiler API).
     static const bool registered = (moe::registerMoEPasses(), true);
@@ -472,26 +534,31 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
     PassManager pm(module.getContext(), ModuleOp::getOperationName(),
                    OpPassManager::Nesting::Implicit);
     std::string pipeline =
-        "moe-plan-tiers{hbm-bytes=" + std::to_string(target.hbmBytes) + "}";
+        "moe-plan-tiers{hbm-bytes=" + std::to_string(hbmBytes) + "}";
     std::string parseErrors;
     llvm::raw_string_ostream errors(parseErrors);
     if (failed(parsePassPipeline(pipeline, pm, errors)))
       return moe::moduleError(module)
                  << "moe-plan-tiers is not available to plan the memory "
                     "tiers of an HBM budget of "
-                 << target.hbmBytes << " bytes (--bundle-hbm-bytes): "
+                 << hbmBytes << " bytes: "
                  << StringRef(parseErrors).trim(),
              failure();
     if (failed(pm.run(*sharded)))
       return moe::moduleError(module)
                  << "moe-plan-tiers could not plan the memory tiers for an "
                     "HBM budget of "
-                 << target.hbmBytes << " bytes (--bundle-hbm-bytes)",
+                 << hbmBytes << " bytes (--bundle-hbm-bytes"
+                 << (hostTierModels ? ", and the layers of models whose "
+                                      "composition keeps their weights in "
+                                      "host memory"
+                                    : "")
+                 << ")",
              failure();
   }
   SmallVector<int64_t> grid = moeGridShape(*sharded);
   FailureOr<std::vector<FunctionSpec>> functions =
-      describeFunctions(*sharded, grid);
+      describeFunctions(*sharded, grid, *compositions);
   if (failed(functions))
     return failure();
 

@@ -40,6 +40,22 @@
  *                    0 .. full_shape[0] - 1: the full tensor is permuted
  *                    along dimension 0 first (full'[i] = full[perm[i]]),
  *                    then split.
+ *              A function may be a composition of experts (moe.composition,
+ *              docs/composition.md) that the runtime serves; it has no
+ *              "symbol" and instead
+ *                "composition": {"selector": 0, "requests": 1,
+ *                                "models": [{"function": "chat",
+ *                                            "inputs": [1, 2, 3]}, ...]}
+ *                    input "selector" is float [R, M] with one column per
+ *                    model; input "requests" is [R, ...]; the one output is
+ *                    [R, ...]. Per request r the runtime runs the model m =
+ *                    argmax selector[r] (a strict > scan from column 0:
+ *                    ties to the lower index, a NaN never wins past column
+ *                    0) on its manifest function, whose input j is the
+ *                    composition's input inputs[j]: input 0 is request r of
+ *                    "requests", the others (weights) whole, and whose one
+ *                    output is row r of the result. Single-rank bundles only;
+ *                    its SCHEDULE program has no buffers and no commands.
  *   KERNELS    (required) the compiled kernels: for "cpu-x86_64" an ELF shared
  *              object whose `_mlir_ciface_<name>` functions take memref
  *              descriptors by pointer (results first).

@@ -125,6 +125,26 @@ MOERT_API moert_status_t moert_bundle_output_info(
 MOERT_API const char *
 moert_bundle_reference_program(const moert_bundle_t *bundle, size_t function);
 
+/* Compositions of experts (moe.composition, docs/composition.md): a function
+ * the runtime serves by running, per request r, the model m = argmax of row r
+ * of the selector input (ties to the lower column) on request r. */
+typedef struct moert_composition_info_t {
+  /* The number of models; 0 when the function is not a composition (then the
+   * other fields are 0 too). */
+  size_t model_count;
+  /* The inputs holding the selector [R, M] and the requests [R, ...]. */
+  size_t selector_input;
+  size_t requests_input;
+} moert_composition_info_t;
+MOERT_API moert_status_t moert_bundle_composition_info(
+    const moert_bundle_t *bundle, size_t function,
+    moert_composition_info_t *out_info);
+/* The manifest function that model `model` of composition `function` runs
+ * as. */
+MOERT_API moert_status_t moert_bundle_composition_model(
+    const moert_bundle_t *bundle, size_t function, size_t model,
+    size_t *out_function);
+
 /* Multi-rank bundles (docs/multi-rank.md): the rank grid. Returns its number
  * of axes (0 for a single-rank bundle) and points `*out_shape` (when not
  * NULL) at the sizes, which live as long as the bundle. */
@@ -288,10 +308,41 @@ typedef struct moert_run_stats_t {
   /* cuda: the most device memory the run held at once (what
    * moert_session_set_device_memory_limit caps); 0 on the cpu. */
   uint64_t peak_device_bytes;
+  /* Fetches the tier cache served without a copy (hits) and fetches that
+   * copied (misses): hits + misses == tier_fetches, and tier_fetched_bytes
+   * counts the misses' bytes only. Without a tier cache every fetch is a
+   * miss. */
+  uint64_t tier_hits;
+  uint64_t tier_misses;
+  /* cuda: the bytes the session's tier cache holds after the run. */
+  uint64_t tier_cached_bytes;
 } moert_run_stats_t;
-/* The stats of the session's last run (zeros before the first). */
+/* The stats of the session's last run (zeros before the first); for a
+ * composition, its requests' model runs together (the peak of the largest). */
 MOERT_API moert_status_t moert_session_last_run_stats(
     const moert_session_t *session, moert_run_stats_t *out_stats);
+
+/* Keeps the host-tier weights the runs of the cuda session fetch
+ * (moert_tier_fetch_*, docs/memory-tiers.md §5) in device memory across
+ * runs, up to `capacity_bytes` (0, the default, turns the cache off and frees
+ * what it holds): a later fetch of the same host buffer copies nothing (a
+ * hit). Least recently used entries are evicted when a new one needs the
+ * room, or when an allocation of the session fails for lack of device memory
+ * (or against moert_session_set_device_memory_limit, which counts the
+ * cache's bytes). While the cache is on, the session treats host-tier inputs
+ * as immutable weights identified by their address and size: it keeps a
+ * page-locked copy of each (filled once, at its first fetch) instead of
+ * copying the input into page-locked memory on every run, and a buffer whose
+ * contents change under the same address is not seen again until
+ * moert_session_clear_tier_cache. Not while a run of the session is in
+ * progress. MOERT_ERROR_UNSUPPORTED on a cpu session. */
+MOERT_API moert_status_t moert_session_set_tier_cache(moert_session_t *session,
+                                                      uint64_t capacity_bytes);
+/* Frees the tier cache's device buffers and the page-locked copies of
+ * host-tier inputs (the capacity stays). Not while a run of the session is
+ * in progress. MOERT_ERROR_UNSUPPORTED on a cpu session. */
+MOERT_API moert_status_t
+moert_session_clear_tier_cache(moert_session_t *session);
 
 /* Host data of one input or output. `shape` must equal the manifest's and
  * `byte_size` the tensor's size; data is dense row-major. */
@@ -321,6 +372,25 @@ MOERT_API moert_status_t moert_session_run_timed(
     const moert_tensor_view_t *inputs, size_t input_count,
     const moert_tensor_view_t *outputs, size_t output_count,
     double *out_milliseconds);
+
+/* A run of a composition runs one model per request, one request after the
+ * other; what each request did. */
+typedef struct moert_request_stats_t {
+  /* The model the request's selector row chose (its column). */
+  size_t model;
+  /* Host wall-clock time from the start of the request's model run until its
+   * result is in the caller's memory (weights brought up included). */
+  double milliseconds;
+  /* The model run's stats (its host-tier fetches among them). */
+  moert_run_stats_t run;
+} moert_request_stats_t;
+/* The number of requests of the session's last run when it ran a
+ * composition, 0 otherwise; the stats of request `request` of it. */
+MOERT_API size_t
+moert_session_last_request_count(const moert_session_t *session);
+MOERT_API moert_status_t moert_session_last_request_stats(
+    const moert_session_t *session, size_t request,
+    moert_request_stats_t *out_stats);
 
 /*===----------------------------------------------------------------------===*
  * DLPack-style tensors

@@ -32,9 +32,16 @@ struct Failure {
 
 /// What the last run of a session did besides computing (moert_run_stats_t).
 struct RunStats {
-  /// moert_tier_fetch copies of host-tier buffers, and their bytes.
+  /// moert_tier_fetch_start calls, and the bytes they copied (a tier-cache
+  /// hit copies none).
   uint64_t tierFetches = 0;
   uint64_t tierFetchedBytes = 0;
+  /// Fetches served by the tier cache without a copy, and fetches that
+  /// copied (hits + misses == fetches).
+  uint64_t tierHits = 0;
+  uint64_t tierMisses = 0;
+  /// CUDA: the bytes the session's tier cache holds after the run.
+  uint64_t tierCachedBytes = 0;
   /// CUDA: the most device memory the run's allocations held at once
   /// (runtime buffers, kernel allocations, scratch); 0 on the CPU.
   uint64_t peakDeviceBytes = 0;
@@ -79,6 +86,25 @@ public:
     return false;
   }
 
+  /// Keeps fetched host-tier buffers in device memory across runs, up to
+  /// `bytes` (0: off, the default), least recently used evicted first
+  /// (docs/memory-tiers.md §5). CUDA only.
+  virtual bool setTierCache(uint64_t bytes, Failure &failure) {
+    (void)bytes;
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "a tier cache belongs to cuda sessions; on the cpu host-tier "
+               "buffers are host memory already"};
+    return false;
+  }
+  /// Drops the tier cache's device buffers and the page-locked mirrors of
+  /// host-tier inputs (CUDA only).
+  virtual bool clearTierCache(Failure &failure) {
+    failure = {MOERT_ERROR_UNSUPPORTED,
+               "a tier cache belongs to cuda sessions; this one runs on the "
+               "cpu"};
+    return false;
+  }
+
   /// Runs later work on the caller's stream (CUDA only).
   virtual bool setStream(void *stream, bool own, Failure &failure) {
     (void)stream;
@@ -105,10 +131,15 @@ bool runWithTierFetches(tier::Copier &copier, RunStats &stats,
     tier::RunScope scope(fetches);
     ok = body();
   }
+  // Releases what the kernels did not (after the run's last work is issued:
+  // CUDA frees are ordered on the run's stream).
+  std::string error;
+  bool finished = fetches.finish(error);
   stats.tierFetches = fetches.stats().fetches;
   stats.tierFetchedBytes = fetches.stats().bytes;
-  std::string error;
-  if (!fetches.finish(error)) {
+  stats.tierHits = fetches.stats().hits;
+  stats.tierMisses = fetches.stats().misses;
+  if (!finished) {
     failure = {MOERT_ERROR_KERNEL, error};
     return false;
   }

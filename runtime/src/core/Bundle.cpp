@@ -395,6 +395,122 @@ bool parseSplit(const json &entry, const std::string &path,
   return true;
 }
 
+/// The per-request type of `type` [R, ...]: its shape without the leading
+/// request dimension.
+TensorType requestType(const TensorType &type) {
+  TensorType request;
+  request.dtype = type.dtype;
+  request.shape.assign(type.shape.begin() + 1, type.shape.end());
+  uint64_t count = 1;
+  for (int64_t d : request.shape)
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(d), &count))
+      count = UINT64_MAX;
+  request.elementCount = static_cast<size_t>(count);
+  request.byteSize = request.elementCount * moert_dtype_size(type.dtype);
+  return request;
+}
+
+/// The "composition" of `function` (docs/composition.md): its selector and
+/// requests inputs, and per model the function that runs it and which of the
+/// composition's inputs it takes. Every type is checked here, so that the
+/// runner slices and forwards tensors without further checks.
+bool parseComposition(const json &entry, const std::string &path,
+                      const std::map<std::string, size_t> &names,
+                      const Bundle &bundle, Function &function, Validator &v) {
+  Composition &c = function.composition;
+  size_t inputs = function.inputs.size();
+  if (!v.getObject(entry, path) ||
+      !v.getMemberIndex(entry, "selector", path, inputs, c.selector) ||
+      !v.getMemberIndex(entry, "requests", path, inputs, c.requests))
+    return false;
+  if (!bundle.grid.empty())
+    return v.fail(path, "a composition runs on one rank; this bundle has a "
+                        "grid");
+  const TensorType &selector = function.inputs[c.selector].type;
+  const TensorType &requests = function.inputs[c.requests].type;
+  if (c.selector == c.requests)
+    return v.fail(path, "the selector and the requests are the same input");
+  if ((selector.dtype != MOERT_DTYPE_F32 && selector.dtype != MOERT_DTYPE_BF16 &&
+       selector.dtype != MOERT_DTYPE_F16) ||
+      selector.shape.size() != 2)
+    return v.fail(path + ".selector",
+                  "the selector must be a float [R, M] tensor, input " +
+                      std::to_string(c.selector) + " is " + selector.str());
+  int64_t numRequests = selector.shape[0];
+  if (requests.shape.empty() || requests.shape[0] != numRequests)
+    return v.fail(path + ".requests",
+                  "the requests input is " + requests.str() + "; expected " +
+                      std::to_string(numRequests) +
+                      " requests (the selector's rows) in dimension 0");
+  if (function.outputs.size() != 1 || function.outputs[0].type.shape.empty() ||
+      function.outputs[0].type.shape[0] != numRequests)
+    return v.fail(path, "a composition has one output with the " +
+                            std::to_string(numRequests) +
+                            " requests in dimension 0");
+  const json *models =
+      v.getArray(entry, "models", path, MOERT_BUNDLE_MAX_FUNCTIONS);
+  if (!models)
+    return false;
+  if (models->empty() ||
+      static_cast<int64_t>(models->size()) != selector.shape[1])
+    return v.fail(path + ".models",
+                  std::to_string(models->size()) +
+                      " models for a selector of " +
+                      std::to_string(selector.shape[1]) + " columns");
+  TensorType request = requestType(requests);
+  TensorType result = requestType(function.outputs[0].type);
+  for (size_t m = 0; m < models->size(); ++m) {
+    const json &model = (*models)[m];
+    std::string at = path + ".models[" + std::to_string(m) + "]";
+    std::string name;
+    if (!v.getObject(model, at) || !v.getString(model, "function", at, name))
+      return false;
+    auto found = names.find(name);
+    if (found == names.end())
+      return v.fail(at + ".function", "no manifest function \"" + name + "\"");
+    const Function &callee = bundle.functions[found->second];
+    if (callee.isComposition)
+      return v.fail(at + ".function", "\"" + name +
+                                          "\" is a composition; a model is "
+                                          "a compiled function");
+    Composition::Model parsed;
+    parsed.function = found->second;
+    const json *bound = v.getArray(model, "inputs", at, MOERT_BUNDLE_MAX_TENSORS);
+    if (!bound)
+      return false;
+    if (bound->size() != callee.inputs.size())
+      return v.fail(at + ".inputs",
+                    std::to_string(bound->size()) + " inputs for \"" + name +
+                        "\", which takes " +
+                        std::to_string(callee.inputs.size()));
+    for (size_t j = 0; j < bound->size(); ++j) {
+      std::string jAt = at + ".inputs[" + std::to_string(j) + "]";
+      uint32_t index = 0;
+      if (!v.getIndex((*bound)[j], jAt, inputs, index))
+        return false;
+      if ((j == 0) != (index == c.requests))
+        return v.fail(jAt, j == 0 ? "a model's first input is the request"
+                                  : "only a model's first input takes the "
+                                    "requests");
+      if (index == c.selector)
+        return v.fail(jAt, "a model does not take the selector");
+      const TensorType &expected =
+          j == 0 ? request : function.inputs[index].type;
+      if (callee.inputs[j].type != expected)
+        return v.fail(jAt, "\"" + name + "\" input " + std::to_string(j) +
+                               " is " + callee.inputs[j].type.str() +
+                               " but it is given " + expected.str());
+      parsed.inputs.push_back(index);
+    }
+    if (callee.outputs.size() != 1 || callee.outputs[0].type != result)
+      return v.fail(at + ".function",
+                    "\"" + name + "\" must return one " + result.str() +
+                        " (a request's result)");
+    c.models.push_back(std::move(parsed));
+  }
+  return true;
+}
+
 bool parseManifest(const json &manifest, const std::string &headerTarget,
                    Bundle &bundle, std::string &error) {
   Validator v(error);
@@ -418,9 +534,13 @@ bool parseManifest(const json &manifest, const std::string &headerTarget,
     const json &entry = (*functions)[f];
     std::string path = "MANIFEST.functions[" + std::to_string(f) + "]";
     Function function;
+    // A composition has no kernel, hence no symbol (checked below, once
+    // every function is known).
+    function.isComposition = entry.is_object() && entry.contains("composition");
     if (!v.getObject(entry, path) ||
         !v.getString(entry, "name", path, function.name) ||
-        !v.getString(entry, "symbol", path, function.symbol))
+        (!function.isComposition &&
+         !v.getString(entry, "symbol", path, function.symbol)))
       return false;
     if (!names.emplace(function.name, f).second)
       return v.fail(path + ".name",
@@ -448,6 +568,13 @@ bool parseManifest(const json &manifest, const std::string &headerTarget,
     }
     bundle.functions.push_back(std::move(function));
   }
+  for (size_t f = 0; f < functions->size(); ++f)
+    if (bundle.functions[f].isComposition &&
+        !parseComposition((*functions)[f]["composition"],
+                          "MANIFEST.functions[" + std::to_string(f) +
+                              "].composition",
+                          names, bundle, bundle.functions[f], v))
+      return false;
   return true;
 }
 
@@ -501,6 +628,19 @@ bool parseSchedule(const json &schedule, Bundle &bundle, std::string &error) {
     if (!v.getTensorTypes(entry, "buffers", path, MOERT_BUNDLE_MAX_BUFFERS,
                           program.buffers))
       return false;
+    // The runtime runs a composition's models (their own programs): its
+    // program is empty.
+    if (function.isComposition) {
+      const json *commands =
+          v.getArray(entry, "commands", path, MOERT_BUNDLE_MAX_COMMANDS);
+      if (!commands)
+        return false;
+      if (!program.buffers.empty() || !commands->empty())
+        return v.fail(path, "the program of composition \"" + function.name +
+                                "\" must have no buffers and no commands");
+      bundle.programs.push_back(std::move(program));
+      continue;
+    }
     // Optional memory tier of each buffer: "hbm" (the default, the device's
     // memory) or "host".
     program.hostTier.assign(program.buffers.size(), false);

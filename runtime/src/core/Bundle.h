@@ -49,6 +49,23 @@ struct TensorInfo {
   std::vector<int64_t> expertPermutation;
 };
 
+/// A composition of experts (moe.composition) that the runtime serves: per
+/// request r, the model m = argmax selector[r] (ties to the lower index) runs
+/// on request r with its weights (docs/composition.md).
+struct Composition {
+  struct Model {
+    /// The manifest function the model runs as.
+    size_t function = 0;
+    /// inputs[j]: the composition's input that model input j takes; input 0
+    /// is the requests input, of which the model gets one request.
+    std::vector<uint32_t> inputs;
+  };
+  /// The composition's selector [R, M] and requests [R, ...] inputs.
+  uint32_t selector = 0;
+  uint32_t requests = 0;
+  std::vector<Model> models;
+};
+
 /// A function of the manifest.
 struct Function {
   std::string name;
@@ -57,6 +74,10 @@ struct Function {
   std::vector<TensorInfo> outputs;
   /// Reference program JSON (empty when the bundle has none for it).
   std::string reference;
+  /// Set for a composition: the runtime runs its models, it has no kernel
+  /// and its program is empty.
+  bool isComposition = false;
+  Composition composition;
 };
 
 /// A kernel entry point of the KERNELS image.

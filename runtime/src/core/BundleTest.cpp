@@ -445,6 +445,77 @@ TEST(BundleLoader, ScheduleTiers) {
       "buffer 1 lives in host memory (tier \"host\") and cannot be an output");
 }
 
+/// Parses the composition test bundle with `from` replaced by `to` in its
+/// manifest (`schedule`: in its schedule).
+std::string compositionError(const std::string &from, const std::string &to,
+                             bool schedule = false) {
+  std::string manifest = moert::testing::kCompositionManifest;
+  std::string program = moert::testing::kCompositionSchedule;
+  (schedule ? program : manifest) =
+      replaced(schedule ? program : manifest, from, to);
+  return parse(buildBundle(validSections(manifest, program)));
+}
+
+TEST(BundleLoader, Composition) {
+  std::vector<uint8_t> bytes =
+      buildBundle(validSections(moert::testing::kCompositionManifest,
+                                moert::testing::kCompositionSchedule));
+  moert::Bundle bundle;
+  std::string error;
+  ASSERT_TRUE(moert::parseBundle(bytes.data(), bytes.size(), bundle, error))
+      << error;
+  ASSERT_EQ(bundle.functions.size(), 2u);
+  EXPECT_FALSE(bundle.functions[0].isComposition);
+  const moert::Function &serve = bundle.functions[1];
+  ASSERT_TRUE(serve.isComposition);
+  EXPECT_EQ(serve.composition.selector, 0u);
+  EXPECT_EQ(serve.composition.requests, 1u);
+  ASSERT_EQ(serve.composition.models.size(), 2u);
+  EXPECT_EQ(serve.composition.models[1].function, 0u);
+  EXPECT_EQ(serve.composition.models[1].inputs,
+            (std::vector<uint32_t>{1, 3}));
+  EXPECT_TRUE(bundle.programs[1].commands.empty());
+
+  const std::string models = R"("models": [{"function": "mm", "inputs": [1, 2]},)";
+  EXPECT_ERROR(compositionError(R"("selector": 0)", R"("selector": 4)"),
+               "composition.selector: 4 is out of range (4 available)");
+  EXPECT_ERROR(compositionError(R"("requests": 1)", R"("requests": 0)"),
+               "the selector and the requests are the same input");
+  EXPECT_ERROR(compositionError(R"("shape": [3, 2]})", R"("shape": [6]})"),
+               "the selector must be a float [R, M] tensor, input 0 is f32[6]");
+  EXPECT_ERROR(compositionError(R"("shape": [3, 2, 3]})", R"("shape": [4, 2, 3]})"),
+               "composition.requests: the requests input is f32[4, 2, 3]; "
+               "expected 3 requests (the selector's rows) in dimension 0");
+  EXPECT_ERROR(compositionError(R"("shape": [3, 2, 4]})", R"("shape": [2, 2, 4]})"),
+               "a composition has one output with the 3 requests in dimension 0");
+  EXPECT_ERROR(compositionError(models, R"("models": [)"),
+               "composition.models: 1 models for a selector of 2 columns");
+  EXPECT_ERROR(compositionError(R"({"function": "mm", "inputs": [1, 3]})",
+                                R"({"function": "nn", "inputs": [1, 3]})"),
+               "models[1].function: no manifest function \"nn\"");
+  EXPECT_ERROR(compositionError(R"({"function": "mm", "inputs": [1, 3]})",
+                                R"({"function": "serve", "inputs": [1, 3]})"),
+               "\"serve\" is a composition; a model is a compiled function");
+  EXPECT_ERROR(compositionError(R"("inputs": [1, 3])", R"("inputs": [1])"),
+               "models[1].inputs: 1 inputs for \"mm\", which takes 2");
+  EXPECT_ERROR(compositionError(R"("inputs": [1, 3])", R"("inputs": [2, 3])"),
+               "inputs[0]: a model's first input is the request");
+  EXPECT_ERROR(compositionError(R"("inputs": [1, 3])", R"("inputs": [1, 1])"),
+               "inputs[1]: only a model's first input takes the requests");
+  EXPECT_ERROR(compositionError(R"("inputs": [1, 3])", R"("inputs": [1, 0])"),
+               "inputs[1]: a model does not take the selector");
+  EXPECT_ERROR(compositionError(R"({"name": "b1", "dtype": "f32", "shape": [3, 4]})",
+                                R"({"name": "b1", "dtype": "f32", "shape": [4, 3]})"),
+               "\"mm\" input 1 is f32[3, 4] but it is given f32[4, 3]");
+  EXPECT_ERROR(compositionError(R"("shape": [3, 2, 4]})", R"("shape": [3, 2, 5]})"),
+               "\"mm\" must return one f32[2, 5] (a request's result)");
+  EXPECT_ERROR(compositionError(R"({"function": "serve", "buffers": [], "commands": []})",
+                                R"({"function": "serve", "buffers": [{"dtype": "f32", "shape": [1]}], "commands": []})",
+                                /*schedule=*/true),
+               "the program of composition \"serve\" must have no buffers and "
+               "no commands");
+}
+
 TEST(BundleLoader, Schedule) {
   EXPECT_ERROR(scheduleError("\"buffer\": 0}", "\"buffer\": 7}"),
                "7 is out of range (3 available)");

@@ -6,9 +6,11 @@
 #include "Bundle.h"
 #include "Comm.h"
 #include "CommAbi.h"
+#include "Composition.h"
 #include "Executor.h"
 #include "World.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -34,6 +36,9 @@ struct moert_session_s {
   /// backend, so that the backend (NCCL communicators) goes first.
   std::shared_ptr<moert::comm::Communicator> communicator;
   std::unique_ptr<moert::Backend> backend;
+  /// The requests of the last run when it ran a composition (empty
+  /// otherwise).
+  std::vector<moert::RequestStats> lastRequests;
 };
 
 namespace {
@@ -271,6 +276,18 @@ moert_status_t viewsFromDL(const moert::Function &function,
   return nullptr;
 }
 
+/// The C form of a run's stats.
+moert_run_stats_t toRunStats(const moert::RunStats &stats) {
+  moert_run_stats_t out{};
+  out.tier_fetches = stats.tierFetches;
+  out.tier_fetched_bytes = stats.tierFetchedBytes;
+  out.peak_device_bytes = stats.peakDeviceBytes;
+  out.tier_hits = stats.tierHits;
+  out.tier_misses = stats.tierMisses;
+  out.tier_cached_bytes = stats.tierCachedBytes;
+  return out;
+}
+
 /// Checks `inputs`/`outputs` against the manifest and runs `function`;
 /// `inputDevice`/`outputDevice` (when given) mark device memory.
 moert_status_t runChecked(moert_session_t *session, size_t function,
@@ -293,9 +310,13 @@ moert_status_t runChecked(moert_session_t *session, size_t function,
   moert::Failure failure;
   moert::comm::RunContext collectives(*session->communicator);
   bool ok;
+  session->lastRequests.clear();
   {
     moert::comm::RunScope scope(collectives);
-    ok = session->backend->run(bundle, function, in, out, failure, time);
+    ok = f.isComposition
+             ? moert::runComposition(*session->backend, bundle, function, in,
+                                     out, session->lastRequests, failure, time)
+             : session->backend->run(bundle, function, in, out, failure, time);
   }
   // The first collective failure is the cause of whatever followed it.
   if (collectives.failed())
@@ -592,6 +613,40 @@ const char *moert_bundle_reference_program(const moert_bundle_t *bundle,
   return reference.empty() ? nullptr : reference.c_str();
 }
 
+moert_status_t moert_bundle_composition_info(const moert_bundle_t *bundle,
+                                             size_t function,
+                                             moert_composition_info_t *out_info) {
+  if (!bundle || !out_info)
+    return invalidArgument(!bundle ? "null bundle" : "null out_info");
+  if (moert_status_t status = checkFunction(bundle->bundle, function))
+    return status;
+  const moert::Function &f = bundle->bundle.functions[function];
+  *out_info = {};
+  if (f.isComposition)
+    *out_info = {f.composition.models.size(), f.composition.selector,
+                 f.composition.requests};
+  return nullptr;
+}
+
+moert_status_t moert_bundle_composition_model(const moert_bundle_t *bundle,
+                                              size_t function, size_t model,
+                                              size_t *out_function) {
+  if (!bundle || !out_function)
+    return invalidArgument(!bundle ? "null bundle" : "null out_function");
+  if (moert_status_t status = checkFunction(bundle->bundle, function))
+    return status;
+  const moert::Function &f = bundle->bundle.functions[function];
+  if (!f.isComposition)
+    return invalidArgument("function \"" + f.name +
+                           "\" is not a composition");
+  if (model >= f.composition.models.size())
+    return invalidArgument("model " + std::to_string(model) +
+                           " is out of range: \"" + f.name + "\" has " +
+                           std::to_string(f.composition.models.size()));
+  *out_function = f.composition.models[model].function;
+  return nullptr;
+}
+
 //===----------------------------------------------------------------------===//
 // Sessions
 //===----------------------------------------------------------------------===//
@@ -769,6 +824,31 @@ moert_status_t moert_session_run_timed(moert_session_t *session,
   });
 }
 
+size_t moert_session_last_request_count(const moert_session_t *session) {
+  return session ? session->lastRequests.size() : 0;
+}
+
+moert_status_t moert_session_last_request_stats(
+    const moert_session_t *session, size_t request,
+    moert_request_stats_t *out_stats) {
+  if (!session || !out_stats)
+    return invalidArgument(!session ? "null session" : "null out_stats");
+  if (request >= session->lastRequests.size())
+    return invalidArgument(
+        "request " + std::to_string(request) + " is out of range: the last "
+        "run " + (session->lastRequests.empty()
+                      ? std::string("ran no composition")
+                      : "served " +
+                            std::to_string(session->lastRequests.size()) +
+                            " requests"));
+  const moert::RequestStats &stats = session->lastRequests[request];
+  *out_stats = {};
+  out_stats->model = stats.model;
+  out_stats->milliseconds = stats.milliseconds;
+  out_stats->run = toRunStats(stats.run);
+  return nullptr;
+}
+
 moert_status_t moert_session_set_stream(moert_session_t *session,
                                         void *cu_stream) {
   if (!session)
@@ -808,11 +888,47 @@ moert_status_t moert_session_last_run_stats(const moert_session_t *session,
                                             moert_run_stats_t *out_stats) {
   if (!session || !out_stats)
     return invalidArgument(!session ? "null session" : "null out_stats");
-  const moert::RunStats &stats = session->backend->lastRunStats();
-  out_stats->tier_fetches = stats.tierFetches;
-  out_stats->tier_fetched_bytes = stats.tierFetchedBytes;
-  out_stats->peak_device_bytes = stats.peakDeviceBytes;
+  if (session->lastRequests.empty()) {
+    *out_stats = toRunStats(session->backend->lastRunStats());
+    return nullptr;
+  }
+  // A composition: its requests' model runs together (the cache as the last
+  // one left it, the peak of the largest).
+  moert::RunStats total;
+  for (const moert::RequestStats &request : session->lastRequests) {
+    total.tierFetches += request.run.tierFetches;
+    total.tierFetchedBytes += request.run.tierFetchedBytes;
+    total.tierHits += request.run.tierHits;
+    total.tierMisses += request.run.tierMisses;
+    total.tierCachedBytes = request.run.tierCachedBytes;
+    total.peakDeviceBytes =
+        std::max(total.peakDeviceBytes, request.run.peakDeviceBytes);
+  }
+  *out_stats = toRunStats(total);
   return nullptr;
+}
+
+moert_status_t moert_session_set_tier_cache(moert_session_t *session,
+                                            uint64_t capacity_bytes) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    moert::Failure failure;
+    if (!session->backend->setTierCache(capacity_bytes, failure))
+      return makeStatus(failure);
+    return nullptr;
+  });
+}
+
+moert_status_t moert_session_clear_tier_cache(moert_session_t *session) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    moert::Failure failure;
+    if (!session->backend->clearTierCache(failure))
+      return makeStatus(failure);
+    return nullptr;
+  });
 }
 
 moert_status_t moert_dtype_to_dl(moert_dtype_t dtype,

@@ -24,8 +24,10 @@ public:
     auto start = std::chrono::steady_clock::now();
     failure.code = MOERT_ERROR_INTERNAL;
     lastRun = {};
-    // Host and "device" memory are one here: a fetch is a copy.
-    if (!runWithTierFetches(tier::immediateCopier(), lastRun, failure, [&] {
+    // Host and "device" memory are one here: a fetch is a copy into a heap
+    // buffer that the kernels own and free (no tier cache on the cpu).
+    tier::HeapCopier copier;
+    if (!runWithTierFetches(copier, lastRun, failure, [&] {
           return runProgram(bundle, bundle.programs[function], entries,
                             inputs, outputs, hostMemory(), failure.message,
                             &failure.code);
@@ -67,7 +69,9 @@ std::unique_ptr<Backend> createCpuBackend(const Bundle &bundle,
       KernelLibrary::load(bundle.kernelImage, error);
   if (!library) {
     if (error.find("undefined symbol: moert_comm_") != std::string::npos ||
-        error.find("undefined symbol: moert_tier_") != std::string::npos)
+        error.find("undefined symbol: moert_tier_") != std::string::npos ||
+        error.find("undefined symbol: _mlir_ciface_moert_tier_") !=
+            std::string::npos)
       error += " (the kernels call the runtime's collectives or tier "
                "copies: a program linking the static moert must export them: "
                "link with -rdynamic, CMake ENABLE_EXPORTS, or use "

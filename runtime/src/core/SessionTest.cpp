@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -345,3 +346,102 @@ TEST(Session, ConcurrentSessionsAndRuns) {
 }
 
 } // namespace
+
+namespace {
+
+/// The composition bundle (kCompositionManifest) around the test kernel.
+std::vector<uint8_t> buildCompositionBundle() {
+  return moert::testing::layOutBundle(
+      {{MOERT_BUNDLE_SECTION_MANIFEST, moert::testing::kCompositionManifest},
+       {MOERT_BUNDLE_SECTION_SCHEDULE, moert::testing::kCompositionSchedule},
+       {MOERT_BUNDLE_SECTION_KERNELS, readFile(MOERT_TEST_KERNEL)}});
+}
+
+} // namespace
+
+TEST(Session, ServesACompositionRequestByRequest) {
+  std::vector<uint8_t> bytes = buildCompositionBundle();
+  moert_bundle_t *bundle = nullptr;
+  ASSERT_EQ(moert_bundle_load_memory(bytes.data(), bytes.size(), &bundle),
+            nullptr);
+  size_t serve = 0;
+  ASSERT_EQ(moert_bundle_find_function(bundle, "serve", &serve), nullptr);
+  moert_composition_info_t info{};
+  ASSERT_EQ(moert_bundle_composition_info(bundle, serve, &info), nullptr);
+  EXPECT_EQ(info.model_count, 2u);
+  EXPECT_EQ(info.selector_input, 0u);
+  EXPECT_EQ(info.requests_input, 1u);
+  ASSERT_EQ(moert_bundle_composition_info(bundle, 0, &info), nullptr);
+  EXPECT_EQ(info.model_count, 0u);
+  size_t model = 7;
+  ASSERT_EQ(moert_bundle_composition_model(bundle, serve, 1, &model), nullptr);
+  EXPECT_EQ(model, 0u);
+  std::string message;
+  EXPECT_EQ(codeOf(moert_bundle_composition_model(bundle, serve, 2, &model),
+                   &message),
+            MOERT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("model 2 is out of range"), std::string::npos);
+  EXPECT_EQ(codeOf(moert_bundle_composition_model(bundle, 0, 0, &model),
+                   &message),
+            MOERT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("is not a composition"), std::string::npos);
+
+  moert_session_t *session = nullptr;
+  ASSERT_EQ(moert_session_create(bundle, &session), nullptr);
+  // Row 0 picks model 1, row 1 ties (model 0), row 2 has a NaN in column 0,
+  // which nothing beats (model 0, as the compiled lowering).
+  float selector[6] = {0.5f, 2.0f, 1.0f, 1.0f, NAN, 3.0f};
+  float requests[18], b0[12], b1[12], out[24] = {};
+  for (int i = 0; i < 18; ++i)
+    requests[i] = float(i % 7) - 2.0f;
+  for (int i = 0; i < 12; ++i) {
+    b0[i] = float(i % 5) - 1.0f;
+    b1[i] = 0.5f * float(i % 3);
+  }
+  const int64_t shapeSelector[] = {3, 2}, shapeRequests[] = {3, 2, 3},
+                shapeOut[] = {3, 2, 4};
+  moert_tensor_view_t in[4] = {
+      {MOERT_DTYPE_F32, 2, shapeSelector, selector, sizeof(selector)},
+      {MOERT_DTYPE_F32, 3, shapeRequests, requests, sizeof(requests)},
+      {MOERT_DTYPE_F32, 2, kShapeB, b0, sizeof(b0)},
+      {MOERT_DTYPE_F32, 2, kShapeB, b1, sizeof(b1)}};
+  moert_tensor_view_t result = {MOERT_DTYPE_F32, 3, shapeOut, out,
+                                sizeof(out)};
+  ASSERT_EQ(codeOf(moert_session_run(session, serve, in, 4, &result, 1)),
+            MOERT_OK);
+  const int chosen[3] = {1, 0, 0};
+  for (int r = 0; r < 3; ++r) {
+    const float *b = chosen[r] ? b1 : b0;
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j) {
+        float sum = 0;
+        for (int k = 0; k < 3; ++k)
+          sum += requests[r * 6 + i * 3 + k] * b[k * 4 + j];
+        EXPECT_EQ(out[r * 8 + i * 4 + j], sum) << r << " " << i << " " << j;
+      }
+  }
+  ASSERT_EQ(moert_session_last_request_count(session), 3u);
+  for (int r = 0; r < 3; ++r) {
+    moert_request_stats_t stats{};
+    ASSERT_EQ(moert_session_last_request_stats(session, r, &stats), nullptr);
+    EXPECT_EQ(stats.model, size_t(chosen[r])) << r;
+    EXPECT_GE(stats.milliseconds, 0.0);
+  }
+  moert_request_stats_t stats{};
+  EXPECT_EQ(codeOf(moert_session_last_request_stats(session, 3, &stats),
+                   &message),
+            MOERT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("the last run served 3 requests"), std::string::npos);
+
+  // A plain run after it serves no requests.
+  Case c(1);
+  float plain[8] = {};
+  ASSERT_EQ(runViews(session, c, plain), MOERT_OK);
+  EXPECT_EQ(moert_session_last_request_count(session), 0u);
+  EXPECT_EQ(codeOf(moert_session_last_request_stats(session, 0, &stats),
+                   &message),
+            MOERT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("ran no composition"), std::string::npos);
+  moert_session_release(session);
+  moert_bundle_release(bundle);
+}

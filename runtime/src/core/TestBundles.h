@@ -75,6 +75,39 @@ inline const char *const kMatmulSchedule = R"({"kernels": [{"symbol": "_mlir_cif
                 {"command": "call", "kernel": 0, "arguments": [0, 1], "results": [2]},
                 {"command": "output", "output": 0, "buffer": 2}]}]})";
 
+/// MANIFEST of `mm` and of `serve`, a composition of two models that both run
+/// as `mm`, model 0 with weight b0 and model 1 with b1: per request r (of 3),
+/// result[r] = requests[r] x b_m, m = argmax selector[r].
+inline const char *const kCompositionManifest = R"({"target": "cpu-x86_64", "functions": [
+  {"name": "mm", "symbol": "_mlir_ciface_mm",
+   "inputs": [{"name": "a", "dtype": "f32", "shape": [2, 3]},
+              {"name": "b", "dtype": "f32", "shape": [3, 4]}],
+   "outputs": [{"name": "result0", "dtype": "f32", "shape": [2, 4]}]},
+  {"name": "serve",
+   "inputs": [{"name": "selector", "dtype": "f32", "shape": [3, 2]},
+              {"name": "requests", "dtype": "f32", "shape": [3, 2, 3]},
+              {"name": "b0", "dtype": "f32", "shape": [3, 4]},
+              {"name": "b1", "dtype": "f32", "shape": [3, 4]}],
+   "outputs": [{"name": "result0", "dtype": "f32", "shape": [3, 2, 4]}],
+   "composition": {"selector": 0, "requests": 1,
+                   "models": [{"function": "mm", "inputs": [1, 2]},
+                              {"function": "mm", "inputs": [1, 3]}]}}]})";
+
+/// SCHEDULE of kCompositionManifest: mm's program, and serve's empty one.
+inline const char *const kCompositionSchedule = R"({"kernels": [{"symbol": "_mlir_ciface_mm",
+   "arguments": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]}],
+   "results": [{"dtype": "f32", "shape": [2, 4]}]}],
+ "programs": [{"function": "mm",
+   "buffers": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]},
+               {"dtype": "f32", "shape": [2, 4]}],
+   "commands": [{"command": "allocate", "buffer": 0},
+                {"command": "bind_input", "input": 0, "buffer": 0},
+                {"command": "allocate", "buffer": 1},
+                {"command": "bind_input", "input": 1, "buffer": 1},
+                {"command": "call", "kernel": 0, "arguments": [0, 1], "results": [2]},
+                {"command": "output", "output": 0, "buffer": 2}]},
+  {"function": "serve", "buffers": [], "commands": []}]})";
+
 /// The bytes of a file (a test kernel shared object).
 inline std::string readFile(const char *path) {
   std::ifstream file(path, std::ios::binary);

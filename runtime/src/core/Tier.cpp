@@ -1,89 +1,187 @@
-//===- Tier.cpp - a run's copies from host-tier buffers -------------------===//
+//===- Tier.cpp - a run's fetches of host-tier buffers --------------------===//
 
 #include "Tier.h"
 #include "TierAbi.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace moert::tier {
 
 namespace {
-
 thread_local Run *current = nullptr;
-
-class ImmediateCopier final : public Copier {
-public:
-  bool start(const void *source, void *destination, size_t bytes,
-             uint64_t &token, std::string &) override {
-    if (bytes)
-      std::memcpy(destination, source, bytes);
-    token = 0;
-    return true;
-  }
-  bool wait(uint64_t, std::string &) override { return true; }
-};
-
 } // namespace
 
-Copier &immediateCopier() {
-  static ImmediateCopier copier;
-  return copier;
+HeapCopier::~HeapCopier() {
+  for (void *buffer : buffers)
+    std::free(buffer);
 }
 
-int64_t Run::start(const void *source, void *destination, int64_t bytes) {
-  std::string at = "moert_tier_fetch_start of " + std::to_string(bytes) +
-                   " bytes (fetch " + std::to_string(tokens.size() + 1) +
-                   " of the run)";
+bool HeapCopier::start(const void *source, size_t bytes, uint64_t &token,
+                       bool &hit, std::string &error) {
+  hit = false;
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded < bytes) {
+    error = "too many bytes";
+    return false;
+  }
+  void *buffer = std::aligned_alloc(64, rounded ? rounded : 64);
+  if (!buffer) {
+    error = "out of host memory";
+    return false;
+  }
+  if (bytes)
+    std::memcpy(buffer, source, bytes);
+  token = buffers.size();
+  buffers.push_back(buffer);
+  return true;
+}
+
+bool HeapCopier::wait(uint64_t token, void *&buffer, std::string &error) {
+  if (token >= buffers.size() || !buffers[token]) {
+    error = "unknown copy";
+    return false;
+  }
+  // Compiled code owns it from now on (its deallocation frees it).
+  buffer = buffers[token];
+  buffers[token] = nullptr;
+  return true;
+}
+
+bool HeapCopier::release(uint64_t token, bool waited, std::string &error) {
+  if (token >= buffers.size()) {
+    error = "unknown copy";
+    return false;
+  }
+  if (!waited) {
+    std::free(buffers[token]);
+    buffers[token] = nullptr;
+  }
+  return true;
+}
+
+Run::~Run() { releaseAll(); }
+
+void Run::fail(const std::string &message) {
+  if (!failure.empty())
+    return;
+  failure = message;
+  copier.failed(message);
+}
+
+int64_t Run::start(const void *source, int64_t bytes) {
   if (!failure.empty())
     return 0;
-  if (bytes < 0 || (bytes > 0 && (!source || !destination))) {
+  std::string at = "moert_tier_fetch_start of " + std::to_string(bytes) +
+                   " bytes (fetch " + std::to_string(fetches.size() + 1) +
+                   " of the run)";
+  if (bytes < 0 || (bytes > 0 && !source)) {
     fail(at + ": invalid arguments");
     return 0;
   }
   uint64_t token = 0;
+  bool hit = false;
   std::string error;
-  if (!copier.start(source, destination, size_t(bytes), token, error)) {
+  if (!copier.start(source, size_t(bytes), token, hit, error)) {
     fail(at + ": " + error);
     return 0;
   }
-  tokens.push_back(token);
-  waited.push_back(false);
+  fetches.push_back({token, bytes, false, false});
   ++totals.fetches;
-  totals.bytes += uint64_t(bytes);
-  return int64_t(tokens.size());
+  if (hit) {
+    ++totals.hits;
+  } else {
+    ++totals.misses;
+    totals.bytes += uint64_t(bytes);
+  }
+  return int64_t(fetches.size());
 }
 
-void Run::wait(int64_t handle) {
+void *Run::wait(int64_t handle, int64_t &bytes) {
+  bytes = 0;
   if (!failure.empty())
-    return;
-  if (handle <= 0 || uint64_t(handle) > tokens.size()) {
+    return nullptr;
+  if (handle <= 0 || uint64_t(handle) > fetches.size()) {
     fail("moert_tier_fetch_wait: handle " + std::to_string(handle) +
+         " was never returned by moert_tier_fetch_start in this run");
+    return nullptr;
+  }
+  Fetch &fetch = fetches[handle - 1];
+  if (fetch.waited) {
+    fail("moert_tier_fetch_wait: fetch " + std::to_string(handle) +
+         " is waited twice");
+    return nullptr;
+  }
+  if (fetch.released) {
+    fail("moert_tier_fetch_wait: fetch " + std::to_string(handle) +
+         " was released before its wait");
+    return nullptr;
+  }
+  fetch.waited = true;
+  void *buffer = nullptr;
+  std::string error;
+  if (!copier.wait(fetch.token, buffer, error)) {
+    fail("moert_tier_fetch_wait of fetch " + std::to_string(handle) + ": " +
+         error);
+    return nullptr;
+  }
+  bytes = fetch.bytes;
+  return buffer;
+}
+
+void Run::release(int64_t handle) {
+  // Releases go on after a failure: they give memory back.
+  if (handle <= 0 || uint64_t(handle) > fetches.size()) {
+    fail("moert_tier_fetch_release: handle " + std::to_string(handle) +
          " was never returned by moert_tier_fetch_start in this run");
     return;
   }
-  if (waited[handle - 1]) {
-    fail("moert_tier_fetch_wait: fetch " + std::to_string(handle) +
-         " is waited twice");
+  Fetch &fetch = fetches[handle - 1];
+  if (fetch.released) {
+    fail("moert_tier_fetch_release: fetch " + std::to_string(handle) +
+         " is released twice");
     return;
   }
-  waited[handle - 1] = true;
+  if (!fetch.waited) {
+    fail("moert_tier_fetch_release: fetch " + std::to_string(handle) +
+         " is released before its wait");
+    return;
+  }
+  fetch.released = true;
   std::string error;
-  if (!copier.wait(tokens[handle - 1], error))
-    fail("moert_tier_fetch_wait of fetch " + std::to_string(handle) + ": " +
-         error);
+  if (!copier.release(fetch.token, /*waited=*/true, error))
+    fail("moert_tier_fetch_release of fetch " + std::to_string(handle) +
+         ": " + error);
 }
 
-bool Run::finish(std::string &error) const {
+void Run::releaseAll() {
+  for (size_t h = 0; h < fetches.size(); ++h) {
+    Fetch &fetch = fetches[h];
+    if (fetch.released)
+      continue;
+    fetch.released = true;
+    std::string error;
+    if (!copier.release(fetch.token, fetch.waited, error))
+      fail("releasing fetch " + std::to_string(h + 1) +
+           " at the end of the run: " + error);
+  }
+}
+
+bool Run::finish(std::string &error) {
+  std::string neverWaited;
+  for (size_t h = 0; h < fetches.size() && neverWaited.empty(); ++h)
+    if (!fetches[h].waited)
+      neverWaited = "fetch " + std::to_string(h + 1) +
+                    " (moert_tier_fetch_start) was started and never waited";
+  releaseAll();
   if (!failure.empty()) {
     error = failure;
     return false;
   }
-  for (size_t h = 0; h < waited.size(); ++h)
-    if (!waited[h]) {
-      error = "fetch " + std::to_string(h + 1) +
-              " (moert_tier_fetch_start) was started and never waited";
-      return false;
-    }
+  if (!neverWaited.empty()) {
+    error = neverWaited;
+    return false;
+  }
   return true;
 }
 
@@ -92,20 +190,34 @@ Run *currentRun() { return current; }
 RunScope::RunScope(Run &run) : previous(current) { current = &run; }
 RunScope::~RunScope() { current = previous; }
 
-
 } // namespace moert::tier
 
 extern "C" {
 
-MOERT_API int64_t moert_tier_fetch_start(const void *source, void *destination,
-                                         int64_t bytes) {
+MOERT_API int64_t moert_tier_fetch_start(const void *source, int64_t bytes) {
   moert::tier::Run *run = moert::tier::currentRun();
-  return run ? run->start(source, destination, bytes) : 0;
+  return run ? run->start(source, bytes) : 0;
 }
 
-MOERT_API void moert_tier_fetch_wait(int64_t handle) {
+MOERT_API void _mlir_ciface_moert_tier_fetch_wait(moert_tier_buffer_t *result,
+                                                  int64_t handle) {
+  if (!result)
+    return;
+  *result = {};
+  result->stride = 1;
+  moert::tier::Run *run = moert::tier::currentRun();
+  if (!run)
+    return;
+  int64_t bytes = 0;
+  void *buffer = run->wait(handle, bytes);
+  result->allocated = buffer;
+  result->aligned = buffer;
+  result->size = buffer ? bytes : 0;
+}
+
+MOERT_API void moert_tier_fetch_release(int64_t handle) {
   if (moert::tier::Run *run = moert::tier::currentRun())
-    run->wait(handle);
+    run->release(handle);
 }
 
 } // extern "C"

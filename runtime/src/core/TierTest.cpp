@@ -1,90 +1,418 @@
 //===- TierTest.cpp - a run's fetches of host-tier buffers ----------------===//
 //
-// The bookkeeping behind moert_tier_fetch_start/_wait (Tier.h): handles,
-// stats, and every misuse failing the run with a message instead of a crash.
+// The bookkeeping behind moert_tier_fetch_start/_wait/_release (Tier.h):
+// handles, stats, the runtime's release of what compiled code did not
+// release, every misuse failing the run with a message instead of a crash;
+// and the tier cache (TierCache.h) on a fake allocator: hits, misses, LRU
+// eviction, pinned entries, capacity 0, buffers too big for the cache, and
+// the retry of a failed allocation after evicting.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Tier.h"
 #include "TierAbi.h"
+#include "TierCache.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
 #include <vector>
 
 namespace {
 
-using moert::tier::immediateCopier;
+using moert::tier::HeapCopier;
 using FetchRun = moert::tier::Run;
+using moert::tier::CacheMemory;
+using moert::tier::Lease;
 using moert::tier::RunScope;
+using moert::tier::TierCache;
 
-// Tests that a fetch copies, counts, and ends the run cleanly once waited.
+// Tests that a fetch copies into a 64-byte aligned heap buffer that the
+// wait hands over (compiled code frees it), counts, and ends the run cleanly.
 TEST(TierRun, FetchCopiesAndCounts) {
-  std::vector<float> host = {1, 2, 3, 4}, device(4, 0);
-  FetchRun run(immediateCopier());
-  int64_t handle = run.start(host.data(), device.data(), 16);
+  std::vector<float> host = {1, 2, 3, 4};
+  HeapCopier copier;
+  FetchRun run(copier);
+  int64_t handle = run.start(host.data(), 16);
   EXPECT_EQ(handle, 1);
-  run.wait(handle);
+  int64_t bytes = 0;
+  void *buffer = run.wait(handle, bytes);
+  ASSERT_NE(buffer, nullptr);
+  EXPECT_EQ(bytes, 16);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer) % 64, 0u);
+  EXPECT_EQ(std::memcmp(buffer, host.data(), 16), 0);
   std::string error;
   EXPECT_TRUE(run.finish(error)) << error;
-  EXPECT_EQ(device, host);
   EXPECT_EQ(run.stats().fetches, 1u);
   EXPECT_EQ(run.stats().bytes, 16u);
+  EXPECT_EQ(run.stats().misses, 1u);
+  EXPECT_EQ(run.stats().hits, 0u);
+  std::free(buffer); // what the kernels' deallocation does
 }
 
-// Tests the C ABI: 0 outside a run, the run's handles inside its scope.
+// Tests the C ABI: 0 and a null buffer outside a run; inside its scope the
+// run's handles, and the wait's memref<?xi8> descriptor.
 TEST(TierRun, AbiFindsTheRunOfTheThread) {
-  float a = 5, b = 0;
-  EXPECT_EQ(moert_tier_fetch_start(&a, &b, sizeof(float)), 0);
-  moert_tier_fetch_wait(1); // outside a run: nothing to do
-  FetchRun run(immediateCopier());
+  float a = 5;
+  EXPECT_EQ(moert_tier_fetch_start(&a, sizeof(float)), 0);
+  moert_tier_buffer_t descriptor;
+  _mlir_ciface_moert_tier_fetch_wait(&descriptor, 1);
+  EXPECT_EQ(descriptor.aligned, nullptr);
+  EXPECT_EQ(descriptor.size, 0);
+  moert_tier_fetch_release(1); // outside a run: nothing to do
+  HeapCopier copier;
+  FetchRun run(copier);
   {
     RunScope scope(run);
-    int64_t handle = moert_tier_fetch_start(&a, &b, sizeof(float));
+    int64_t handle = moert_tier_fetch_start(&a, sizeof(float));
     EXPECT_EQ(handle, 1);
-    moert_tier_fetch_wait(handle);
+    _mlir_ciface_moert_tier_fetch_wait(&descriptor, handle);
+    moert_tier_fetch_release(handle); // a no-op on the cpu
   }
   std::string error;
   EXPECT_TRUE(run.finish(error)) << error;
-  EXPECT_EQ(b, 5);
+  ASSERT_NE(descriptor.aligned, nullptr);
+  EXPECT_EQ(descriptor.allocated, descriptor.aligned);
+  EXPECT_EQ(descriptor.offset, 0);
+  EXPECT_EQ(descriptor.size, int64_t(sizeof(float)));
+  EXPECT_EQ(descriptor.stride, 1);
+  EXPECT_EQ(*static_cast<float *>(descriptor.aligned), 5);
+  std::free(descriptor.allocated);
+}
+
+/// Records what the run asks of its copier.
+class RecordingCopier final : public moert::tier::Copier {
+public:
+  bool start(const void *, size_t bytes, uint64_t &token, bool &hit,
+             std::string &) override {
+    token = 100 + log.size();
+    hit = bytes == 1; // one byte: a "hit"
+    log.push_back("start " + std::to_string(token));
+    return true;
+  }
+  bool wait(uint64_t token, void *&buffer, std::string &) override {
+    buffer = &storage;
+    log.push_back("wait " + std::to_string(token));
+    return true;
+  }
+  bool release(uint64_t token, bool waited, std::string &) override {
+    log.push_back("release " + std::to_string(token) +
+                  (waited ? "" : " unwaited"));
+    return true;
+  }
+  void failed(const std::string &message) override {
+    log.push_back("failed: " + message);
+  }
+  std::vector<std::string> log;
+  char storage = 0;
+};
+
+// Tests that the runtime releases, at the end of the run, each fetch that
+// compiled code did not (waited or not), and never one twice; and that hits
+// and misses are counted apart, bytes only for the misses.
+TEST(TierRun, FinishReleasesWhatTheKernelsDidNot) {
+  RecordingCopier copier;
+  std::string error;
+  {
+    FetchRun run(copier);
+    int64_t a = run.start(&copier, 8), b = run.start(&copier, 1),
+            c = run.start(&copier, 4);
+    int64_t bytes = 0;
+    run.wait(a, bytes);
+    run.release(a);
+    run.wait(b, bytes);
+    EXPECT_FALSE(run.finish(error)); // c never waited
+    EXPECT_EQ(error, "fetch 3 (moert_tier_fetch_start) was started and "
+                     "never waited");
+    EXPECT_EQ(run.stats().fetches, 3u);
+    EXPECT_EQ(run.stats().hits, 1u);
+    EXPECT_EQ(run.stats().misses, 2u);
+    EXPECT_EQ(run.stats().bytes, 12u);
+    (void)c;
+  }
+  EXPECT_EQ(copier.log,
+            (std::vector<std::string>{"start 100", "start 101", "start 102",
+                                      "wait 100", "release 100", "wait 101",
+                                      "release 101",
+                                      "release 102 unwaited"}));
 }
 
 // Tests each misuse: a handle never returned, a second wait, a fetch never
-// waited, invalid arguments; and that nothing is copied after a failure.
+// waited (its buffer freed by the runtime), invalid arguments, a release
+// twice, before the wait, of an unknown handle; and that nothing is
+// fetched after a failure.
 TEST(TierRun, MisuseFailsTheRun) {
-  float a = 1, b = 0;
+  float a = 1;
   std::string error;
+  int64_t bytes = 0;
   {
-    FetchRun run(immediateCopier());
-    run.wait(3);
+    HeapCopier copier;
+    FetchRun run(copier);
+    EXPECT_EQ(run.wait(3, bytes), nullptr);
     EXPECT_FALSE(run.finish(error));
     EXPECT_EQ(error, "moert_tier_fetch_wait: handle 3 was never returned by "
                      "moert_tier_fetch_start in this run");
-    EXPECT_EQ(run.start(&a, &b, sizeof(float)), 0);
-    EXPECT_EQ(b, 0);
+    EXPECT_EQ(run.start(&a, sizeof(float)), 0);
   }
   {
-    FetchRun run(immediateCopier());
-    int64_t handle = run.start(&a, &b, sizeof(float));
-    run.wait(handle);
-    run.wait(handle);
+    HeapCopier copier;
+    FetchRun run(copier);
+    int64_t handle = run.start(&a, sizeof(float));
+    void *buffer = run.wait(handle, bytes);
+    EXPECT_EQ(run.wait(handle, bytes), nullptr);
     EXPECT_FALSE(run.finish(error));
     EXPECT_EQ(error, "moert_tier_fetch_wait: fetch 1 is waited twice");
+    std::free(buffer);
   }
   {
-    FetchRun run(immediateCopier());
-    run.start(&a, &b, sizeof(float));
+    HeapCopier copier;
+    FetchRun run(copier);
+    run.start(&a, sizeof(float));
     EXPECT_FALSE(run.finish(error));
     EXPECT_EQ(error, "fetch 1 (moert_tier_fetch_start) was started and never "
                      "waited");
   }
   {
-    FetchRun run(immediateCopier());
-    EXPECT_EQ(run.start(nullptr, &b, 4), 0);
+    HeapCopier copier;
+    FetchRun run(copier);
+    EXPECT_EQ(run.start(nullptr, 4), 0);
+    EXPECT_EQ(run.start(&a, -1), 0);
     EXPECT_FALSE(run.finish(error));
     EXPECT_EQ(error, "moert_tier_fetch_start of 4 bytes (fetch 1 of the run): "
                      "invalid arguments");
   }
+  {
+    HeapCopier copier;
+    FetchRun run(copier);
+    int64_t handle = run.start(&a, sizeof(float));
+    void *buffer = run.wait(handle, bytes);
+    run.release(handle);
+    run.release(handle);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_release: fetch 1 is released twice");
+    std::free(buffer);
+  }
+  {
+    RecordingCopier copier;
+    FetchRun run(copier);
+    int64_t handle = run.start(&a, sizeof(float));
+    run.release(handle);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error,
+              "moert_tier_fetch_release: fetch 1 is released before its wait");
+    // The copier heard of the failure; the runtime still released the fetch.
+    EXPECT_EQ(copier.log.back(), "release 100 unwaited");
+    EXPECT_EQ(copier.log[1], "failed: " + error);
+  }
+  {
+    HeapCopier copier;
+    FetchRun run(copier);
+    run.release(7);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_release: handle 7 was never returned "
+                     "by moert_tier_fetch_start in this run");
+  }
+}
+
+/// Device memory of the cache tests: distinct fake addresses, every live
+/// allocation tracked, at most `limit` bytes live (0: none).
+class FakeMemory final : public CacheMemory {
+public:
+  bool allocate(size_t bytes, void *&buffer, std::string &error) override {
+    if (limit && held + bytes > limit) {
+      error = "over the limit";
+      ++refused;
+      return false;
+    }
+    buffer = reinterpret_cast<void *>(next);
+    next += 0x1000;
+    live[buffer] = bytes;
+    held += bytes;
+    ++allocations;
+    return true;
+  }
+  void free(void *buffer) override {
+    auto it = live.find(buffer);
+    ASSERT_NE(it, live.end()) << "freed twice or never allocated";
+    held -= it->second;
+    live.erase(it);
+    freed.push_back(buffer);
+  }
+  uint64_t limit = 0, held = 0;
+  int allocations = 0, refused = 0;
+  uintptr_t next = 0x10000;
+  std::map<void *, size_t> live;
+  std::vector<void *> freed;
+};
+
+/// Distinct host sources.
+char weights[8][256];
+
+// Tests that capacity 0 (the default) caches nothing: each fetch allocates
+// its own buffer, freed at its release.
+TEST(TierCache, CapacityZeroAllocatesEveryFetch) {
+  TierCache cache;
+  FakeMemory memory;
+  EXPECT_EQ(cache.capacity(), 0u);
+  std::string error;
+  Lease first, second;
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, first, error)) << error;
+  EXPECT_FALSE(first.hit);
+  EXPECT_FALSE(first.cached);
+  cache.release(first, memory);
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, second, error));
+  EXPECT_FALSE(second.hit);
+  cache.release(second, memory);
+  EXPECT_EQ(memory.allocations, 2);
+  EXPECT_TRUE(memory.live.empty());
+  EXPECT_EQ(cache.residentBytes(), 0u);
+}
+
+// Tests a miss then a hit: the second fetch of the same source and size
+// gets the same buffer without an allocation; another size is another
+// entry.
+TEST(TierCache, SecondFetchHits) {
+  TierCache cache;
+  FakeMemory memory;
+  cache.setCapacity(1000, memory);
+  std::string error;
+  Lease miss, hit, other;
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, miss, error));
+  EXPECT_FALSE(miss.hit);
+  EXPECT_TRUE(miss.cached);
+  cache.release(miss, memory);
+  EXPECT_EQ(memory.live.size(), 1u); // stays
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, hit, error));
+  EXPECT_TRUE(hit.hit);
+  EXPECT_EQ(hit.buffer, miss.buffer);
+  ASSERT_TRUE(cache.acquire(weights[0], 50, memory, other, error));
+  EXPECT_FALSE(other.hit);
+  cache.release(hit, memory);
+  cache.release(other, memory);
+  EXPECT_EQ(memory.allocations, 2);
+  EXPECT_EQ(cache.residentBytes(), 150u);
+  EXPECT_EQ(cache.entryCount(), 2u);
+  cache.clear(memory);
+  EXPECT_TRUE(memory.live.empty());
+  EXPECT_EQ(cache.residentBytes(), 0u);
+}
+
+// Tests least-recently-used eviction: a miss that does not fit evicts the
+// entry used longest ago (a hit refreshes an entry), and only as many as
+// needed.
+TEST(TierCache, EvictsLeastRecentlyUsed) {
+  TierCache cache;
+  FakeMemory memory;
+  cache.setCapacity(300, memory);
+  std::string error;
+  Lease a, b, c, again, d;
+  for (auto [source, lease] :
+       {std::pair{weights[0], &a}, {weights[1], &b}, {weights[2], &c}}) {
+    ASSERT_TRUE(cache.acquire(source, 100, memory, *lease, error));
+    cache.release(*lease, memory);
+  }
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, again, error));
+  EXPECT_TRUE(again.hit); // a is now the most recently used
+  cache.release(again, memory);
+  ASSERT_TRUE(cache.acquire(weights[3], 100, memory, d, error));
+  EXPECT_TRUE(d.cached);
+  EXPECT_EQ(memory.freed, std::vector<void *>{b.buffer});
+  cache.release(d, memory);
+  Lease check;
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, check, error));
+  EXPECT_TRUE(check.hit);
+  cache.release(check, memory);
+  ASSERT_TRUE(cache.acquire(weights[1], 100, memory, check, error));
+  EXPECT_FALSE(check.hit); // evicted: c goes now
+  EXPECT_EQ(memory.freed, (std::vector<void *>{b.buffer, c.buffer}));
+  cache.release(check, memory);
+  EXPECT_EQ(cache.residentBytes(), 300u);
+}
+
+// Tests that pinned entries (held by a fetch of the run) are never evicted:
+// a miss that could only fit by evicting them gets a buffer of its own,
+// outside the cache and freed at its release; so does one larger than the
+// capacity.
+TEST(TierCache, PinnedEntriesStayAndOverflowIsUncached) {
+  TierCache cache;
+  FakeMemory memory;
+  cache.setCapacity(200, memory);
+  std::string error;
+  Lease a, b, c, big;
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, a, error));
+  ASSERT_TRUE(cache.acquire(weights[1], 100, memory, b, error));
+  ASSERT_TRUE(cache.acquire(weights[2], 100, memory, c, error));
+  EXPECT_FALSE(c.cached);
+  EXPECT_FALSE(c.hit);
+  EXPECT_TRUE(memory.freed.empty());
+  cache.release(c, memory);
+  EXPECT_EQ(memory.freed, std::vector<void *>{c.buffer});
+  ASSERT_TRUE(cache.acquire(weights[3], 201, memory, big, error));
+  EXPECT_FALSE(big.cached);
+  cache.release(big, memory);
+  EXPECT_EQ(cache.entryCount(), 2u);
+  // Released, they may go: the next miss evicts the older one.
+  cache.release(a, memory);
+  cache.release(b, memory);
+  ASSERT_TRUE(cache.acquire(weights[2], 100, memory, c, error));
+  EXPECT_TRUE(c.cached);
+  EXPECT_EQ(memory.freed.back(), a.buffer);
+  cache.release(c, memory);
+  // A lower capacity evicts down to it; 0 empties the cache.
+  cache.setCapacity(100, memory);
+  EXPECT_EQ(cache.residentBytes(), 100u);
+  cache.setCapacity(0, memory);
+  EXPECT_EQ(cache.residentBytes(), 0u);
+  EXPECT_TRUE(memory.live.empty());
+}
+
+// Tests that an allocation refused (out of memory, or the session's device
+// memory limit) is retried after evicting unpinned entries one at a time,
+// least recently used first; and fails, with the allocator's error, when
+// nothing is left to evict.
+TEST(TierCache, FailedAllocationEvictsAndRetries) {
+  TierCache cache;
+  FakeMemory memory;
+  memory.limit = 250;
+  cache.setCapacity(1000, memory);
+  std::string error;
+  Lease a, b, c, d;
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, a, error));
+  cache.release(a, memory);
+  ASSERT_TRUE(cache.acquire(weights[1], 100, memory, b, error));
+  ASSERT_TRUE(cache.acquire(weights[2], 100, memory, c, error)) << error;
+  EXPECT_TRUE(c.cached);
+  EXPECT_EQ(memory.refused, 1);
+  EXPECT_EQ(memory.freed, std::vector<void *>{a.buffer});
+  // b and c are pinned: nothing to evict.
+  EXPECT_FALSE(cache.acquire(weights[3], 100, memory, d, error));
+  EXPECT_EQ(error, "over the limit");
+  cache.release(b, memory);
+  EXPECT_TRUE(cache.evictOne(memory));
+  EXPECT_FALSE(cache.evictOne(memory)); // c is pinned
+  cache.release(c, memory);
+  cache.clear(memory);
+  EXPECT_TRUE(memory.live.empty());
+}
+
+// Tests that a new entry whose copy failed is forgotten and freed.
+TEST(TierCache, DiscardForgetsAFailedCopy) {
+  TierCache cache;
+  FakeMemory memory;
+  cache.setCapacity(1000, memory);
+  std::string error;
+  Lease a, again;
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, a, error));
+  cache.discard(a, memory);
+  EXPECT_TRUE(memory.live.empty());
+  EXPECT_EQ(cache.entryCount(), 0u);
+  ASSERT_TRUE(cache.acquire(weights[0], 100, memory, again, error));
+  EXPECT_FALSE(again.hit);
+  cache.release(again, memory);
+  cache.clear(memory);
 }
 
 } // namespace

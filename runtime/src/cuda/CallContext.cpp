@@ -1,6 +1,8 @@
 //===- CallContext.cpp - what the mgpu ABI works with ---------------------===//
 
 #include "CallContext.h"
+#include "HostTier.h"
+#include "TierCache.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -96,16 +98,43 @@ uint64_t MemoryAccount::held() const {
 
 CUresult CallContext::allocate(CUdeviceptr &pointer, size_t bytes,
                                CUstream stream) const {
-  pointer = 0;
-  refusedByLimit = account && !account->reserve(bytes);
-  if (refusedByLimit)
-    return CUDA_ERROR_OUT_OF_MEMORY;
-  CUresult result = streamOrderedAllocation
-                        ? driver->memAllocAsync(&pointer, bytes, stream)
-                        : driver->memAlloc(&pointer, bytes);
-  if (account)
-    account->bind(result == CUDA_SUCCESS ? pointer : 0, bytes);
-  return result;
+  for (;;) {
+    pointer = 0;
+    CUresult result = CUDA_ERROR_OUT_OF_MEMORY;
+    refusedByLimit = account && !account->reserve(bytes);
+    if (!refusedByLimit) {
+      result = streamOrderedAllocation
+                   ? driver->memAllocAsync(&pointer, bytes, stream)
+                   : driver->memAlloc(&pointer, bytes);
+      if (account)
+        account->bind(result == CUDA_SUCCESS ? pointer : 0, bytes);
+    }
+    if (result != CUDA_ERROR_OUT_OF_MEMORY || !tierCache)
+      return result;
+    // Weights the tier cache keeps but no fetch holds give way: freed on
+    // `stream`, so that this allocation is ordered after the free.
+    DeviceCacheMemory memory(*this, stream);
+    if (!tierCache->evictOne(memory))
+      return result;
+  }
+}
+
+bool DeviceCacheMemory::allocate(size_t bytes, void *&buffer,
+                                 std::string &error) {
+  CUdeviceptr pointer = 0;
+  CUresult result = call.allocate(pointer, bytes, stream);
+  buffer = reinterpret_cast<void *>(pointer);
+  if (result == CUDA_SUCCESS)
+    return true;
+  error = std::string(call.allocateName()) + "(" + std::to_string(bytes) +
+          " bytes): " + call.describeAllocationFailure(result);
+  buffer = nullptr;
+  return false;
+}
+
+void DeviceCacheMemory::free(void *buffer) {
+  if (buffer)
+    call.release(reinterpret_cast<CUdeviceptr>(buffer), stream);
 }
 
 CUresult CallContext::release(CUdeviceptr pointer, CUstream stream) const {

@@ -20,6 +20,10 @@
 #include <unordered_map>
 #include <vector>
 
+namespace moert::tier {
+class TierCache;
+} // namespace moert::tier
+
 namespace moert::cuda {
 
 /// The kernel names of a session's modules (mgpuModuleGetFunction), so that
@@ -72,6 +76,11 @@ struct CallContext {
   KernelNames *names = nullptr;
   /// The session's accounting of device memory; null: none.
   MemoryAccount *account = nullptr;
+  /// The session's tier cache: an allocation refused for lack of memory (or
+  /// by the limit) is retried after evicting its least recently used
+  /// unpinned entry, as long as there is one. Null: none (and while the
+  /// stream is being captured).
+  tier::TierCache *tierCache = nullptr;
 
   /// The first failure ("cuLaunchKernel(k, grid 1x1x1, ...): CUDA_ERROR_...");
   /// empty while there is none.

@@ -13,10 +13,13 @@
 #include "CallContext.h"
 #include "HostTier.h"
 #include "MgpuAbi.h"
+#include "Tier.h"
+#include "TierCache.h"
 #include "moert/bundle_format.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
@@ -69,6 +72,21 @@ TEST(CudaAbi, EveryFunctionIsExported) {
   ::dlclose(shared);
 }
 
+// Tests that libmoert.so exports the memory-tier ABI the kernels call
+// (TierAbi.h), and not the `moert_tier_fetch_wait` wrapper that the kernels'
+// object defines itself (llvm.emit_c_interface): one exported by the runtime
+// could be called instead of the kernels' own.
+TEST(CudaAbi, TierFunctionsAreExported) {
+  void *shared = ::dlopen(MOERT_SHARED_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(shared, nullptr) << ::dlerror();
+  for (const char *name :
+       {"moert_tier_fetch_start", "_mlir_ciface_moert_tier_fetch_wait",
+        "moert_tier_fetch_release"})
+    EXPECT_NE(::dlsym(shared, name), nullptr) << name;
+  EXPECT_EQ(::dlsym(shared, "moert_tier_fetch_wait"), nullptr);
+  ::dlclose(shared);
+}
+
 TEST(CudaAbi, DoesNothingOutsideARun) {
   ASSERT_EQ(moert::cuda::currentCallContext(), nullptr);
   EXPECT_EQ(mgpuStreamCreate(), nullptr);
@@ -91,6 +109,12 @@ struct Seen {
   cuuint32_t boxDim[5] = {}, rank = 0;
   void *address = nullptr;
   int sharedMemoryAttribute = 0;
+  /// Device addresses handed out, one 64 KiB apart.
+  uintptr_t nextAllocation = 0x100000;
+  /// The stream of each free, by name.
+  std::vector<std::string> freedOn;
+  /// The host address the last upload read.
+  const void *uploadSource = nullptr;
 };
 Seen *seen = nullptr;
 
@@ -146,17 +170,20 @@ CudaDriver fakeDriver() {
   d.memAllocAsync = [](CUdeviceptr *p, size_t bytes, CUstream) -> CUresult {
     seen->calls.push_back("alloc " + std::to_string(bytes));
     seen->allocated += bytes;
-    *p = 0x100000;
+    *p = seen->nextAllocation;
+    seen->nextAllocation += 0x10000;
     return CUDA_SUCCESS;
   };
-  d.memFreeAsync = [](CUdeviceptr, CUstream) -> CUresult {
+  d.memFreeAsync = [](CUdeviceptr, CUstream stream) -> CUresult {
     seen->calls.push_back("free");
+    seen->freedOn.push_back(streamName(stream));
     return CUDA_SUCCESS;
   };
-  d.memcpyHtoDAsync = [](CUdeviceptr, const void *, size_t bytes,
+  d.memcpyHtoDAsync = [](CUdeviceptr, const void *source, size_t bytes,
                          CUstream stream) -> CUresult {
     seen->calls.push_back("upload " + std::to_string(bytes) +
                           (stream == kCopyStream ? " on copy" : ""));
+    seen->uploadSource = source;
     return CUDA_SUCCESS;
   };
   d.eventCreate = [](CUevent *event, unsigned) -> CUresult {
@@ -289,26 +316,205 @@ TEST_F(FakeRun, AllocationsAreStreamOrdered) {
             "memory is not supported; allocate device memory");
 }
 
-// Tests that a fetch of host-tier weights waits for the run's stream on the
-// copy stream, copies there, and that its wait orders the run's stream after
-// the copy, without a host synchronization.
+// Tests that a fetch of host-tier weights allocates its buffer on the run's
+// stream, waits for the run's stream on the copy stream, copies there, that
+// its wait orders the run's stream after the copy, without a host
+// synchronization, and that its release frees the buffer on the run's
+// stream.
 TEST_F(FakeRun, TierFetchesCopyOnTheCopyStream) {
   {
     moert::cuda::StreamCopier copier(context, kCopyStream);
     uint64_t token = 0;
+    bool hit = true;
     std::string error;
     char host[64] = {0};
-    ASSERT_TRUE(copier.start(host, reinterpret_cast<void *>(0x100000), 64,
-                             token, error))
-        << error;
-    ASSERT_TRUE(copier.wait(token, error)) << error;
-    EXPECT_FALSE(copier.wait(token + 1, error));
+    ASSERT_TRUE(copier.start(host, 64, token, hit, error)) << error;
+    EXPECT_FALSE(hit);
+    EXPECT_EQ(state.uploadSource, host);
+    void *buffer = nullptr;
+    ASSERT_TRUE(copier.wait(token, buffer, error)) << error;
+    EXPECT_EQ(buffer, reinterpret_cast<void *>(0x100000));
+    EXPECT_FALSE(copier.wait(token + 1, buffer, error));
     EXPECT_EQ(error, "unknown copy");
+    ASSERT_TRUE(copier.release(token, /*waited=*/true, error)) << error;
   }
   EXPECT_EQ(state.calls,
-            (std::vector<std::string>{"push", "record on run", "copy waits",
-                                      "upload 64 on copy", "record on copy",
+            (std::vector<std::string>{"push", "alloc 64", "record on run",
+                                      "copy waits", "upload 64 on copy",
+                                      "record on copy", "run waits",
+                                      "free"}));
+  EXPECT_EQ(state.freedOn, std::vector<std::string>{"run"});
+}
+
+/// One run's fetches on the fake driver: a tier::Run over a StreamCopier of
+/// `cache` and `mirrors` (null: the cache is off), the host-tier input
+/// `weights` noted as used in place when mirrored.
+struct FakeTierRun {
+  FakeTierRun(CallContext &context, moert::tier::TierCache *cache,
+              moert::cuda::HostMirrors *mirrors, const void *weights,
+              size_t bytes)
+      : copier(context, kCopyStream, cache, mirrors), run(copier) {
+    if (mirrors) {
+      mirrors->beginRun();
+      mirrors->noteInput(weights, bytes);
+    }
+  }
+  /// Fetches `bytes` from `source`, waits, releases; the buffer.
+  void *fetch(const void *source, int64_t bytes) {
+    int64_t handle = run.start(source, bytes);
+    EXPECT_GT(handle, 0);
+    int64_t size = 0;
+    void *buffer = run.wait(handle, size);
+    run.release(handle);
+    return buffer;
+  }
+  moert::cuda::StreamCopier copier;
+  moert::tier::Run run;
+};
+
+// Tests the tier cache across two runs: the first copies (from the
+// page-locked mirror of the input, not the caller's memory) and keeps the
+// buffer; the second gets it without an allocation, a copy or a wait, and
+// frees nothing. With the cache off, each run allocates, copies and frees.
+TEST_F(FakeRun, TierCacheHitsAcrossRunsWithoutACopy) {
+  context.streamOrderedAllocation = true;
+  std::vector<char> weights(256, 7);
+  moert::cuda::PinnedPool pool(&driver); // the heap: no cuMemAllocHost
+  moert::cuda::HostMirrors mirrors(pool);
+  moert::tier::TierCache cache;
+  moert::cuda::DeviceCacheMemory memory(context, context.stream);
+  cache.setCapacity(1 << 20, memory);
+  std::string error;
+  void *first = nullptr;
+  {
+    FakeTierRun one(context, &cache, &mirrors, weights.data(), 256);
+    first = one.fetch(weights.data() + 128, 128);
+    EXPECT_TRUE(one.run.finish(error)) << error;
+    EXPECT_EQ(one.run.stats().misses, 1u);
+    EXPECT_EQ(one.run.stats().bytes, 128u);
+  }
+  ASSERT_NE(state.uploadSource, nullptr);
+  EXPECT_NE(state.uploadSource, weights.data() + 128);
+  EXPECT_EQ(std::memcmp(state.uploadSource, weights.data() + 128, 128), 0);
+  EXPECT_EQ(mirrors.count(), 1u);
+  EXPECT_EQ(mirrors.bytes(), 256u);
+  EXPECT_EQ(cache.residentBytes(), 128u);
+  EXPECT_TRUE(state.freedOn.empty());
+
+  state.calls.clear();
+  {
+    FakeTierRun two(context, &cache, &mirrors, weights.data(), 256);
+    EXPECT_EQ(two.fetch(weights.data() + 128, 128), first);
+    EXPECT_TRUE(two.run.finish(error)) << error;
+    EXPECT_EQ(two.run.stats().hits, 1u);
+    EXPECT_EQ(two.run.stats().misses, 0u);
+    EXPECT_EQ(two.run.stats().bytes, 0u);
+  }
+  EXPECT_TRUE(state.calls.empty()) << state.calls.front();
+
+  // A second fetch of the same weight in one run after a miss waits for the
+  // copy the first one issued.
+  cache.clear(memory);
+  EXPECT_EQ(state.freedOn, std::vector<std::string>{"run"});
+  state.calls.clear();
+  {
+    FakeTierRun three(context, &cache, &mirrors, weights.data(), 256);
+    int64_t a = three.run.start(weights.data(), 64);
+    int64_t b = three.run.start(weights.data(), 64);
+    int64_t size = 0;
+    void *bufferA = three.run.wait(a, size);
+    void *bufferB = three.run.wait(b, size);
+    EXPECT_EQ(bufferA, bufferB);
+    EXPECT_TRUE(three.run.finish(error)) << error;
+    EXPECT_EQ(three.run.stats().hits, 1u);
+  }
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{"alloc 64", "record on run",
+                                      "copy waits", "upload 64 on copy",
+                                      "record on copy", "run waits",
                                       "run waits"}));
+  cache.clear(memory);
+
+  // Off: every run copies from the source it is given and frees its buffer.
+  state.calls.clear();
+  state.freedOn.clear();
+  for (int r = 0; r < 2; ++r) {
+    FakeTierRun off(context, nullptr, nullptr, nullptr, 0);
+    off.fetch(weights.data(), 128);
+    EXPECT_TRUE(off.run.finish(error)) << error;
+    EXPECT_EQ(off.run.stats().misses, 1u);
+    EXPECT_EQ(state.uploadSource, weights.data());
+  }
+  EXPECT_EQ(std::count(state.calls.begin(), state.calls.end(),
+                       "upload 128 on copy"),
+            2);
+  EXPECT_EQ(state.freedOn, (std::vector<std::string>{"run", "run"}));
+}
+
+// Tests that a fetch never waited (a failed run) is released by the runtime
+// at the end of the run: the run's stream first waits for its copy, then
+// frees the buffer on the run's stream.
+TEST_F(FakeRun, UnwaitedFetchIsFreedAfterItsCopy) {
+  context.streamOrderedAllocation = true;
+  char host[32] = {0};
+  std::string error;
+  {
+    moert::cuda::StreamCopier copier(context, kCopyStream);
+    moert::tier::Run run(copier);
+    EXPECT_EQ(run.start(host, 32), 1);
+    state.calls.clear();
+    EXPECT_FALSE(run.finish(error));
+  }
+  EXPECT_EQ(state.calls, (std::vector<std::string>{"run waits", "free"}));
+  EXPECT_EQ(state.freedOn, std::vector<std::string>{"run"});
+}
+
+// Tests the device memory limit with the tier cache: cached weights count
+// against it, and an allocation it refuses (a kernel's here) is retried after
+// evicting the least recently used unpinned entry, freed on the stream of
+// the allocation before it.
+TEST_F(FakeRun, LimitEvictsCachedWeightsAndRetries) {
+  context.streamOrderedAllocation = true;
+  moert::cuda::MemoryAccount account;
+  account.setLimit(256);
+  context.account = &account;
+  std::vector<char> weights(256, 1);
+  moert::cuda::PinnedPool pool(&driver);
+  moert::cuda::HostMirrors mirrors(pool);
+  moert::tier::TierCache cache;
+  moert::cuda::DeviceCacheMemory memory(context, context.stream);
+  cache.setCapacity(1 << 20, memory);
+  context.tierCache = &cache;
+  std::string error;
+  void *older = nullptr;
+  {
+    FakeTierRun run(context, &cache, &mirrors, weights.data(), 256);
+    older = run.fetch(weights.data(), 128);
+    run.fetch(weights.data() + 128, 128);
+    EXPECT_TRUE(run.run.finish(error)) << error;
+  }
+  EXPECT_EQ(account.held(), 256u);
+  state.calls.clear();
+  state.freedOn.clear();
+  void *kernelBuffer = mgpuMemAlloc(64, nullptr, false);
+  ASSERT_NE(kernelBuffer, nullptr) << context.failure;
+  EXPECT_FALSE(context.failed()) << context.failure;
+  EXPECT_EQ(state.calls, (std::vector<std::string>{"free", "alloc 64"}));
+  EXPECT_EQ(state.freedOn, std::vector<std::string>{"run"});
+  EXPECT_EQ(cache.entryCount(), 1u);
+  EXPECT_EQ(account.held(), 192u);
+  // The evicted weight is fetched again: a miss.
+  {
+    FakeTierRun run(context, &cache, &mirrors, weights.data(), 256);
+    EXPECT_NE(run.fetch(weights.data(), 128), older);
+    EXPECT_TRUE(run.run.finish(error)) << error;
+    EXPECT_EQ(run.run.stats().misses, 1u);
+  }
+  mgpuMemFree(kernelBuffer, nullptr);
+  cache.clear(memory);
+  EXPECT_EQ(account.held(), 0u);
+  context.tierCache = nullptr;
+  context.account = nullptr;
 }
 
 // Tests the session's device memory limit: allocations past it fail as out of

@@ -105,6 +105,13 @@ public:
       nccl.reset(); // its communicators, in the session's context
 #endif
       library.reset(); // its destructor unloads the device code
+      // The tier cache's buffers, on the session's own stream (earlier runs
+      // synchronized theirs), then its mirrors.
+      if (ownStream) {
+        cuda::DeviceCacheMemory memory(call, ownStream);
+        tierCache.clear(memory);
+      }
+      mirrors.reset();
       if (ownStream) {
         driver->streamSynchronize(ownStream);
         driver->streamDestroy(ownStream);
@@ -131,6 +138,7 @@ public:
     call.streamOrderedAllocation = streamOrderedAllocation;
     call.names = &names;
     call.account = &account;
+    call.tierCache = &tierCache;
     return call;
   }
 
@@ -167,6 +175,34 @@ public:
     return true;
   }
 
+  bool setTierCache(uint64_t bytes, Failure &failure) override {
+    CallContext call = callContext();
+    DeviceScope scope(call);
+    if (call.failed()) {
+      failure = {MOERT_ERROR_INTERNAL, call.failure};
+      return false;
+    }
+    cuda::DeviceCacheMemory memory(call, call.stream);
+    tierCache.setCapacity(bytes, memory);
+    if (!bytes && mirrors)
+      mirrors->clear();
+    return true;
+  }
+
+  bool clearTierCache(Failure &failure) override {
+    CallContext call = callContext();
+    DeviceScope scope(call);
+    if (call.failed()) {
+      failure = {MOERT_ERROR_INTERNAL, call.failure};
+      return false;
+    }
+    cuda::DeviceCacheMemory memory(call, call.stream);
+    tierCache.clear(memory);
+    if (mirrors)
+      mirrors->clear();
+    return true;
+  }
+
   bool setStream(void *callerStream, bool own, Failure &) override {
     stream.store(own ? ownStream : static_cast<CUstream>(callerStream));
     return true;
@@ -192,6 +228,10 @@ private:
   CUstream copyStream = nullptr;
   std::unique_ptr<cuda::PinnedPool> pinned;
   cuda::MemoryAccount account;
+  /// Fetched host-tier buffers kept in device memory across runs (capacity 0:
+  /// off), and the page-locked mirrors of host-tier inputs it reads then.
+  tier::TierCache tierCache;
+  std::unique_ptr<cuda::HostMirrors> mirrors;
   std::atomic<CUstream> stream{nullptr};
   bool streamOrderedAllocation = false;
   cuda::KernelNames names;
@@ -256,6 +296,7 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
              "cuStreamCreate", MOERT_ERROR_INTERNAL, failure))
     return false;
   pinned = std::make_unique<cuda::PinnedPool>(driver);
+  mirrors = std::make_unique<cuda::HostMirrors>(*pinned);
 
   // Free memory against the largest program's buffers and outputs.
   size_t freeBytes = 0, totalBytes = 0;
@@ -329,9 +370,19 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   cuda::DeviceMemory memory(call, *pinned);
   if (timing)
     memory.timeCalls(start, end);
+  // The tier cache, when on and not capturing (a graph would keep pointers
+  // to buffers a later eviction frees): host-tier inputs are used in place
+  // and read through their mirrors, fetched buffers stay for later runs.
+  bool caching = tierCache.capacity() != 0 && !call.capturing(call.stream);
+  if (!caching)
+    call.tierCache = nullptr;
+  mirrors->beginRun();
+  if (caching)
+    memory.mirrorHostTier(mirrors.get());
   // Copies of host-tier weights (moert_tier_fetch_*) on the copy stream; its
   // events live until the end of the run, after the synchronizations.
-  cuda::StreamCopier copier(call, copyStream);
+  cuda::StreamCopier copier(call, copyStream, caching ? &tierCache : nullptr,
+                            caching ? mirrors.get() : nullptr);
   // A multi-rank run's collectives move device memory over NCCL, on this
   // run's stream.
   comm::RunContext *collectives = comm::currentRun();
@@ -375,6 +426,7 @@ bool CudaBackend::run(const Bundle &bundle, size_t function,
   if (!call.capturing(call.stream))
     driver->streamSynchronize(copyStream);
   lastRun.peakDeviceBytes = account.peak();
+  lastRun.tierCachedBytes = tierCache.residentBytes();
   float milliseconds = 0;
   if (ok && timing &&
       driver->eventElapsedTime(&milliseconds, start, end) == CUDA_SUCCESS)

@@ -2,6 +2,7 @@
 
 #include "DeviceMemory.h"
 
+#include <cstdlib>
 #include <vector>
 
 namespace moert::cuda {
@@ -50,12 +51,29 @@ moert_status_code_t DeviceMemory::allocateHost(size_t bytes, void *&memory,
   memory = nullptr;
   if (bytes == 0)
     return MOERT_OK;
+  if (mirrors) {
+    // The tier cache is on: a host input is used in place (its mirror is
+    // page-locked), so this buffer serves only a device input bound to a
+    // host-tier buffer. Heap pages nobody touches cost nothing, where a
+    // page-locked block would double the pinned memory of the weights.
+    memory = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!memory) {
+      error = "out of host memory";
+      return MOERT_ERROR_OUT_OF_MEMORY;
+    }
+    heapHost.insert(memory);
+    return MOERT_OK;
+  }
   return check(pinned.take(bytes, memory), "cuMemAllocHost", error,
                MOERT_ERROR_OUT_OF_MEMORY);
 }
 
 void DeviceMemory::freeHost(void *allocation) {
-  if (allocation)
+  if (!allocation)
+    return;
+  if (heapHost.erase(allocation))
+    std::free(allocation);
+  else
     pinned.give(allocation);
 }
 

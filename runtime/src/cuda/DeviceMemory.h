@@ -16,6 +16,7 @@
 #include "HostTier.h"
 
 #include <functional>
+#include <unordered_set>
 
 namespace moert::cuda {
 
@@ -37,8 +38,18 @@ public:
   moert_status_code_t allocateHost(size_t bytes, void *&memory,
                                    std::string &error) override;
   void freeHost(void *allocation) override;
-  /// Caller memory is not page-locked: host-tier inputs are copied in.
-  bool usesInPlaceOnHost(const TensorData &) const override { return false; }
+  /// Caller memory is not page-locked: host-tier inputs are copied into
+  /// pool blocks, except while the tier cache is on (mirrorHostTier): then
+  /// a host input is used in place and noted in the mirrors, whose
+  /// page-locked copies the fetches read.
+  bool usesInPlaceOnHost(const TensorData &input) const override {
+    if (!mirrors || input.device || !input.data || !input.byteSize)
+      return false;
+    mirrors->noteInput(input.data, input.byteSize);
+    return true;
+  }
+  /// Host-tier inputs of this run go to `mirrors` (null: copied every run).
+  void mirrorHostTier(HostMirrors *hostMirrors) { mirrors = hostMirrors; }
   moert_status_code_t copyInputToHost(void *buffer, const TensorData &input,
                                       std::string &error) override;
   moert_status_code_t copyOutput(const TensorData &output, const void *buffer,
@@ -74,6 +85,9 @@ private:
 
   CallContext &context;
   PinnedPool &pinned;
+  HostMirrors *mirrors = nullptr;
+  /// Host-tier buffers on the heap (allocateHost while mirroring).
+  std::unordered_set<void *> heapHost;
   CUevent callStart = nullptr, callEnd = nullptr;
   std::function<void()> firstCallHook;
   bool startRecorded = false, endRecorded = false;

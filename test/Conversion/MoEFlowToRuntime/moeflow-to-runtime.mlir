@@ -1,6 +1,6 @@
 // RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime | FileCheck %s
 // RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime | moe-opt -split-input-file | FileCheck %s
-// RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime=deallocate-prefetched=true | FileCheck %s --check-prefix=DEALLOC
+// RUN: moe-opt %s -split-input-file --convert-moeflow-to-runtime=release-prefetched=true | FileCheck %s --check-prefix=RELEASE
 
 // Tests that a ragged all-to-all becomes one moert_comm_all_to_all_v call on
 // the operand buffers and fresh result buffers, with i32 counts widened to i64
@@ -190,39 +190,42 @@ module {
 // -----
 
 // Tests that a host-to-hbm prefetch becomes a start where the prefetch is
-// (from the input's buffer into a fresh one, 4 * 8 * 4 bytes) and a wait just
-// before the op that holds the first use (a loop), after the compute that
-// precedes it; the result reads the fresh buffer after the wait. Without
-// deallocate-prefetched nothing frees it; with it, the buffer is freed right
-// after the loop.
-// CHECK-DAG: func.func private @moert_tier_fetch_start(!llvm.ptr, !llvm.ptr, i64) -> i64
-// CHECK-DAG: func.func private @moert_tier_fetch_wait(i64)
+// (from the input's buffer, 4 * 8 * 4 bytes) and a wait just before the op
+// that holds the first use (a loop), after the compute that precedes it; the
+// wait returns the runtime's buffer as memref<?xi8> (through the C interface)
+// and the result reads a view of it with the result's type, not writable.
+// Without release-prefetched nothing releases it (compiled code owns it);
+// with it, the buffer is released right after the loop.
+// CHECK-DAG: func.func private @moert_tier_fetch_start(!llvm.ptr, i64) -> i64
+// CHECK-DAG: func.func private @moert_tier_fetch_wait(i64) -> memref<?xi8> attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @prefetch(
 // CHECK-SAME: %[[W:[a-z0-9_]+]]: tensor<4x8xf32>, %[[X:[a-z0-9_]+]]: f32
 // CHECK-DAG: %[[BYTES:.*]] = arith.constant 128 : i64
 // CHECK: %[[SRC:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<4x8xf32> to memref<4x8xf32>
-// CHECK: %[[DST:.*]] = memref.alloc() : memref<4x8xf32>
+// CHECK-NOT: memref.alloc
 // CHECK: memref.extract_aligned_pointer_as_index %[[SRC]]
-// CHECK: memref.extract_aligned_pointer_as_index %[[DST]]
-// CHECK: %[[H:.*]] = call @moert_tier_fetch_start(%{{.*}}, %{{.*}}, %[[BYTES]]) : (!llvm.ptr, !llvm.ptr, i64) -> i64
+// CHECK: %[[H:.*]] = call @moert_tier_fetch_start(%{{.*}}, %[[BYTES]]) : (!llvm.ptr, i64) -> i64
 // CHECK: %[[Y:.*]] = arith.mulf %[[X]], %[[X]] : f32
-// CHECK: call @moert_tier_fetch_wait(%[[H]]) : (i64) -> ()
-// CHECK: %[[P:.*]] = bufferization.to_tensor %[[DST]] restrict writable : memref<4x8xf32> to tensor<4x8xf32>
+// CHECK: %[[B:.*]] = call @moert_tier_fetch_wait(%[[H]]) : (i64) -> memref<?xi8>
+// CHECK: %[[V:.*]] = memref.view %[[B]][%{{.*}}][] : memref<?xi8> to memref<4x8xf32>
+// CHECK: %[[P:.*]] = bufferization.to_tensor %[[V]] restrict : memref<4x8xf32> to tensor<4x8xf32>
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[Y]])
 // CHECK: tensor.extract %[[P]]
-// CHECK-NOT: bufferization.dealloc_tensor
+// CHECK-NOT: moert_tier_fetch_release
 // CHECK: return
 // CHECK-NOT: moeflow.
-// DEALLOC-LABEL: func.func @prefetch(
-// DEALLOC: call @moert_tier_fetch_start
-// DEALLOC: arith.mulf
-// DEALLOC: call @moert_tier_fetch_wait
-// DEALLOC-NEXT: %[[P:.*]] = bufferization.to_tensor
-// DEALLOC: scf.for
-// DEALLOC: scf.yield
-// DEALLOC-NEXT: }
-// DEALLOC-NEXT: bufferization.dealloc_tensor %[[P]] : tensor<4x8xf32>
-// DEALLOC-NEXT: return
+// RELEASE-DAG: func.func private @moert_tier_fetch_release(i64)
+// RELEASE-LABEL: func.func @prefetch(
+// RELEASE: %[[H:.*]] = call @moert_tier_fetch_start
+// RELEASE: arith.mulf
+// RELEASE: call @moert_tier_fetch_wait(%[[H]])
+// RELEASE-NEXT: memref.view
+// RELEASE-NEXT: %[[P:.*]] = bufferization.to_tensor
+// RELEASE: scf.for
+// RELEASE: scf.yield
+// RELEASE-NEXT: }
+// RELEASE-NEXT: call @moert_tier_fetch_release(%[[H]]) : (i64) -> ()
+// RELEASE-NEXT: return
 func.func @prefetch(%w: tensor<4x8xf32>, %x: f32, %n: index) -> f32 {
   %p = moeflow.prefetch %w from <host> to <hbm> : tensor<4x8xf32>
   %y = arith.mulf %x, %x : f32
@@ -238,20 +241,22 @@ func.func @prefetch(%w: tensor<4x8xf32>, %x: f32, %n: index) -> f32 {
 
 // -----
 
-// Tests that with deallocate-prefetched the buffer is freed after its last
+// Tests that with release-prefetched the buffer is released after its last
 // use through an alias (a slice of the result read after the result itself),
 // not after the last direct use.
 // CHECK-LABEL: func.func @alias(
 // CHECK-DAG: %[[BYTES:.*]] = arith.constant 64 : i64
-// CHECK: call @moert_tier_fetch_start(%{{.*}}, %{{.*}}, %[[BYTES]])
-// CHECK-NOT: bufferization.dealloc_tensor
-// DEALLOC-LABEL: func.func @alias(
-// DEALLOC: %[[P:.*]] = bufferization.to_tensor
-// DEALLOC: %[[S:.*]] = tensor.extract_slice %[[P]]
-// DEALLOC: tensor.extract %[[P]]
-// DEALLOC: tensor.extract %[[S]]
-// DEALLOC-NEXT: bufferization.dealloc_tensor %[[P]] : tensor<4x8xbf16>
-// DEALLOC-NEXT: arith.addf
+// CHECK: call @moert_tier_fetch_start(%{{.*}}, %[[BYTES]])
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<?xi8> to memref<4x8xbf16>
+// CHECK-NOT: moert_tier_fetch_release
+// RELEASE-LABEL: func.func @alias(
+// RELEASE: %[[H:.*]] = call @moert_tier_fetch_start
+// RELEASE: %[[P:.*]] = bufferization.to_tensor
+// RELEASE: %[[S:.*]] = tensor.extract_slice %[[P]]
+// RELEASE: tensor.extract %[[P]]
+// RELEASE: tensor.extract %[[S]]
+// RELEASE-NEXT: call @moert_tier_fetch_release(%[[H]])
+// RELEASE-NEXT: arith.addf
 func.func @alias(%w: tensor<4x8xbf16>, %i: index) -> bf16 {
   %p = moeflow.prefetch %w from <host> to <hbm> : tensor<4x8xbf16>
   %s = tensor.extract_slice %p[1, 0] [1, 8] [1, 1] : tensor<4x8xbf16> to tensor<8xbf16>
@@ -263,15 +268,16 @@ func.func @alias(%w: tensor<4x8xbf16>, %i: index) -> bf16 {
 
 // -----
 
-// Tests that a loop result carrying the buffer keeps it alive: freed after
-// the read of the loop's result, not after the loop.
-// DEALLOC-LABEL: func.func @carried(
-// DEALLOC: %[[P:.*]] = bufferization.to_tensor
-// DEALLOC: %[[R:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[P]])
-// DEALLOC: arith.addi
-// DEALLOC-NEXT: tensor.extract %[[R]]
-// DEALLOC-NEXT: bufferization.dealloc_tensor %[[P]] : tensor<4x8xf32>
-// DEALLOC-NEXT: arith.addf
+// Tests that a loop result carrying the buffer keeps it alive: released
+// after the read of the loop's result, not after the loop.
+// RELEASE-LABEL: func.func @carried(
+// RELEASE: %[[H:.*]] = call @moert_tier_fetch_start
+// RELEASE: %[[P:.*]] = bufferization.to_tensor
+// RELEASE: %[[R:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[P]])
+// RELEASE: arith.addi
+// RELEASE-NEXT: tensor.extract %[[R]]
+// RELEASE-NEXT: call @moert_tier_fetch_release(%[[H]])
+// RELEASE-NEXT: arith.addf
 func.func @carried(%w: tensor<4x8xf32>, %n: index, %i: index) -> f32 {
   %p = moeflow.prefetch %w from <host> to <hbm> : tensor<4x8xf32>
   %c0 = arith.constant 0 : index
@@ -287,16 +293,38 @@ func.func @carried(%w: tensor<4x8xf32>, %n: index, %i: index) -> f32 {
 
 // -----
 
-// Tests that a buffer that escapes (a returned slice of it) is never freed
-// early, even with deallocate-prefetched.
-// DEALLOC-LABEL: func.func @escapes(
-// DEALLOC: call @moert_tier_fetch_wait
-// DEALLOC-NOT: bufferization.dealloc_tensor
-// DEALLOC: return
+// Tests that a buffer that escapes (a returned slice of it) is never
+// released by compiled code, even with release-prefetched: the runtime
+// releases it at the end of the run, after the outputs are read.
+// RELEASE-LABEL: func.func @escapes(
+// RELEASE: call @moert_tier_fetch_wait
+// RELEASE-NOT: moert_tier_fetch_release
+// RELEASE: return
 func.func @escapes(%w: tensor<4x8xf32>) -> tensor<8xf32> {
   %p = moeflow.prefetch %w from <host> to <hbm> : tensor<4x8xf32>
   %s = tensor.extract_slice %p[1, 0] [1, 8] [1, 1] : tensor<4x8xf32> to tensor<8xf32>
   return %s : tensor<8xf32>
+}
+
+// -----
+
+// Tests that a buffer yielded out of the loop that prefetches it escapes that
+// block: no release inside the loop.
+// RELEASE-LABEL: func.func @yielded(
+// RELEASE: scf.for
+// RELEASE: call @moert_tier_fetch_wait
+// RELEASE-NOT: moert_tier_fetch_release
+// RELEASE: scf.yield
+// RELEASE-NOT: moert_tier_fetch_release
+// RELEASE: return
+func.func @yielded(%w: tensor<4x8xf32>, %init: tensor<4x8xf32>, %n: index) -> tensor<4x8xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %r = scf.for %k = %c0 to %n step %c1 iter_args(%t = %init) -> tensor<4x8xf32> {
+    %p = moeflow.prefetch %w from <host> to <hbm> : tensor<4x8xf32>
+    scf.yield %p : tensor<4x8xf32>
+  }
+  return %r : tensor<4x8xf32>
 }
 
 // -----
@@ -307,8 +335,8 @@ func.func @escapes(%w: tensor<4x8xf32>) -> tensor<8xf32> {
 // CHECK-NOT: call
 // CHECK-NOT: moeflow.
 // CHECK: return
-// DEALLOC-LABEL: func.func @unused(
-// DEALLOC-NOT: bufferization.dealloc_tensor
+// RELEASE-LABEL: func.func @unused(
+// RELEASE-NOT: moert_tier_fetch_release
 func.func @unused(%w: tensor<2x3xbf16>) {
   %p = moeflow.prefetch %w from <host> to <hbm> : tensor<2x3xbf16>
   return

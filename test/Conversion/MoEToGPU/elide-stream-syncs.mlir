@@ -40,28 +40,42 @@ module attributes {gpu.container_module} {
 // -----
 
 // The tier fetches of a memory-tier plan are ordered on the stream by the
-// runtime: no synchronization before them either.
+// runtime (start, wait with the view of the buffer it returns, release): no
+// synchronization before them either.
 // CHECK-LABEL: func.func @tier_fetch
 // CHECK-NOT: gpu.wait [
 // CHECK: call @moert_tier_fetch_start
 // CHECK: call @moert_tier_fetch_wait
+// CHECK: memref.view
 // CHECK: gpu.launch_func async [%[[T:.*]]]
+// CHECK-NOT: gpu.wait [
+// CHECK: call @moert_tier_fetch_release
+// CHECK-NEXT: gpu.launch_func async [%{{.*}}]
+// CHECK: gpu.wait [
+// CHECK-NEXT: return
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     gpu.func @kernel() kernel { gpu.return }
   }
-  func.func private @moert_tier_fetch_start(!llvm.ptr, !llvm.ptr, i64) -> i64
-  func.func private @moert_tier_fetch_wait(i64)
-  func.func @tier_fetch(%src: !llvm.ptr, %dst: !llvm.ptr, %bytes: i64) {
+  func.func private @moert_tier_fetch_start(!llvm.ptr, i64) -> i64
+  func.func private @moert_tier_fetch_wait(i64) -> memref<?xi8> attributes {llvm.emit_c_interface}
+  func.func private @moert_tier_fetch_release(i64)
+  func.func @tier_fetch(%src: !llvm.ptr, %bytes: i64) {
+    %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %t0 = gpu.wait async
     %t1 = gpu.launch_func async [%t0] @kernels::@kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
     gpu.wait [%t1]
-    %h = call @moert_tier_fetch_start(%src, %dst, %bytes) : (!llvm.ptr, !llvm.ptr, i64) -> i64
-    call @moert_tier_fetch_wait(%h) : (i64) -> ()
+    %h = call @moert_tier_fetch_start(%src, %bytes) : (!llvm.ptr, i64) -> i64
+    %b = call @moert_tier_fetch_wait(%h) : (i64) -> memref<?xi8>
+    %v = memref.view %b[%c0][] : memref<?xi8> to memref<4x8xf32>
     %t2 = gpu.wait async
     %t3 = gpu.launch_func async [%t2] @kernels::@kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
     gpu.wait [%t3]
+    call @moert_tier_fetch_release(%h) : (i64) -> ()
+    %t4 = gpu.wait async
+    %t5 = gpu.launch_func async [%t4] @kernels::@kernel blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)
+    gpu.wait [%t5]
     return
   }
 }

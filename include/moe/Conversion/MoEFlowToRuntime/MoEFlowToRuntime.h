@@ -18,12 +18,13 @@ namespace moe {
 /// calls on the buffers of their tensors (`bufferization.to_buffer` of the
 /// operands, `memref.alloc` results wrapped in `bufferization.to_tensor
 /// restrict writable`), ready for one-shot bufferization; and host-to-hbm
-/// moeflow.prefetch to `moert_tier_fetch_start`/`_wait`, freeing the copy
-/// after its last use when `deallocatePrefetched` (for pipelines that
-/// bufferize without ownership-based deallocation). The callee declarations
-/// are added to the module on demand.
+/// moeflow.prefetch to `moert_tier_fetch_start`/`_wait` (the runtime owns the
+/// buffer, which the wait returns), with a `moert_tier_fetch_release` after
+/// the buffer's last use when `releasePrefetched` (for pipelines that
+/// bufferize without ownership-based deallocation, whose compiled code must
+/// not free it). The callee declarations are added to the module on demand.
 void populateMoEFlowToRuntimeConversionPatterns(
-    RewritePatternSet &patterns, bool deallocatePrefetched = false);
+    RewritePatternSet &patterns, bool releasePrefetched = false);
 
 } // namespace moe
 } // namespace mlir

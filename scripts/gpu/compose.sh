@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# There (the GPU machine): composition of experts served from host memory
+# (issue #9 item 3, docs/composition.md), for the bundles of
+# scripts/gpu/prepare-compose.sh:
+#   1. the small composition passes --check against the C++ reference with
+#      the HBM tier cache off and on, and compute-sanitizer memcheck is clean;
+#   2. the full-size composition serves the request list MOE_COMPOSE_ROUTE
+#      four ways: naive (the models' weights are plain inputs: every request
+#      copies its whole model up before computing), streamed without a cache
+#      (each request streams its model's layers up, overlapped with the
+#      compute of the layers before), streamed with an HBM cache of
+#      MOE_COMPOSE_CACHE (default 6G, about two of the three models), and all
+#      resident (a cache that holds every model, after two runs of the list:
+#      the compute alone). Per request: latency, fetches, cache hits.
+# Expects build-gpu/ (bench.sh or build-runtime.sh). Logs go to $OUT.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+logs="${OUT:-$root/.gpu/logs}"
+mkdir -p "$logs"
+bin="$root/build-gpu/bin"
+bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit 1
+dir="$root/.gpu/compose"
+route="${MOE_COMPOSE_ROUTE:-chat,coder,chat,math,chat,coder,chat,math,coder,chat,math,chat}"
+cache="${MOE_COMPOSE_CACHE:-6G}"
+# Every kernel loads when the session starts, so that no request pays a
+# model's first launches.
+export CUDA_MODULE_LOADING=EAGER
+status=0
+for small in "--tier-cache 0" "--tier-cache 64M"; do
+  if "$bin/moe-run" "$dir/small.bundle" --function serve --device cuda --seed 3 --check \
+      --route chat,coder,math,chat,math,coder $small >"$logs/compose.small.log" 2>&1; then
+    echo "small composition $small --check: PASS"
+  else
+    echo "small composition $small --check: FAIL"; tail -3 "$logs/compose.small.log"; status=1
+  fi
+done
+if command -v compute-sanitizer >/dev/null; then
+  compute-sanitizer --tool memcheck --leak-check full "$bin/moe-run" "$dir/small.bundle" --function serve \
+    --device cuda --seed 2 --check --route chat,coder,math,chat --tier-cache 64M >"$logs/compose.memcheck.log" 2>&1
+  echo "memcheck small composition: rc=$? $(grep -E 'ERROR SUMMARY|LEAK SUMMARY|check    PASS' "$logs/compose.memcheck.log" | tr '\n' ' ')"
+fi
+run() { # name bundle extra-args...
+  local name=$1 bundle=$2
+  shift 2
+  "$bin/moe-run" "$dir/$bundle" --function serve --device cuda --seed 1 --route "$route" "$@" \
+    >"$logs/compose.$name.log" 2>&1 || { echo "$name: FAIL"; tail -3 "$logs/compose.$name.log"; status=1; return; }
+  echo "== $name ($bundle $*)"
+  grep -E '^(request|serve|memory) ' "$logs/compose.$name.log"
+}
+run naive naive.bundle
+run streamed serve.bundle --tier-cache 0
+run cached serve.bundle --tier-cache "$cache"
+run resident serve.bundle --tier-cache 64G --repeat 2
+exit $status

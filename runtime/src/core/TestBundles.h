@@ -94,19 +94,14 @@ inline const char *const kCompositionManifest = R"({"target": "cpu-x86_64", "fun
                               {"function": "mm", "inputs": [1, 3]}]}}]})";
 
 /// SCHEDULE of kCompositionManifest: mm's program, and serve's empty one.
-inline const char *const kCompositionSchedule = R"({"kernels": [{"symbol": "_mlir_ciface_mm",
-   "arguments": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]}],
-   "results": [{"dtype": "f32", "shape": [2, 4]}]}],
- "programs": [{"function": "mm",
-   "buffers": [{"dtype": "f32", "shape": [2, 3]}, {"dtype": "f32", "shape": [3, 4]},
-               {"dtype": "f32", "shape": [2, 4]}],
-   "commands": [{"command": "allocate", "buffer": 0},
-                {"command": "bind_input", "input": 0, "buffer": 0},
-                {"command": "allocate", "buffer": 1},
-                {"command": "bind_input", "input": 1, "buffer": 1},
-                {"command": "call", "kernel": 0, "arguments": [0, 1], "results": [2]},
-                {"command": "output", "output": 0, "buffer": 2}]},
-  {"function": "serve", "buffers": [], "commands": []}]})";
+inline const std::string kCompositionSchedule = [] {
+  std::string schedule = kMatmulSchedule;
+  // Before the closing "]}" of the programs list.
+  schedule.insert(schedule.size() - 2,
+                  R"(,
+  {"function": "serve", "buffers": [], "commands": []})");
+  return schedule;
+}();
 
 /// The bytes of a file (a test kernel shared object).
 inline std::string readFile(const char *path) {

@@ -176,20 +176,25 @@ public:
   }
 
   bool setTierCache(uint64_t bytes, Failure &failure) override {
-    CallContext call = callContext();
-    DeviceScope scope(call);
-    if (call.failed()) {
-      failure = {MOERT_ERROR_INTERNAL, call.failure};
-      return false;
-    }
-    cuda::DeviceCacheMemory memory(call, call.stream);
-    tierCache.setCapacity(bytes, memory);
-    if (!bytes && mirrors)
-      mirrors->clear();
-    return true;
+    return withCacheMemory(failure, [&](cuda::DeviceCacheMemory &memory) {
+      tierCache.setCapacity(bytes, memory);
+      if (!bytes && mirrors)
+        mirrors->clear();
+    });
   }
 
   bool clearTierCache(Failure &failure) override {
+    return withCacheMemory(failure, [&](cuda::DeviceCacheMemory &memory) {
+      tierCache.clear(memory);
+      if (mirrors)
+        mirrors->clear();
+    });
+  }
+
+  /// Runs `body` with the tier cache's device memory on the session's
+  /// device and stream.
+  template <typename Body>
+  bool withCacheMemory(Failure &failure, Body body) {
     CallContext call = callContext();
     DeviceScope scope(call);
     if (call.failed()) {
@@ -197,9 +202,7 @@ public:
       return false;
     }
     cuda::DeviceCacheMemory memory(call, call.stream);
-    tierCache.clear(memory);
-    if (mirrors)
-      mirrors->clear();
+    body(memory);
     return true;
   }
 

@@ -276,6 +276,20 @@ moert_status_t viewsFromDL(const moert::Function &function,
   return nullptr;
 }
 
+/// Runs `body(backend, failure)`, a setting of the session's backend that
+/// returns false with `failure`, as a C API call (exceptions caught).
+template <typename Body>
+moert_status_t onBackend(moert_session_t *session, Body body) {
+  if (!session)
+    return invalidArgument("null session");
+  return guarded([&]() -> moert_status_t {
+    moert::Failure failure;
+    if (!body(*session->backend, failure))
+      return makeStatus(failure);
+    return nullptr;
+  });
+}
+
 /// The C form of a run's stats.
 moert_run_stats_t toRunStats(const moert::RunStats &stats) {
   moert_run_stats_t out{};
@@ -835,12 +849,13 @@ moert_status_t moert_session_last_request_stats(
     return invalidArgument(!session ? "null session" : "null out_stats");
   if (request >= session->lastRequests.size())
     return invalidArgument(
-        "request " + std::to_string(request) + " is out of range: the last "
-        "run " + (session->lastRequests.empty()
-                      ? std::string("ran no composition")
-                      : "served " +
-                            std::to_string(session->lastRequests.size()) +
-                            " requests"));
+        "request " + std::to_string(request) +
+        " is out of range: the last "
+        "run " +
+        (session->lastRequests.empty()
+             ? std::string("ran no composition")
+             : "served " + std::to_string(session->lastRequests.size()) +
+                   " requests"));
   const moert::RequestStats &stats = session->lastRequests[request];
   *out_stats = {};
   out_stats->model = stats.model;
@@ -851,37 +866,25 @@ moert_status_t moert_session_last_request_stats(
 
 moert_status_t moert_session_set_stream(moert_session_t *session,
                                         void *cu_stream) {
-  if (!session)
-    return invalidArgument("null session");
-  return guarded([&]() -> moert_status_t {
-    moert::Failure failure;
-    if (!session->backend->setStream(cu_stream, /*own=*/false, failure))
-      return makeStatus(failure);
-    return nullptr;
-  });
+  return onBackend(
+      session, [&](moert::Backend &backend, moert::Failure &failure) {
+        return backend.setStream(cu_stream, /*own=*/false, failure);
+      });
 }
 
 moert_status_t moert_session_reset_stream(moert_session_t *session) {
-  if (!session)
-    return invalidArgument("null session");
-  return guarded([&]() -> moert_status_t {
-    moert::Failure failure;
-    if (!session->backend->setStream(nullptr, /*own=*/true, failure))
-      return makeStatus(failure);
-    return nullptr;
-  });
+  return onBackend(session,
+                   [&](moert::Backend &backend, moert::Failure &failure) {
+                     return backend.setStream(nullptr, /*own=*/true, failure);
+                   });
 }
 
 moert_status_t moert_session_set_device_memory_limit(moert_session_t *session,
                                                      uint64_t bytes) {
-  if (!session)
-    return invalidArgument("null session");
-  return guarded([&]() -> moert_status_t {
-    moert::Failure failure;
-    if (!session->backend->setDeviceMemoryLimit(bytes, failure))
-      return makeStatus(failure);
-    return nullptr;
-  });
+  return onBackend(session,
+                   [&](moert::Backend &backend, moert::Failure &failure) {
+                     return backend.setDeviceMemoryLimit(bytes, failure);
+                   });
 }
 
 moert_status_t moert_session_last_run_stats(const moert_session_t *session,
@@ -910,25 +913,17 @@ moert_status_t moert_session_last_run_stats(const moert_session_t *session,
 
 moert_status_t moert_session_set_tier_cache(moert_session_t *session,
                                             uint64_t capacity_bytes) {
-  if (!session)
-    return invalidArgument("null session");
-  return guarded([&]() -> moert_status_t {
-    moert::Failure failure;
-    if (!session->backend->setTierCache(capacity_bytes, failure))
-      return makeStatus(failure);
-    return nullptr;
-  });
+  return onBackend(session,
+                   [&](moert::Backend &backend, moert::Failure &failure) {
+                     return backend.setTierCache(capacity_bytes, failure);
+                   });
 }
 
 moert_status_t moert_session_clear_tier_cache(moert_session_t *session) {
-  if (!session)
-    return invalidArgument("null session");
-  return guarded([&]() -> moert_status_t {
-    moert::Failure failure;
-    if (!session->backend->clearTierCache(failure))
-      return makeStatus(failure);
-    return nullptr;
-  });
+  return onBackend(session,
+                   [&](moert::Backend &backend, moert::Failure &failure) {
+                     return backend.clearTierCache(failure);
+                   });
 }
 
 moert_status_t moert_dtype_to_dl(moert_dtype_t dtype,
@@ -936,12 +931,23 @@ moert_status_t moert_dtype_to_dl(moert_dtype_t dtype,
   if (!out_dtype)
     return invalidArgument("null dtype");
   switch (dtype) {
-  case MOERT_DTYPE_F32: *out_dtype = {MOERT_DL_FLOAT, 32, 1}; return nullptr;
-  case MOERT_DTYPE_F16: *out_dtype = {MOERT_DL_FLOAT, 16, 1}; return nullptr;
-  case MOERT_DTYPE_BF16: *out_dtype = {MOERT_DL_BFLOAT, 16, 1}; return nullptr;
-  case MOERT_DTYPE_I32: *out_dtype = {MOERT_DL_INT, 32, 1}; return nullptr;
-  case MOERT_DTYPE_I64: *out_dtype = {MOERT_DL_INT, 64, 1}; return nullptr;
-  case MOERT_DTYPE_INVALID: break;
+  case MOERT_DTYPE_F32:
+    *out_dtype = {MOERT_DL_FLOAT, 32, 1};
+    return nullptr;
+  case MOERT_DTYPE_F16:
+    *out_dtype = {MOERT_DL_FLOAT, 16, 1};
+    return nullptr;
+  case MOERT_DTYPE_BF16:
+    *out_dtype = {MOERT_DL_BFLOAT, 16, 1};
+    return nullptr;
+  case MOERT_DTYPE_I32:
+    *out_dtype = {MOERT_DL_INT, 32, 1};
+    return nullptr;
+  case MOERT_DTYPE_I64:
+    *out_dtype = {MOERT_DL_INT, 64, 1};
+    return nullptr;
+  case MOERT_DTYPE_INVALID:
+    break;
   }
   return invalidArgument("dtype " + std::to_string(static_cast<int>(dtype)) +
                          " has no DLPack equivalent");

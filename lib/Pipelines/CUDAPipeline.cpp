@@ -67,7 +67,9 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   // of the function body: the folder would hoist the kernels' constants
   // (their zero accumulators among them) out of gpu.launch, and outlining
   // sinks back only arith constants.
-  pm.addNestedPass<func::FuncOp>(createConvertMoEToGPU());
+  ConvertMoEToGPUOptions kernels;
+  kernels.multiprocessors = options.multiprocessors;
+  pm.addNestedPass<func::FuncOp>(createConvertMoEToGPU(kernels));
   MoEMapLoopsToGPUOptions mapping;
   mapping.blockSize = options.blockSize;
   pm.addPass(createMoEMapLoopsToGPU(mapping));
@@ -158,6 +160,11 @@ struct CUDAPipelineTextOptions
       llvm::cl::desc("Run expert FFNs that fit it on the tensor-core grouped "
                      "GEMM kernel (false: per-element kernels only)"),
       llvm::cl::init(true)};
+  Option<int64_t> multiprocessors{
+      *this, "multiprocessors",
+      llvm::cl::desc("Streaming multiprocessors of the target: blocks of the "
+                     "tensor-core kernels' persistent grids at most"),
+      llvm::cl::init(132)};
   Option<bool> lowerToLLVM{
       *this, "lower-to-llvm",
       llvm::cl::desc("Lower to the LLVM dialect with a fatbin (false: stop at "
@@ -179,6 +186,7 @@ void mlir::moe::registerCUDAPipeline() {
         options.blockSize = text.blockSize;
         options.lowerToLLVM = text.lowerToLLVM;
         options.tensorCores = text.tensorCores;
+        options.multiprocessors = text.multiprocessors;
         options.toolkitPath = text.toolkitPath;
         buildCUDAPipeline(pm, options);
       });

@@ -19,6 +19,14 @@ for source in "$out"/*.mlir; do
   # MOE_BUNDLE_FLAGS: extra moe-translate flags (e.g. --bundle-tensor-cores).
   "$bin/moe-translate" --moe-to-bundle --bundle-target=cuda ${MOE_BUNDLE_FLAGS:-} "$source" -o "${source%.mlir}.bundle"
 done
+# The persistent tensor-core kernels with a grid of 2 blocks: each block walks
+# many tiles and the stage ring wraps across tiles, which the 132-block
+# bundles' small layers never do.
+for name in mixtral-8x7b qwen3-30b-a3b deepseek-v3; do
+  "$bin/moe-translate" --moe-to-bundle --bundle-target=cuda --bundle-multiprocessors=2 ${MOE_BUNDLE_FLAGS:-} \
+    "$out/$name.mlir" -o "$out/$name-2sm.bundle"
+  cp "$out/$name.mlir" "$out/$name-2sm.mlir"
+done
 PATH="$bin:$PATH" python3 "$root/tools/moe-bench/moe-bench.py" --target cuda --compile-only --bundle-dir "$root/.gpu/bench"
 [ -d "$root/.deps" ] || bash "$root/scripts/gpu/build-runtime.sh" --prepare
 du -sh "$root/.gpu/examples" "$root/.gpu/bench" "$root/.deps"

@@ -139,15 +139,29 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
     host (`nvgpu.tma.create.descriptor`, 128-byte swizzle, zero fill past the
     rows) and one `gpu.launch`:
 
-    * grid (ceil(N / columns per tile), ceil(R / 128) + E): block y is the index of
-      a 128-row tile in the list of every expert's tiles, which the block finds
-      from the run-time offsets (a block past the last tile exits), so experts
-      without rows cost nothing and no tile mixes experts;
-    * 256 threads = two warpgroups, each owning 64 rows of the tile; thread 0
-      keeps `depth` K-slices of 64 in flight with `nvgpu.tma.async.load` on
-      per-stage mbarriers; each warpgroup runs `nvvm.wgmma.mma_async`
-      m64 n`N` k16 (bf16/f16 in, f32 accumulators in registers) on 128-byte
-      swizzled K-major shared-memory tiles;
+    * a persistent grid of min(`multiprocessors`, the most tiles there can
+      be) blocks. Each block first writes, in shared memory, prefix[e] = the
+      128-row tiles of experts 0..e-1 from the run-time offsets (so experts
+      without rows have no tiles and no tile mixes experts), then walks the
+      tiles t = block, block + grid, ... of (row tiles x column tiles). Tile t
+      is rasterised in groups of 8 row tiles that walk every column tile
+      before the next group starts (the blocks running together share a few
+      weight column tiles and a few row tiles in L2); its expert comes from a
+      binary search of the prefix;
+    * 384 threads = three warpgroups, warp-specialised (`nvvm.setmaxregister`:
+      40 registers for the producer, 232 for the consumers). One thread of
+      warpgroup 0 streams every K-slice of 64 of the block's tiles into a
+      ring of `depth` stages with `nvgpu.tma.async.load`, each stage with a
+      `full` mbarrier (expect_tx) and an `empty` one (both consumers
+      arrive); since it runs ahead across tiles, the next tile's loads are
+      in flight during an epilogue;
+    * warpgroups 1 and 2 own 64 rows of a tile each and run
+      `nvvm.wgmma.mma_async` m64 n`N` k16 (bf16/f16 in, f32 accumulators in
+      registers) on 128-byte swizzled K-major shared-memory tiles, keeping
+      one commit group in flight (`wgmma.wait_group 1`) and releasing a
+      stage as soon as the wgmmas that read it are done. A warpgroup whose
+      64 rows all lie past the expert's end (the last tile of an expert)
+      skips the wgmmas and only releases the stages;
     * epilogue in registers: with a gate, the B tile holds the gate rows then
       the up rows, so each thread has both halves of its columns and applies
       `act(gate) * up` before narrowing to the output type (an f32 output is
@@ -163,6 +177,12 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
     shapes, K a multiple of 64 and, with a gate, N a multiple of 128 (a
     located error otherwise).
   }];
+  let options = [
+    Option<"multiprocessors", "multiprocessors", "int64_t", /*default=*/"132",
+           "Blocks of the persistent grid at most: the target's streaming "
+           "multiprocessors (132 on H100 SXM and H200). Fewer SMs only run "
+           "the blocks in more than one wave">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",

@@ -57,6 +57,9 @@ struct CUDAPipelineOptions {
   /// Expert FFNs that fit it run on the tensor-core grouped GEMM kernel
   /// (convert-moe-to-gpu); false keeps the per-element kernels everywhere.
   bool tensorCores = true;
+  /// Streaming multiprocessors of the target: the most blocks of the
+  /// tensor-core kernels' persistent grids (132: H100 SXM, H200).
+  int64_t multiprocessors = 132;
 };
 
 /// The CUDA pipeline (`moe-cuda-pipeline`): moe ops -> data-parallel

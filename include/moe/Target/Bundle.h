@@ -35,6 +35,9 @@ struct BundleTarget {
   /// Kind::CUDA: run the expert FFNs that fit it on the tensor-core grouped
   /// GEMM kernel (convert-moe-to-gpu) instead of per-element kernels.
   bool tensorCores = true;
+  /// Kind::CUDA: streaming multiprocessors of the target GPU, the most blocks
+  /// of the tensor-core kernels' persistent grids (132: H100 SXM, H200).
+  int64_t multiprocessors = 132;
   /// Apply the module's `moe.parallel` plan (moe-shard) before compiling: the
   /// kernels are the program of one rank, the manifest carries the grid and
   /// each tensor's split (docs/multi-rank.md §3). The reference programs stay

@@ -1,9 +1,11 @@
 //===- GroupedMatmulToGPU.cpp - convert-moe-to-gpu ------------------------===//
 //
-// moe.grouped_matmul on buffers -> one Hopper kernel: TMA into a ring of
-// 128-byte-swizzled shared-memory stages, wgmma on two warpgroups, the
-// epilogue (activation, narrowing unless the output is f32, ragged row mask,
-// column mask of a partial last column tile) in registers. The pass
+// moe.grouped_matmul on buffers -> one persistent, warp-specialised Hopper
+// kernel: a producer warpgroup takes tiles from a global counter and streams
+// them by TMA into a ring of 128-byte-swizzled shared-memory stages, two
+// consumer warpgroups run wgmma on them and the epilogue (activation,
+// narrowing unless the output is f32, ragged row mask, column mask of a
+// partial last column tile) in registers. The pass
 // description in include/moe/Conversion/Passes.td has the schedule; the
 // comments here say why each step is as it is.
 //
@@ -151,13 +153,37 @@ public:
                              descriptorOf(weightBoxType),
                              tiles.weightBoxRows());
 
-    int64_t gridX = llvm::divideCeil(outColumns, tiles.columnsPerTile);
-    int64_t gridY = llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile) +
-                    numExperts;
-    Value smemBytes = arith::ConstantIntOp::create(b, b.getI32Type(),
-                                                   tiles.sharedBytes());
+    // A persistent grid: at most one block per multiprocessor (the stages
+    // take most of its shared memory), never more blocks than tiles can
+    // exist (every expert's rows rounded up to 128, plus one partial tile
+    // per expert).
+    columnTiles = llvm::divideCeil(outColumns, tiles.columnsPerTile);
+    int64_t maxTiles =
+        columnTiles *
+        (llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile) +
+         numExperts);
+    numBlocks = std::min(multiprocessors, maxTiles);
+    // Rows per expert under uniform routing, in tiles: a raster group is one
+    // expert's row tiles (at least 1, at most rowTilesPerGroupMax).
+    rowTilesPerGroup = std::clamp<int64_t>(
+        numRows / std::max<int64_t>(numExperts * GroupedMatmulTiles::rowsPerTile, 1),
+        1, rowTilesPerGroupMax);
+    // The tile counter of the dynamic schedule: allocated at the function's
+    // entry (host control flow cannot allocate on this path; the function
+    // frees it at its return), zeroed on the stream before each launch.
+    {
+      OpBuilder::InsertionGuard guard(b);
+      auto func = op->getParentOfType<func::FuncOp>();
+      b.setInsertionPointToStart(&func.getBody().front());
+      tileCounter = memref::AllocOp::create(
+          b, MemRefType::get({1}, b.getI32Type()));
+    }
+    gpu::MemsetOp::create(b, /*asyncToken=*/Type(), ValueRange{}, tileCounter,
+                          arith::ConstantIntOp::create(b, b.getI32Type(), 0));
+    Value smemBytes = arith::ConstantIntOp::create(
+        b, b.getI32Type(), tiles.sharedBytes() + scheduleBytes());
     auto launch = gpu::LaunchOp::create(
-        b, b.getLoc(), index(gridX), index(gridY), index(1),
+        b, b.getLoc(), index(numBlocks), index(1), index(1),
         index(GroupedMatmulTiles::threads), index(1), index(1), smemBytes);
     Block &body = launch.getBody().front();
     b.setInsertionPointToStart(&body);
@@ -167,17 +193,67 @@ public:
     op.erase();
   }
 
+  GroupedMatmulLowering &withMultiprocessors(int64_t count) {
+    multiprocessors = count;
+    return *this;
+  }
+
 private:
   static constexpr int64_t boxRows = 128; // Rows per TMA load of A.
+  // Row tiles that neighbouring tiles of the schedule share: a group of
+  // (at most) this many row tiles walks all column tiles before the next
+  // group starts, so the blocks running at one time read a few column tiles
+  // of weights and a few row tiles of A, which L2 keeps, instead of one row
+  // tile against every weight column (Mixtral's gate/up weights, 235 MB an
+  // expert, would come from HBM once per row tile).
+  static constexpr int64_t rowTilesPerGroupMax = 8;
+  // setmaxnreg budgets: 128 x 40 + 256 x 232 = 64512 of the 65536 registers.
+  static constexpr int32_t producerRegisters = 40;
+  static constexpr int32_t consumerRegisters = 232;
+
+  /// Shared memory after the stages: the ring of tile indices the producer
+  /// hands to the consumers (depth i32), then the per-expert tile prefix
+  /// (E + 1 i32).
+  int64_t ringBytes() const { return tiles.depth * 4; }
+  int64_t scheduleBytes() const { return ringBytes() + (numExperts + 1) * 4; }
 
   Value index(int64_t value) { return b.index(value); }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divu(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value remu(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
   Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
     return arith::CmpIOp::create(b, predicate, x, y);
   }
   Value i64(int64_t value) {
     return arith::ConstantIntOp::create(b, b.getI64Type(), value);
+  }
+  Value toI64(Value x) {
+    return arith::IndexCastOp::create(b, b.getI64Type(), x);
+  }
+
+  /// scf.for [lower, upper) by `step` with `body` built by `b` inside it.
+  SmallVector<Value>
+  forLoop(Value lower, Value upper, Value step, ValueRange iterArgs,
+          function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto loop = scf::ForOp::create(
+        b, lower, upper, step, iterArgs,
+        [&](OpBuilder &nested, Location, Value iv, ValueRange carried) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nested.getInsertionBlock(),
+                              nested.getInsertionPoint());
+          scf::YieldOp::create(b, body(iv, carried));
+        });
+    return SmallVector<Value>(loop.getResults());
+  }
+
+  /// scf.if `condition` with `body` built by `b` in its then-region.
+  void ifThen(Value condition, function_ref<void()> body) {
+    auto ifOp = scf::IfOp::create(b, condition, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    body();
   }
 
   Value flattenExperts(Value weight) {
@@ -206,195 +282,380 @@ private:
     return arith::OrIOp::create(b, start, i64(fixed));
   }
 
-  void buildKernel(gpu::LaunchOp launch) {
-    Value offsets = op.getOffsets();
-    Value tid = launch.getThreadIds().x;
-    Value tileColumn = launch.getBlockIds().x;
-    Value tileIndex = launch.getBlockIds().y;
-    Value zero = index(0), one = index(1);
+  Value offsetAt(Value e) {
+    Value value = memref::LoadOp::create(b, op.getOffsets(), ValueRange{e});
+    return arith::IndexCastOp::create(b, b.getIndexType(), value);
+  }
+
+  /// prefix[e] = row tiles of experts 0..e-1 (so prefix[E] is every tile
+  /// row), one entry per thread, in shared memory: the tile schedule looks
+  /// up a tile's expert by binary search instead of walking the offsets.
+  void buildTilePrefix(Value tid) {
+    Value one = index(1);
     Value rowsPerTile = index(GroupedMatmulTiles::rowsPerTile);
+    forLoop(tid, index(numExperts + 1), index(GroupedMatmulTiles::threads), {},
+            [&](Value e, ValueRange) -> SmallVector<Value> {
+              Value sum = forLoop(
+                  index(0), e, one, {index(0)},
+                  [&](Value j, ValueRange carried) -> SmallVector<Value> {
+                    Value count = sub(offsetAt(add(j, one)), offsetAt(j));
+                    return {add(carried[0], arith::CeilDivUIOp::create(
+                                                b, count, rowsPerTile))};
+                  })[0];
+              memref::StoreOp::create(
+                  b, arith::IndexCastOp::create(b, b.getI32Type(), sum),
+                  prefix, ValueRange{e});
+              return {};
+            });
+  }
 
-    // Which expert's tile this block computes: walk the experts' tile counts
-    // (uniform across the block: no divergence, the offsets sit in L1/L2).
-    auto offsetAt = [&](Value e) -> Value {
-      Value value = memref::LoadOp::create(b, offsets, ValueRange{e});
-      return arith::IndexCastOp::create(b, b.getIndexType(), value);
-    };
-    Value numExpertsValue = index(numExperts);
-    auto search = scf::ForOp::create(
-        b, zero, numExpertsValue, one,
-        ValueRange{zero, numExpertsValue, zero},
-        [&](OpBuilder &nested, Location loc, Value e, ValueRange carried) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nested.getInsertionBlock(),
-                              nested.getInsertionPoint());
-          Value first = carried[0];
-          Value begin = offsetAt(e), end = offsetAt(add(e, one));
-          Value count = arith::SubIOp::create(b, end, begin);
-          Value tilesOfExpert = arith::CeilDivUIOp::create(b, count, rowsPerTile);
-          Value next = add(first, tilesOfExpert);
-          Value hit = arith::AndIOp::create(
-              b, cmp(arith::CmpIPredicate::ule, first, tileIndex),
-              cmp(arith::CmpIPredicate::ult, tileIndex, next));
-          Value expert = arith::SelectOp::create(b, hit, e, carried[1]);
-          Value expertFirst = arith::SelectOp::create(b, hit, first, carried[2]);
-          scf::YieldOp::create(b, ValueRange{next, expert, expertFirst});
+  Value prefixAt(Value e) {
+    return arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        memref::LoadOp::create(b, prefix, ValueRange{e}));
+  }
+
+  /// Where tile `t` of the schedule is: expert, its rows [rowBegin, rowEnd)
+  /// (rowEnd is the expert's end; the tile's 128 rows may pass it), and the
+  /// first output column.
+  struct TileCoords {
+    Value expert, rowBegin, rowEnd, columnBegin;
+  };
+  TileCoords tileAt(Value t, Value rowTiles) {
+    Value one = index(1);
+    Value groupTiles = index(rowTilesPerGroup * columnTiles);
+    Value group = divu(t, groupTiles);
+    Value firstRow = mul(group, index(rowTilesPerGroup));
+    Value rowsInGroup = arith::MinUIOp::create(b, sub(rowTiles, firstRow),
+                                               index(rowTilesPerGroup));
+    Value local = remu(t, groupTiles);
+    Value rowTile = add(firstRow, remu(local, rowsInGroup));
+    Value columnTile = divu(local, rowsInGroup);
+    // The last expert e with prefix[e] <= rowTile (experts without rows
+    // have prefix[e] == prefix[e + 1] and are passed over).
+    SmallVector<Value> bounds = forLoop(
+        index(0), index(llvm::Log2_64_Ceil(numExperts)), one,
+        {index(0), index(numExperts)},
+        [&](Value, ValueRange range) -> SmallVector<Value> {
+          Value mid = divu(add(range[0], range[1]), index(2));
+          Value below = cmp(arith::CmpIPredicate::ule, prefixAt(mid), rowTile);
+          return {arith::SelectOp::create(b, below, mid, range[0]),
+                  arith::SelectOp::create(b, below, range[1], mid)};
         });
-    Value expert = search.getResult(1), expertFirstTile = search.getResult(2);
-    Value found = cmp(arith::CmpIPredicate::ult, expert, numExpertsValue);
-    auto ifFound = scf::IfOp::create(b, found, /*withElseRegion=*/false);
-    b.setInsertionPointToStart(&ifFound.getThenRegion().front());
+    TileCoords coords;
+    coords.expert = bounds[0];
+    coords.rowBegin =
+        add(offsetAt(coords.expert),
+            mul(sub(rowTile, prefixAt(coords.expert)),
+                index(GroupedMatmulTiles::rowsPerTile)));
+    coords.rowEnd = offsetAt(add(coords.expert, one));
+    coords.columnBegin = mul(columnTile, index(tiles.columnsPerTile));
+    return coords;
+  }
 
-    Value rowBegin = add(offsetAt(expert),
-                         mul(arith::SubIOp::create(b, tileIndex, expertFirstTile),
-                             rowsPerTile));
-    Value rowEnd = offsetAt(add(expert, one));
-    Value columnBegin = mul(tileColumn, index(tiles.columnsPerTile));
-    // Row of the first weight row of this block's columns in [E·N, K].
-    Value weightRow = add(mul(expert, index(outColumns)), columnBegin);
+  void buildKernel(gpu::LaunchOp launch) {
+    Value tid = launch.getThreadIds().x;
+    Value zero = index(0), one = index(1);
 
-    // Shared memory: the stages from the first 1024-byte boundary.
+    // Shared memory: the stages from the first 1024-byte boundary, then the
+    // tile prefix.
     auto smemType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                     AffineMap(), workgroup);
-    Value smem = gpu::DynamicSharedMemoryOp::create(b, smemType);
-    Value smemAddress = arith::IndexCastOp::create(
-        b, b.getI64Type(),
+    smem = gpu::DynamicSharedMemoryOp::create(b, smemType);
+    Value smemAddress = toI64(
         memref::ExtractAlignedPointerAsIndexOp::create(b, smem));
-    Value pad = arith::AndIOp::create(
-        b, arith::SubIOp::create(b, i64(0), smemAddress), i64(1023));
-    Value padIndex = arith::IndexCastOp::create(b, b.getIndexType(), pad);
-    Value stagesAddress = add(smemAddress, pad);
+    Value pad = arith::AndIOp::create(b, sub(i64(0), smemAddress), i64(1023));
+    padIndex = arith::IndexCastOp::create(b, b.getIndexType(), pad);
+    stagesAddress = add(smemAddress, pad);
+    Value stagesEnd = add(padIndex, index(tiles.depth * tiles.stageBytes()));
+    tileRing = memref::ViewOp::create(
+        b, MemRefType::get({tiles.depth}, b.getI32Type(), AffineMap(), workgroup),
+        smem, stagesEnd, ValueRange{});
+    prefix = memref::ViewOp::create(
+        b,
+        MemRefType::get({numExperts + 1}, b.getI32Type(), AffineMap(),
+                        workgroup),
+        smem, add(stagesEnd, index(ringBytes())), ValueRange{});
+    buildTilePrefix(tid);
 
+    // full[s]: the stage's loads landed (the producer's expect_tx plus the
+    // TMA bytes). empty[s]: both consumer warpgroups are done reading it.
     auto barrierType = nvgpu::MBarrierGroupType::get(
         b.getContext(), workgroup, unsigned(tiles.depth));
-    Value barriers = nvgpu::MBarrierCreateOp::create(b, barrierType);
+    // tileFull[j] / tileEmpty[j]: the ring's slot j was written by the
+    // producer / read by all 256 consumer threads.
+    full = nvgpu::MBarrierCreateOp::create(b, barrierType);
+    empty = nvgpu::MBarrierCreateOp::create(b, barrierType);
+    tileFull = nvgpu::MBarrierCreateOp::create(b, barrierType);
+    tileEmpty = nvgpu::MBarrierCreateOp::create(b, barrierType);
     Value leader = cmp(arith::CmpIPredicate::eq, tid, zero);
-    for (int64_t s = 0; s < tiles.depth; ++s)
-      nvgpu::MBarrierInitOp::create(b, barriers, one, index(s), leader);
+    for (int64_t s = 0; s < tiles.depth; ++s) {
+      nvgpu::MBarrierInitOp::create(b, full, one, index(s), leader);
+      nvgpu::MBarrierInitOp::create(b, empty, index(2), index(s), leader);
+      nvgpu::MBarrierInitOp::create(b, tileFull, one, index(s), leader);
+      nvgpu::MBarrierInitOp::create(b, tileEmpty, index(256), index(s), leader);
+    }
     for (Value descriptor : {descA, descW, descG})
       if (descriptor)
         nvgpu::TmaPrefetchOp::create(b, descriptor, leader);
     gpu::BarrierOp::create(b);
 
-    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
-    auto tileView = [&](Value stage, int64_t byteOffset,
-                        MemRefType box) -> Value {
-      Value offset = add(add(padIndex, mul(stage, index(tiles.stageBytes()))),
-                         index(byteOffset));
-      return memref::ViewOp::create(b, box, smem, offset, ValueRange{});
-    };
-    // Thread 0 starts the loads of K-slice `slice` into `stage`.
-    auto issueLoads = [&](Value slice, Value stage) {
-      Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
-      nvgpu::MBarrierArriveExpectTxOp::create(
-          b, barriers, index(tiles.stageBytes()), stage, Value());
-      // The full box counts towards the transaction bytes even where TMA
-      // zero-fills it, so every stage expects stageBytes.
-      auto load = [&](Value descriptor, Value row, int64_t byteOffset,
-                      MemRefType box) {
-        nvgpu::TmaAsyncLoadOp::create(b, tileView(stage, byteOffset, box),
-                                      barriers, descriptor, ValueRange{k, row},
-                                      stage, Value(), Value());
-      };
-      load(descA, rowBegin, 0, rowsBoxType);
-      int64_t bOffset = tiles.aStageBytes();
-      int64_t weightBoxRows = tiles.weightBoxRows();
-      int64_t boxBytes = weightBoxRows * GroupedMatmulTiles::kPerStage * 2;
-      if (descG) {
-        // Gate rows first, then up rows: columns c and c + 128 of the
-        // accumulator are gate and up of the same output column.
-        load(descG, weightRow, bOffset, weightBoxType);
-        load(descW, weightRow, bOffset + boxBytes, weightBoxType);
-      } else {
-        for (int64_t part = 0; part < tiles.wgmmaN / weightBoxRows; ++part)
-          load(descW, add(weightRow, index(part * weightBoxRows)),
-               bOffset + part * boxBytes, weightBoxType);
-      }
-    };
+    Value rowTiles = prefixAt(index(numExperts));
+    Value numTiles = mul(rowTiles, index(columnTiles));
+    Value warpgroup = divu(tid, index(128));
+    auto roles = scf::IfOp::create(b, cmp(arith::CmpIPredicate::eq, warpgroup,
+                                          zero),
+                                   /*withElseRegion=*/true);
     {
-      auto ifLeader = scf::IfOp::create(b, leader, false);
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&ifLeader.getThenRegion().front());
-      for (int64_t s = 0; s < std::min(tiles.depth, kSlices); ++s)
-        issueLoads(index(s), index(s));
+      b.setInsertionPointToStart(&roles.getThenRegion().front());
+      NVVM::SetMaxRegisterOp::create(b, producerRegisters,
+                                     NVVM::SetMaxRegisterAction::decrease);
+      ifThen(leader, [&] { buildProducer(numTiles, rowTiles); });
+      b.setInsertionPointToStart(&roles.getElseRegion().front());
+      NVVM::SetMaxRegisterOp::create(b, consumerRegisters,
+                                     NVVM::SetMaxRegisterAction::increase);
+      buildConsumer(tid, sub(warpgroup, one), numTiles, rowTiles);
     }
+  }
 
-    // Accumulators: wgmmaN / 2 f32 per thread.
-    int64_t accumulators = tiles.wgmmaN / 2;
-    auto accType = LLVM::LLVMStructType::getLiteral(
-        b.getContext(), SmallVector<Type>(accumulators, b.getF32Type()));
-    Value initial = LLVM::ZeroOp::create(b, accType);
-    Value warpgroup = arith::DivUIOp::create(b, tid, index(128));
-    Value warpgroupRowBytes = arith::IndexCastOp::create(
-        b, b.getI64Type(),
-        mul(warpgroup, index(64 * GroupedMatmulTiles::kPerStage * 2)));
-    auto wgmmaType = element.isBF16() ? NVVM::WGMMATypes::bf16
-                                      : NVVM::WGMMATypes::f16;
+  /// Stage and mbarrier parity of the `counter`-th K-slice the block
+  /// streams (counted over all its tiles).
+  std::pair<Value, Value> stageOf(Value counter) {
     Value depth = index(tiles.depth);
+    Value stage = remu(counter, depth);
+    Value round = divu(counter, depth);
+    return {stage, round};
+  }
+  Value parityOf(Value round) {
+    return arith::IndexCastOp::create(b, b.getI1Type(),
+                                      remu(round, index(2)));
+  }
 
-    auto mainLoop = scf::ForOp::create(
-        b, zero, index(kSlices), one, ValueRange{initial},
-        [&](OpBuilder &nested, Location loc, Value slice, ValueRange carried) {
+  /// A loop over the tiles a block takes: `next(counter, j)` (in the
+  /// while's before-region) yields the j-th tile index of this block, and
+  /// the loop runs `body(t, counter)` -> counter while it is a tile
+  /// (t < numTiles). `counter` counts the K-slices streamed so far.
+  void tileLoop(Value numTiles, function_ref<Value(Value j)> next,
+                function_ref<Value(Value t, Value counter)> body) {
+    Type indexType = b.getIndexType();
+    // Carried: (counter, j); the after-region also gets t.
+    scf::WhileOp::create(
+        b, TypeRange{indexType, indexType, indexType},
+        ValueRange{index(0), index(0)},
+        [&](OpBuilder &nested, Location, ValueRange carried) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nested.getInsertionBlock(),
                               nested.getInsertionPoint());
-          Value stage = arith::RemUIOp::create(b, slice, depth);
-          Value round = arith::DivUIOp::create(b, slice, depth);
-          Value parity = arith::IndexCastOp::create(
-              b, b.getI1Type(), arith::RemUIOp::create(b, round, index(2)));
-          nvgpu::MBarrierTryWaitParityOp::create(b, barriers, parity,
-                                                 index(10000000), stage);
-          Value stageAddress = add(
-              stagesAddress,
-              arith::IndexCastOp::create(
-                  b, b.getI64Type(), mul(stage, index(tiles.stageBytes()))));
-          Value aAddress = add(stageAddress, warpgroupRowBytes);
-          Value bAddress = add(stageAddress, i64(tiles.aStageBytes()));
-          NVVM::WgmmaFenceAlignedOp::create(b);
-          Value acc = carried[0];
-          for (int64_t step = 0; step < GroupedMatmulTiles::kPerStage / 16;
-               ++step) {
-            Value descA = wgmmaDescriptor(add(aAddress, i64(32 * step)));
-            Value descB = wgmmaDescriptor(add(bAddress, i64(32 * step)));
-            acc = NVVM::WgmmaMmaAsyncOp::create(
-                b, accType, acc, descA, descB,
-                NVVM::MMAShapeAttr::get(b.getContext(), 64, int(tiles.wgmmaN),
-                                        16),
-                wgmmaType, wgmmaType, NVVM::WGMMATypes::f32,
-                NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
-                NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
-                NVVM::MMALayout::col, NVVM::MMAIntOverflowAttr());
-          }
-          NVVM::WgmmaGroupSyncAlignedOp::create(b);
-          NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-          // Every warpgroup is done with this stage: refill it.
-          gpu::BarrierOp::create(b);
-          Value nextSlice = add(slice, depth);
-          Value refill = arith::AndIOp::create(
-              b, leader,
-              cmp(arith::CmpIPredicate::ult, nextSlice, index(kSlices)));
-          auto ifRefill = scf::IfOp::create(b, refill, false);
-          {
-            OpBuilder::InsertionGuard inner(b);
-            b.setInsertionPointToStart(&ifRefill.getThenRegion().front());
-            issueLoads(nextSlice, stage);
-          }
-          scf::YieldOp::create(b, ValueRange{acc});
+          Value t = next(carried[1]);
+          scf::ConditionOp::create(b, cmp(arith::CmpIPredicate::ult, t, numTiles),
+                                   ValueRange{carried[0], carried[1], t});
+        },
+        [&](OpBuilder &nested, Location, ValueRange carried) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nested.getInsertionBlock(),
+                              nested.getInsertionPoint());
+          Value counter = body(carried[2], carried[0]);
+          scf::YieldOp::create(b, ValueRange{counter, add(carried[1], index(1))});
         });
-    buildEpilogue(mainLoop.getResult(0), tid, warpgroup, rowBegin, rowEnd,
-                  columnBegin);
+  }
+
+  /// One thread of warpgroup 0: takes the next tile from the global counter
+  /// (blocks take tiles in order as they free up, so the tiles in flight
+  /// stay a contiguous window of the raster, whose weights and rows L2
+  /// holds), hands it to the consumers through the ring (the index past the
+  /// last tile tells them to stop), then streams its K-slices into the
+  /// stages once both consumers have released them.
+  void buildProducer(Value numTiles, Value rowTiles) {
+    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
+    tileLoop(
+        numTiles,
+        [&](Value j) -> Value {
+          Value taken = memref::AtomicRMWOp::create(
+              b, arith::AtomicRMWKind::addi,
+              arith::ConstantIntOp::create(b, b.getI32Type(), 1), tileCounter,
+              ValueRange{index(0)});
+          auto [slot, round] = stageOf(j);
+          nvgpu::MBarrierTryWaitParityOp::create(
+              b, tileEmpty, parityOf(add(round, index(1))), index(10000000),
+              slot);
+          memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
+          nvgpu::MBarrierArriveOp::create(
+              b, nvgpu::MBarrierTokenType::get(b.getContext()), tileFull, slot);
+          return arith::IndexCastOp::create(b, b.getIndexType(), taken);
+        },
+        [&](Value t, Value counter) -> Value {
+          TileCoords tile = tileAt(t, rowTiles);
+          // Row of the first weight row of the tile's columns in [E·N, K].
+          Value weightRow =
+              add(mul(tile.expert, index(outColumns)), tile.columnBegin);
+          return forLoop(
+              index(0), index(kSlices), index(1), {counter},
+              [&](Value slice, ValueRange carried) -> SmallVector<Value> {
+                auto [stage, round] = stageOf(carried[0]);
+                // The stage's previous use must be released; the first use
+                // waits on the parity before the barrier's first phase,
+                // which passes at once.
+                nvgpu::MBarrierTryWaitParityOp::create(
+                    b, empty, parityOf(add(round, index(1))), index(10000000),
+                    stage);
+                issueLoads(slice, stage, tile.rowBegin, weightRow);
+                return {add(carried[0], index(1))};
+              })[0];
+        });
+  }
+
+  /// Starts the loads of K-slice `slice` into `stage`.
+  void issueLoads(Value slice, Value stage, Value rowBegin, Value weightRow) {
+    Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
+    // The full box counts towards the transaction bytes even where TMA
+    // zero-fills it, so every stage expects stageBytes.
+    nvgpu::MBarrierArriveExpectTxOp::create(
+        b, full, index(tiles.stageBytes()), stage, Value());
+    auto load = [&](Value descriptor, Value row, int64_t byteOffset,
+                    MemRefType box) {
+      Value offset = add(add(padIndex, mul(stage, index(tiles.stageBytes()))),
+                         index(byteOffset));
+      Value view = memref::ViewOp::create(b, box, smem, offset, ValueRange{});
+      nvgpu::TmaAsyncLoadOp::create(b, view, full, descriptor,
+                                    ValueRange{k, row}, stage, Value(),
+                                    Value());
+    };
+    load(descA, rowBegin, 0, rowsBoxType);
+    int64_t bOffset = tiles.aStageBytes();
+    int64_t weightBoxRows = tiles.weightBoxRows();
+    int64_t boxBytes = weightBoxRows * GroupedMatmulTiles::kPerStage * 2;
+    if (descG) {
+      // Gate rows first, then up rows: columns c and c + 128 of the
+      // accumulator are gate and up of the same output column.
+      load(descG, weightRow, bOffset, weightBoxType);
+      load(descW, weightRow, bOffset + boxBytes, weightBoxType);
+      return;
+    }
+    for (int64_t part = 0; part < tiles.wgmmaN / weightBoxRows; ++part)
+      load(descW, add(weightRow, index(part * weightBoxRows)),
+           bOffset + part * boxBytes, weightBoxType);
+  }
+
+  /// Warpgroups 1 and 2, 64 rows of each tile each: wgmma on every stage,
+  /// the stage released as soon as the next stage's wgmmas are issued (one
+  /// group stays in flight), then the epilogue. A warpgroup whose 64 rows
+  /// all lie past the expert's end (the last, partial tile of an expert)
+  /// only releases the stages.
+  void buildConsumer(Value tid, Value consumer, Value numTiles,
+                     Value rowTiles) {
+    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
+    Value one = index(1);
+    Value releaser = cmp(arith::CmpIPredicate::eq,
+                         remu(tid, index(128)), index(0));
+    auto release = [&](Value stage) {
+      ifThen(releaser, [&] {
+        nvgpu::MBarrierArriveOp::create(
+            b, nvgpu::MBarrierTokenType::get(b.getContext()), empty, stage);
+      });
+    };
+    auto waitFull = [&](Value counter) -> Value {
+      auto [stage, round] = stageOf(counter);
+      nvgpu::MBarrierTryWaitParityOp::create(b, full, parityOf(round),
+                                             index(10000000), stage);
+      return stage;
+    };
+    Value rowBytes = toI64(mul(consumer, index(64 * GroupedMatmulTiles::kPerStage * 2)));
+
+    int64_t accumulators = tiles.wgmmaN / 2;
+    auto accType = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(accumulators, b.getF32Type()));
+    auto wgmmaType = element.isBF16() ? NVVM::WGMMATypes::bf16
+                                      : NVVM::WGMMATypes::f16;
+
+    tileLoop(
+        numTiles,
+        [&](Value j) -> Value {
+          auto [slot, round] = stageOf(j);
+          nvgpu::MBarrierTryWaitParityOp::create(
+              b, tileFull, parityOf(round), index(10000000), slot);
+          Value taken = memref::LoadOp::create(b, tileRing, ValueRange{slot});
+          nvgpu::MBarrierArriveOp::create(
+              b, nvgpu::MBarrierTokenType::get(b.getContext()), tileEmpty, slot);
+          return arith::IndexCastOp::create(b, b.getIndexType(), taken);
+        },
+        [&](Value t, Value counter) -> Value {
+              TileCoords tile = tileAt(t, rowTiles);
+              Value myRows = add(tile.rowBegin, mul(consumer, index(64)));
+              Value active =
+                  cmp(arith::CmpIPredicate::ult, myRows, tile.rowEnd);
+              auto ifActive =
+                  scf::IfOp::create(b, TypeRange{b.getIndexType()}, active,
+                                    /*withElseRegion=*/true);
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(&ifActive.getThenRegion().front());
+              Value initial = LLVM::ZeroOp::create(b, accType);
+              SmallVector<Value> state = forLoop(
+                  index(0), index(kSlices), one, {counter, initial},
+                  [&](Value slice, ValueRange carried) -> SmallVector<Value> {
+                    Value stage = waitFull(carried[0]);
+                    Value stageAddress =
+                        add(stagesAddress,
+                            toI64(mul(stage, index(tiles.stageBytes()))));
+                    Value aAddress = add(stageAddress, rowBytes);
+                    Value bAddress =
+                        add(stageAddress, i64(tiles.aStageBytes()));
+                    NVVM::WgmmaFenceAlignedOp::create(b);
+                    Value acc = carried[1];
+                    for (int64_t step = 0;
+                         step < GroupedMatmulTiles::kPerStage / 16; ++step) {
+                      Value descA =
+                          wgmmaDescriptor(add(aAddress, i64(32 * step)));
+                      Value descB =
+                          wgmmaDescriptor(add(bAddress, i64(32 * step)));
+                      acc = NVVM::WgmmaMmaAsyncOp::create(
+                          b, accType, acc, descA, descB,
+                          NVVM::MMAShapeAttr::get(b.getContext(), 64,
+                                                  int(tiles.wgmmaN), 16),
+                          wgmmaType, wgmmaType, NVVM::WGMMATypes::f32,
+                          NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
+                          NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+                          NVVM::MMALayout::col, NVVM::MMAIntOverflowAttr());
+                    }
+                    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+                    // The previous slice's wgmmas are done: its stage can
+                    // be refilled while this slice's run.
+                    NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+                    ifThen(cmp(arith::CmpIPredicate::ugt, slice, index(0)),
+                           [&] {
+                             release(stageOf(sub(carried[0], one)).first);
+                           });
+                    return {add(carried[0], one), acc};
+                  });
+              NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+              release(stageOf(sub(state[0], one)).first);
+              buildEpilogue(state[1], tid, consumer, tile);
+              scf::YieldOp::create(b, ValueRange{state[0]});
+
+              b.setInsertionPointToStart(&ifActive.getElseRegion().front());
+              Value idleEnd =
+                  forLoop(index(0), index(kSlices), one, {counter},
+                          [&](Value, ValueRange carried) -> SmallVector<Value> {
+                            release(waitFull(carried[0]));
+                            return {add(carried[0], one)};
+                          })[0];
+              scf::YieldOp::create(b, ValueRange{idleEnd});
+              return ifActive.getResult(0);
+            });
   }
 
   /// Registers -> output: activation (gated), narrowing (none for an f32
   /// output), rows of the tile past the expert's end and columns past N
   /// skipped.
-  void buildEpilogue(Value acc, Value tid, Value warpgroup, Value rowBegin,
-                     Value rowEnd, Value columnBegin) {
+  void buildEpilogue(Value acc, Value tid, Value consumer,
+                     const TileCoords &tile) {
+    Value rowBegin = tile.rowBegin, rowEnd = tile.rowEnd;
+    Value columnBegin = tile.columnBegin;
     Value lane = arith::RemUIOp::create(b, tid, index(32));
     Value warp = arith::RemUIOp::create(b, arith::DivUIOp::create(b, tid, index(32)),
                                         index(4));
     Value rowTop = add(rowBegin,
-                       add(mul(warpgroup, index(64)),
+                       add(mul(consumer, index(64)),
                            add(mul(warp, index(16)),
                                arith::DivUIOp::create(b, lane, index(4)))));
     Value rowBottom = add(rowTop, index(8));
@@ -452,7 +713,14 @@ private:
   int64_t numRows = 0, reduction = 0, numExperts = 0, outColumns = 0;
   Attribute workgroup;
   MemRefType rowsBoxType, weightBoxType;
+  int64_t multiprocessors = 132, columnTiles = 0, numBlocks = 0;
+  int64_t rowTilesPerGroup = 1;
+  // Host: the tensor maps. Kernel: dynamic shared memory, its 1024-aligned
+  // stages (byte offset and address), the tile prefix, the mbarriers.
   Value descA, descW, descG;
+  Value tileCounter;
+  Value smem, padIndex, stagesAddress, tileRing, prefix, full, empty,
+      tileFull, tileEmpty;
 };
 
 LogicalResult checkOperands(GroupedMatmulOp op) {
@@ -472,12 +740,18 @@ LogicalResult checkOperands(GroupedMatmulOp op) {
 
 struct ConvertMoEToGPUPass
     : mlir::moe::impl::ConvertMoEToGPUBase<ConvertMoEToGPUPass> {
+  using ConvertMoEToGPUBase::ConvertMoEToGPUBase;
   void runOnOperation() override {
     SmallVector<GroupedMatmulOp> ops;
     getOperation().walk([&](GroupedMatmulOp op) { ops.push_back(op); });
     for (GroupedMatmulOp op : ops) {
       if (failed(checkOperands(op)))
         return signalPassFailure();
+      if (multiprocessors <= 0) {
+        op.emitOpError() << "needs a positive multiprocessors option, got "
+                         << int64_t(multiprocessors);
+        return signalPassFailure();
+      }
       auto rowsType = cast<MemRefType>(op.getRows().getType());
       auto weightType = cast<MemRefType>(op.getWeight().getType());
       std::string why;
@@ -489,7 +763,9 @@ struct ConvertMoEToGPUPass
         op.emitOpError() << "does not fit the tensor-core kernel: " << why;
         return signalPassFailure();
       }
-      GroupedMatmulLowering(op, *tiles).lower();
+      GroupedMatmulLowering(op, *tiles)
+          .withMultiprocessors(multiprocessors)
+          .lower();
     }
   }
 };

@@ -47,7 +47,8 @@ using namespace mlir::moe;
 namespace {
 
 /// Ops that the host may run: they compute on scalars or on buffer metadata
-/// (never on buffer contents), allocate and free, or call the runtime.
+/// (never on buffer contents), allocate and free, fill device buffers on the
+/// stream (gpu.memset), or call the runtime.
 bool isHostOp(Operation *op) {
   // A function without a body is the runtime's (the moert_comm_* collectives
   // of convert-moeflow-to-runtime): host code that takes device pointers and
@@ -63,7 +64,7 @@ bool isHostOp(Operation *op) {
           memref::ExtractStridedMetadataOp,
           memref::ExtractAlignedPointerAsIndexOp, memref::ViewOp,
           memref::AssumeAlignmentOp, nvgpu::TmaCreateDescriptorOp,
-          func::ReturnOp>(op))
+          gpu::MemsetOp, func::ReturnOp>(op))
     return true;
   if (isa<scf::IfOp, scf::ForOp, scf::YieldOp>(op)) {
     WalkResult nested = op->walk([&](Operation *inner) {

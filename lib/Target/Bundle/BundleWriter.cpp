@@ -615,6 +615,12 @@ void mlir::moe::registerBundleTranslation() {
                      "tensor-core grouped GEMM kernel (TMA + wgmma, sm_90a; "
                      "default on)"),
       llvm::cl::init(true), llvm::cl::cat(category));
+  static llvm::cl::opt<int64_t> multiprocessors(
+      "bundle-multiprocessors",
+      llvm::cl::desc("cuda bundles: streaming multiprocessors of the target "
+                     "GPU, the most blocks of the tensor-core kernels' "
+                     "persistent grids (default 132: H100 SXM, H200)"),
+      llvm::cl::init(132), llvm::cl::cat(category));
   static llvm::cl::opt<bool> shard(
       "bundle-shard",
       llvm::cl::desc("Apply the module's moe.parallel plan with moe-shard: "
@@ -659,6 +665,11 @@ void mlir::moe::registerBundleTranslation() {
         target.streamChunks = streamChunks;
         target.hbmBytes = hbmBytes;
         target.tensorCores = tensorCores;
+        if (multiprocessors < 1)
+          return module.emitError()
+                 << "--bundle-multiprocessors must be at least 1, got "
+                 << int64_t(multiprocessors);
+        target.multiprocessors = multiprocessors;
         return translateModuleToBundle(module, output, target);
       },
       [](DialectRegistry &registry) {

@@ -234,6 +234,7 @@ moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
     CUDAPipelineOptions options;
     options.chip = target.chip;
     options.tensorCores = target.tensorCores;
+    options.multiprocessors = target.multiprocessors;
     buildCUDAPipeline(pm, options);
   } else {
     buildCPUPipeline(pm);

@@ -1,42 +1,93 @@
 // RUN: moe-opt %s --convert-moe-to-gpu -split-input-file | FileCheck %s
 
 // Tests the tensor-core kernel of moe.grouped_matmul: host-side TMA
-// descriptors (rows, weights flattened to [E·N, K]), one gpu.launch with a
-// grid of (ceil(N / columns per tile), ceil(R / 128) + E) blocks of 256
-// threads and four 48 KiB stages (+1 KiB for alignment), the expert search
-// over the offsets, the mbarrier/TMA pipeline, wgmma m64n256k16 four times per
-// K-slice, and the gated epilogue (SiLU(gate) * up, narrowed, masked by the
-// expert's end row); then f32 outputs (router logits: stored unnarrowed) and
-// output sizes the column tiles do not divide (columns past N not stored).
+// descriptors (rows, weights flattened to [E·N, K]), the tile counter of the
+// dynamic schedule (allocated at the function's entry, zeroed before the
+// launch), one gpu.launch of a persistent grid of min(132, ceil(N / columns
+// per tile) x (ceil(R / 128) + E)) blocks of 384 threads with four 48 KiB
+// stages (+1 KiB for alignment, + the ring of tile indices and the per-expert
+// tile prefix); the prefix over the offsets; the producer warpgroup (fewer
+// registers, one thread takes tiles from the counter, hands them over the
+// ring and streams K-slices once a stage is released); the consumer
+// warpgroups (more registers, a tile from the ring, wgmma m64n256k16 four
+// times per K-slice with one commit group left in flight, the stage released
+// after it, a warpgroup without rows in the tile only releasing stages) and
+// the gated epilogue (SiLU(gate) * up, narrowed, masked by the expert's end
+// row); then f32 outputs (router logits: stored unnarrowed) and output sizes
+// the column tiles do not divide (columns past N not stored).
 
 // CHECK-LABEL: func.func @gated
+// CHECK: %[[COUNTER:.*]] = memref.alloc() : memref<1xi32>
 // CHECK-DAG: memref.collapse_shape %arg2 {{\[\[}}0, 1], [2]] : memref<8x256x128xbf16> into memref<2048x128xbf16>
 // CHECK-DAG: memref.collapse_shape %arg3 {{\[\[}}0, 1], [2]] : memref<8x256x128xbf16> into memref<2048x128xbf16>
 // CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<128x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b, oob = zero, interleave = none>
-// CHECK: %[[SMEM:.*]] = arith.constant 197632 : i32
-// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c2, %{{.*}} = %c10, %{{.*}} = %c1) threads({{.*}}) in (%{{.*}} = %c256, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) dynamic_shared_memory_size %[[SMEM]]
-// CHECK:   scf.for %{{.*}} = %{{.*}} to %c8{{.*}} step %{{.*}} iter_args
-// CHECK:     arith.ceildivui
+// CHECK: gpu.memset %[[COUNTER]], %{{.*}} : memref<1xi32>, i32
+// 4 x 48 KiB + 1 KiB + 4 x 4 (ring) + 9 x 4 (prefix).
+// CHECK: %[[SMEM:.*]] = arith.constant 197684 : i32
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c20, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}}) threads({{.*}}) in (%{{.*}} = %c384, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) dynamic_shared_memory_size %[[SMEM]]
+// CHECK:   gpu.dynamic_shared_memory
+// CHECK:   %[[RING:.*]] = memref.view {{.*}} to memref<4xi32, #gpu.address_space<workgroup>>
+// CHECK:   %[[PREFIX:.*]] = memref.view {{.*}} to memref<9xi32, #gpu.address_space<workgroup>>
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %c9 step %c384
+// CHECK:     scf.for
+// CHECK:       arith.ceildivui
+// CHECK:     memref.store %{{.*}}, %[[PREFIX]]
+// CHECK:   %[[FULL:.*]] = nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 4>
+// CHECK:   %[[EMPTY:.*]] = nvgpu.mbarrier.create
+// CHECK:   %[[TILEFULL:.*]] = nvgpu.mbarrier.create
+// CHECK:   %[[TILEEMPTY:.*]] = nvgpu.mbarrier.create
+// CHECK:   nvgpu.mbarrier.init %[[FULL]][%{{.*}}], %c1
+// CHECK:   nvgpu.mbarrier.init %[[EMPTY]][%{{.*}}], %c2
+// CHECK:   nvgpu.mbarrier.init %[[TILEFULL]][%{{.*}}], %c1
+// CHECK:   nvgpu.mbarrier.init %[[TILEEMPTY]][%{{.*}}], %c256
+// CHECK:   nvgpu.tma.prefetch.descriptor
+// CHECK:   gpu.barrier
+// CHECK:   memref.load %[[PREFIX]][%c8]
+// The producer.
 // CHECK:   scf.if
-// CHECK:     gpu.dynamic_shared_memory
-// CHECK:     nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 4>
-// CHECK:     nvgpu.mbarrier.init
-// CHECK:     nvgpu.tma.prefetch.descriptor
-// CHECK:     gpu.barrier
-// CHECK:     nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c49152{{.*}}
-// CHECK:     nvgpu.tma.async.load
-// CHECK:     scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (!llvm.struct<(f32,
-// CHECK:       nvgpu.mbarrier.try_wait.parity
-// CHECK:       nvvm.wgmma.fence.aligned
-// CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 256, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
-// CHECK:       nvvm.wgmma.commit.group.sync.aligned
-// CHECK:       nvvm.wgmma.wait.group.sync.aligned 0
-// CHECK:       gpu.barrier
-// CHECK:     llvm.extractvalue %{{.*}}[0]
-// CHECK:     llvm.extractvalue %{{.*}}[64]
-// CHECK:     math.exp
-// CHECK:     arith.truncf %{{.*}} : f32 to bf16
-// CHECK:     memref.store %{{.*}}, %arg4[
+// CHECK:     nvvm.setmaxregister  decrease 40
+// CHECK:     scf.while
+// CHECK:       memref.atomic_rmw addi %{{.*}}, %[[COUNTER]][%{{.*}}] : (i32, memref<1xi32>) -> i32
+// CHECK:       nvgpu.mbarrier.try_wait.parity %[[TILEEMPTY]]
+// CHECK:       memref.store %{{.*}}, %[[RING]]
+// CHECK:       nvgpu.mbarrier.arrive %[[TILEFULL]]
+// CHECK:       scf.condition
+// CHECK:     } do {
+// Binary search of the tile's expert: ceil(log2(8)) steps.
+// CHECK:       scf.for %{{.*}} = %{{.*}} to %c3
+// CHECK:         memref.load %[[PREFIX]]
+// CHECK:       scf.for
+// CHECK:         nvgpu.mbarrier.try_wait.parity %[[EMPTY]]
+// CHECK:         nvgpu.mbarrier.arrive.expect_tx %[[FULL]][%{{.*}}], %c49152
+// CHECK-COUNT-3: nvgpu.tma.async.load
+// The consumers.
+// CHECK:   } else {
+// CHECK:     nvvm.setmaxregister  increase 232
+// CHECK:     scf.while
+// CHECK:       nvgpu.mbarrier.try_wait.parity %[[TILEFULL]]
+// CHECK:       memref.load %[[RING]]
+// CHECK:       nvgpu.mbarrier.arrive %[[TILEEMPTY]]
+// CHECK:     } do {
+// CHECK:       scf.if %{{.*}} -> (index) {
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %c2{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (index, !llvm.struct<(f32,
+// CHECK:           nvgpu.mbarrier.try_wait.parity %[[FULL]]
+// CHECK:           nvvm.wgmma.fence.aligned
+// CHECK-COUNT-4:   nvvm.wgmma.mma_async {{.*}} <m = 64, n = 256, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// CHECK:           nvvm.wgmma.commit.group.sync.aligned
+// CHECK:           nvvm.wgmma.wait.group.sync.aligned 1
+// CHECK:           scf.if
+// CHECK:             nvgpu.mbarrier.arrive %[[EMPTY]]
+// CHECK:         nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:         nvgpu.mbarrier.arrive %[[EMPTY]]
+// CHECK:         llvm.extractvalue %{{.*}}[0]
+// CHECK:         llvm.extractvalue %{{.*}}[64]
+// CHECK:         math.exp
+// CHECK:         arith.truncf %{{.*}} : f32 to bf16
+// CHECK:         memref.store %{{.*}}, %arg4[
+// CHECK:       } else {
+// CHECK:         scf.for
+// CHECK:           nvgpu.mbarrier.try_wait.parity %[[FULL]]
+// CHECK:           nvgpu.mbarrier.arrive %[[EMPTY]]
 // CHECK-NOT: moe.grouped_matmul
 func.func @gated(%rows: memref<256x128xbf16>, %offsets: memref<9xi64>, %up: memref<8x256x128xbf16>, %gate: memref<8x256x128xbf16>,
                  %out: memref<256x256xbf16>) {
@@ -50,7 +101,8 @@ func.func @gated(%rows: memref<256x128xbf16>, %offsets: memref<9xi64>, %up: memr
 // Without a gate: 256 output columns per tile when N allows, every register
 // stored as it is; f16 operands.
 // CHECK-LABEL: func.func @plain
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c2, %{{.*}} = %c4, %{{.*}} = %c1)
+// 2 column tiles x (1 + 3) row tiles at most: 8 blocks.
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c8, %{{.*}} = %c1{{.*}}, %{{.*}} = %c1{{.*}})
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 256, k = 16>, D[<f32>, <one>], A[<f16>
 // CHECK-NOT: math.exp
 // CHECK: arith.truncf %{{.*}} : f32 to f16
@@ -67,7 +119,7 @@ func.func @plain(%rows: memref<100x64xf16>, %offsets: memref<4xi32>, %down: memr
 
 // N = 384 is not a multiple of 256: tiles of 128 columns, wgmma n128.
 // CHECK-LABEL: func.func @narrow
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c3,
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c9,
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>
 func.func @narrow(%rows: memref<128x64xbf16>, %offsets: memref<3xi64>, %down: memref<2x384x64xbf16>, %out: memref<128x384xbf16>) {
   moe.grouped_matmul %rows, %offsets weight %down outs(%out)
@@ -79,14 +131,14 @@ func.func @narrow(%rows: memref<128x64xbf16>, %offsets: memref<3xi64>, %down: me
 
 // Router logits: one group (offsets [0, T]), E = 8 columns, f32 output. One
 // tile as wide as N (wgmma n8, weight box of 8 rows: 16 KiB + 1 KiB a
-// stage); the grid is (1, ceil(200 / 128) + 1). The accumulators are stored
+// stage); the grid is 1 x (ceil(200 / 128) + 1) blocks. The accumulators are stored
 // as they are (no narrowing); 8 divides the tile, so no column test.
 // CHECK-LABEL: func.func @router_logits
 // CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<128x64xbf16, #gpu.address_space<workgroup>>
 // CHECK: memref.collapse_shape %arg2 {{\[\[}}0, 1], [2]] : memref<1x8x128xbf16> into memref<8x128xbf16>
 // CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<8x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b, oob = zero, interleave = none>
-// CHECK: %[[SMEM:.*]] = arith.constant 70656 : i32
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1, %{{.*}} = %c3, %{{.*}} = %{{.*}}) {{.*}} dynamic_shared_memory_size %[[SMEM]]
+// CHECK: %[[SMEM:.*]] = arith.constant 70680 : i32
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c3, %{{.*}} = %c1{{.*}}, %{{.*}} = %{{.*}}) {{.*}} dynamic_shared_memory_size %[[SMEM]]
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c17408
 // CHECK: nvgpu.tma.async.load {{.*}} -> memref<128x64xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.tma.async.load {{.*}} -> memref<8x64xbf16, #gpu.address_space<workgroup>>
@@ -108,7 +160,7 @@ func.func @router_logits(%x: memref<200x128xbf16>, %offsets: memref<2xi64>, %rou
 // columns >= 60 are computed but not stored.
 // CHECK-LABEL: func.func @masked_columns
 // CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1, %{{.*}} = %c3,
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c3,
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c24576
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>
 // CHECK: %[[N:.*]] = arith.constant 60 : index
@@ -127,7 +179,7 @@ func.func @masked_columns(%x: memref<200x128xbf16>, %offsets: memref<2xi64>, %ro
 // rows past an expert's 300 are the next expert's or zero-filled; those
 // columns are not stored); f16 narrowed as usual.
 // CHECK-LABEL: func.func @wide_masked
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c2, %{{.*}} = %c4,
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c8,
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 256, k = 16>
 // CHECK: %[[N:.*]] = arith.constant 300 : index
 // CHECK: arith.truncf %{{.*}} : f32 to f16

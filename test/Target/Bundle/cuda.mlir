@@ -2,13 +2,15 @@
 // cuda-<chip> target, the kernels are a host ELF object embedding the fatbin
 // and calling the runtime's mgpu* ABI, its device code loaded by constructors in
 // .init_array (which dlopen runs; .ctors it would not); bad chips and targets
-// are errors.
+// are errors, and so is a target without multiprocessors.
 
 // REQUIRES: ptxas
 // RUN: moe-translate --moe-to-bundle --bundle-target=cuda %s -o %t.bundle
 // RUN: FileCheck %s --input-file=%t.bundle
 // RUN: not moe-translate --moe-to-bundle --bundle-target=cuda --bundle-chip=sm_9 %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not moe-translate --moe-to-bundle --bundle-target=gpu %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not moe-translate --moe-to-bundle --bundle-target=cuda --bundle-multiprocessors=0 %s -o /dev/null 2>&1 | FileCheck %s --check-prefix=SMS
+// RUN: moe-translate --moe-to-bundle --bundle-target=cuda --bundle-multiprocessors=2 %s -o %t.2sm.bundle
 
 // CHECK: MOEBNDL1
 // CHECK-SAME: cuda-sm_90a
@@ -18,8 +20,9 @@
 // CHECK: .init_array
 // CHECK: _mlir_ciface_experts
 
-// CHIP: cuda.mlir:[[@LINE+3]]:1: error: 'sm_9' is not a CUDA chip: expected sm_<major><minor>[a], e.g. sm_90a
+// CHIP: cuda.mlir:[[@LINE+4]]:1: error: 'sm_9' is not a CUDA chip: expected sm_<major><minor>[a], e.g. sm_90a
 // TARGET: for the --bundle-target option: Cannot find option named 'gpu'!
+// SMS: error: --bundle-multiprocessors must be at least 1, got 0
 
 func.func @experts(%rows: tensor<16x16xbf16> {moe.input = "rows"}, %offsets: tensor<5xi32>, %g: tensor<4x32x16xbf16>, %u: tensor<4x32x16xbf16>, %d: tensor<4x16x32xbf16>) -> tensor<16x16xbf16> {
   %y = moe.experts %rows, %offsets gate %g up %u down %d activation silu layout out_in : (tensor<16x16xbf16>, tensor<5xi32>, tensor<4x32x16xbf16>, tensor<4x32x16xbf16>, tensor<4x16x32xbf16>) -> tensor<16x16xbf16>

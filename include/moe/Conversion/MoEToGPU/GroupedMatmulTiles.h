@@ -17,13 +17,14 @@
 
 namespace mlir::moe {
 
-/// A CTA computes a `rowsPerTile` x `columnsPerTile` block of the output with
+/// A CTA computes `rowsPerTile` x `columnsPerTile` blocks of the output with
 /// two consumer warpgroups (64 rows each, one wgmma m64 n`wgmmaN` k16 per
-/// 16-wide step of K); TMA brings `depth` stages of K-slices of `kPerStage`.
+/// 16-wide step of K); a producer warpgroup's TMA loads keep `depth` stages
+/// of K-slices of `kPerStage` in flight.
 struct GroupedMatmulTiles {
   static constexpr int64_t rowsPerTile = 128;
   static constexpr int64_t kPerStage = 64; // 128 bytes of 16-bit elements.
-  static constexpr int64_t threads = 256;
+  static constexpr int64_t threads = 384; // Producer + 2 consumers.
   int64_t columnsPerTile = 0; // Output columns per CTA.
   int64_t wgmmaN = 0;         // B rows per stage (2 x columns when gated).
   int64_t depth = 0;          // Pipeline stages.

@@ -74,9 +74,10 @@
  *                  and mgpuStreamDestroy of it does nothing; a null stream
  *                  argument means that stream too;
  *                - mgpuMemAlloc/mgpuMemFree are stream-ordered
- *                  (cuMemAllocAsync/cuMemFreeAsync; 0 bytes: NULL;
- *                  host-shared memory is refused), and `call` results are
- *                  such allocations, which the runtime frees;
+ *                  (cuMemAllocFromPoolAsync from the runtime's own pool,
+ *                  cuMemAllocAsync where there is none; cuMemFreeAsync;
+ *                  0 bytes: NULL; host-shared memory is refused), and `call`
+ *                  results are such allocations, which the runtime frees;
  *                - mgpuStreamSynchronize does nothing while the stream is
  *                  being captured into a CUDA graph;
  *                - a failing driver call is recorded (the first one, with its

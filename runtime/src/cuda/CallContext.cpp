@@ -103,9 +103,10 @@ CUresult CallContext::allocate(CUdeviceptr &pointer, size_t bytes,
     CUresult result = CUDA_ERROR_OUT_OF_MEMORY;
     refusedByLimit = account && !account->reserve(bytes);
     if (!refusedByLimit) {
-      result = streamOrderedAllocation
-                   ? driver->memAllocAsync(&pointer, bytes, stream)
-                   : driver->memAlloc(&pointer, bytes);
+      result =
+          !streamOrderedAllocation ? driver->memAlloc(&pointer, bytes)
+          : pool ? driver->memAllocFromPoolAsync(&pointer, bytes, pool, stream)
+                 : driver->memAllocAsync(&pointer, bytes, stream);
       if (account)
         account->bind(result == CUDA_SUCCESS ? pointer : 0, bytes);
     }

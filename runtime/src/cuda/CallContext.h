@@ -73,6 +73,10 @@ struct CallContext {
   int device = 0;
   /// Whether the device has stream-ordered allocation (cuMemAllocAsync).
   bool streamOrderedAllocation = true;
+  /// The runtime's memory pool of the device (MemoryPool.h), which keeps
+  /// freed memory mapped from run to run: stream-ordered allocations come
+  /// from it. Null: from the device's current pool (cuMemAllocAsync).
+  CUmemoryPool pool = nullptr;
   KernelNames *names = nullptr;
   /// The session's accounting of device memory; null: none.
   MemoryAccount *account = nullptr;
@@ -109,13 +113,21 @@ struct CallContext {
       failure = message;
   }
 
-  /// Stream-ordered allocation of `bytes` (> 0) on `stream`, or a plain one
-  /// where the device has no memory pools.
+  /// Stream-ordered allocation of `bytes` (> 0) on `stream`, from `pool`
+  /// where there is one, or a plain one where the device has no memory pools.
   CUresult allocate(CUdeviceptr &pointer, size_t bytes, CUstream stream) const;
+  /// Frees an allocation of `allocate`: stream-ordered on `stream` (into the
+  /// pool it came from), or plainly.
   CUresult release(CUdeviceptr pointer, CUstream stream) const;
   /// The driver call `allocate` makes, for messages.
   const char *allocateName() const {
-    return streamOrderedAllocation ? "cuMemAllocAsync" : "cuMemAlloc";
+    return !streamOrderedAllocation ? "cuMemAlloc"
+           : pool                   ? "cuMemAllocFromPoolAsync"
+                                    : "cuMemAllocAsync";
+  }
+  /// The driver call `release` makes, for messages.
+  const char *releaseName() const {
+    return streamOrderedAllocation ? "cuMemFreeAsync" : "cuMemFree";
   }
   /// The driver's description of `result`, naming the session's device
   /// memory limit when that is what refused the last allocation.

@@ -6,12 +6,15 @@
 // nothing outside a run, and each function's work against a fake driver: the
 // driver calls it makes, the session stream it uses, the first failure it
 // records (with the call's arguments), and that later calls do no work except
-// releasing memory.
+// releasing memory; and the runtime's own pool of device memory that every
+// allocation comes from (MemoryPool.h), and the fallback without one.
 //
 //===----------------------------------------------------------------------===//
 
 #include "CallContext.h"
+#include "DeviceMemory.h"
 #include "HostTier.h"
+#include "MemoryPool.h"
 #include "MgpuAbi.h"
 #include "Tier.h"
 #include "TierCache.h"
@@ -20,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
@@ -33,6 +37,7 @@ namespace {
 
 using moert::cuda::CallContext;
 using moert::cuda::CudaDriver;
+using moert::cuda::DeviceMemoryPool;
 using moert::cuda::DeviceScope;
 using moert::cuda::KernelNames;
 
@@ -115,6 +120,17 @@ struct Seen {
   std::vector<std::string> freedOn;
   /// The host address the last upload read.
   const void *uploadSource = nullptr;
+  /// The pool of each stream-ordered allocation, in order (null: the
+  /// device's current pool, cuMemAllocAsync).
+  std::vector<CUmemoryPool> allocatedFrom;
+  /// What allocations and frees answer.
+  CUresult allocationResult = CUDA_SUCCESS, freeResult = CUDA_SUCCESS;
+  /// Memory pools: the properties of the last one created, the release
+  /// threshold last set, those destroyed.
+  int poolsCreated = 0;
+  CUmemPoolProps poolProps = {};
+  cuuint64_t releaseThreshold = 0;
+  std::vector<CUmemoryPool> poolsDestroyed;
 };
 Seen *seen = nullptr;
 
@@ -126,6 +142,19 @@ std::string streamName(CUstream stream) {
   return stream == kRunStream    ? "run"
          : stream == kCopyStream ? "copy"
                                  : "other";
+}
+
+/// A stream-ordered allocation from `pool` (null: the current one).
+CUresult allocateFrom(CUmemoryPool pool, CUdeviceptr *p, size_t bytes,
+                      CUstream) {
+  seen->calls.push_back("alloc " + std::to_string(bytes));
+  seen->allocatedFrom.push_back(pool);
+  if (seen->allocationResult != CUDA_SUCCESS)
+    return seen->allocationResult;
+  seen->allocated += bytes;
+  *p = seen->nextAllocation;
+  seen->nextAllocation += 0x10000;
+  return CUDA_SUCCESS;
 }
 
 CudaDriver fakeDriver() {
@@ -167,16 +196,34 @@ CudaDriver fakeDriver() {
     seen->block[2] = bz;
     return seen->launchResult;
   };
-  d.memAllocAsync = [](CUdeviceptr *p, size_t bytes, CUstream) -> CUresult {
-    seen->calls.push_back("alloc " + std::to_string(bytes));
-    seen->allocated += bytes;
-    *p = seen->nextAllocation;
-    seen->nextAllocation += 0x10000;
-    return CUDA_SUCCESS;
+  d.memAllocAsync = [](CUdeviceptr *p, size_t bytes,
+                       CUstream stream) -> CUresult {
+    return allocateFrom(nullptr, p, bytes, stream);
+  };
+  d.memAllocFromPoolAsync = [](CUdeviceptr *p, size_t bytes, CUmemoryPool pool,
+                               CUstream stream) -> CUresult {
+    return allocateFrom(pool, p, bytes, stream);
   };
   d.memFreeAsync = [](CUdeviceptr, CUstream stream) -> CUresult {
     seen->calls.push_back("free");
     seen->freedOn.push_back(streamName(stream));
+    return seen->freeResult;
+  };
+  d.memPoolCreate = [](CUmemoryPool *pool,
+                       const CUmemPoolProps *props) -> CUresult {
+    seen->poolProps = *props;
+    *pool = reinterpret_cast<CUmemoryPool>(
+        uintptr_t(0x7000 + 0x100 * seen->poolsCreated++));
+    return CUDA_SUCCESS;
+  };
+  d.memPoolDestroy = [](CUmemoryPool pool) -> CUresult {
+    seen->poolsDestroyed.push_back(pool);
+    return CUDA_SUCCESS;
+  };
+  d.memPoolSetAttribute = [](CUmemoryPool, CUmemPool_attribute attribute,
+                             void *value) -> CUresult {
+    if (attribute == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)
+      seen->releaseThreshold = *static_cast<cuuint64_t *>(value);
     return CUDA_SUCCESS;
   };
   d.memcpyHtoDAsync = [](CUdeviceptr, const void *source, size_t bytes,
@@ -225,7 +272,8 @@ CudaDriver fakeDriver() {
   return d;
 }
 
-/// A run's context on the fake driver, current for the fixture's life.
+/// A run's context on the fake driver, current for the fixture's life, with
+/// the runtime's pool of device 0 as a session has it.
 class FakeRun : public ::testing::Test {
 protected:
   FakeRun() : driver(fakeDriver()) {
@@ -233,10 +281,13 @@ protected:
     context.driver = &driver;
     context.stream = kRunStream;
     context.names = &names;
+    pool = std::make_unique<DeviceMemoryPool>(&driver, 0);
+    context.pool = pool->handle();
     scope = std::make_unique<DeviceScope>(context);
   }
   ~FakeRun() override {
     scope.reset();
+    pool.reset();
     seen = nullptr;
   }
 
@@ -244,6 +295,7 @@ protected:
   CudaDriver driver;
   KernelNames names;
   CallContext context;
+  std::unique_ptr<DeviceMemoryPool> pool;
   std::unique_ptr<DeviceScope> scope;
 };
 
@@ -314,6 +366,174 @@ TEST_F(FakeRun, AllocationsAreStreamOrdered) {
   EXPECT_EQ(context.failure,
             "mgpuMemAlloc(64 bytes, host-shared): host-shared (managed) "
             "memory is not supported; allocate device memory");
+}
+
+// Tests the runtime's own pool of device memory: made for the session's
+// device (pinned device memory), its release threshold UINT64_MAX (what a run
+// frees stays mapped for the next one), every allocation taken from it with
+// cuMemAllocFromPoolAsync (the kernels' mgpuMemAlloc, a run's buffers, the
+// tier cache's) and named so in failures, each freed with cuMemFreeAsync, and
+// the pool destroyed with its last reference.
+TEST_F(FakeRun, AllocationsComeFromTheRuntimesPool) {
+  ASSERT_NE(pool->handle(), nullptr) << pool->unavailable();
+  EXPECT_EQ(pool->unavailable(), "");
+  EXPECT_EQ(context.pool, pool->handle());
+  EXPECT_EQ(state.poolsCreated, 1);
+  EXPECT_EQ(state.poolProps.allocType, CU_MEM_ALLOCATION_TYPE_PINNED);
+  EXPECT_EQ(state.poolProps.handleTypes, CU_MEM_HANDLE_TYPE_NONE);
+  EXPECT_EQ(state.poolProps.location.type, CU_MEM_LOCATION_TYPE_DEVICE);
+  EXPECT_EQ(state.poolProps.location.id, 0);
+  EXPECT_EQ(state.releaseThreshold, UINT64_MAX);
+  EXPECT_STREQ(context.allocateName(), "cuMemAllocFromPoolAsync");
+  EXPECT_STREQ(context.releaseName(), "cuMemFreeAsync");
+
+  void *kernel = mgpuMemAlloc(4096, nullptr, false);
+  ASSERT_NE(kernel, nullptr) << context.failure;
+  moert::cuda::PinnedPool pinned(&driver);
+  moert::cuda::DeviceMemory memory(context, pinned);
+  void *buffer = nullptr;
+  std::string error;
+  ASSERT_EQ(memory.allocate(256, buffer, error), MOERT_OK) << error;
+  moert::cuda::DeviceCacheMemory cacheMemory(context, context.stream);
+  void *cached = nullptr;
+  ASSERT_TRUE(cacheMemory.allocate(64, cached, error)) << error;
+  EXPECT_EQ(state.allocatedFrom, std::vector<CUmemoryPool>(3, pool->handle()));
+  mgpuMemFree(kernel, nullptr);
+  memory.free(buffer);
+  cacheMemory.free(cached);
+  EXPECT_EQ(state.freedOn, std::vector<std::string>(3, "run"));
+  EXPECT_FALSE(context.failed()) << context.failure;
+
+  // Failures name the calls made.
+  state.allocationResult = CUDA_ERROR_INVALID_VALUE;
+  EXPECT_EQ(memory.allocate(512, buffer, error), MOERT_ERROR_INTERNAL);
+  EXPECT_EQ(error, "cuMemAllocFromPoolAsync: CUDA_ERROR_INVALID_VALUE "
+                   "(invalid argument)");
+  EXPECT_FALSE(cacheMemory.allocate(64, cached, error));
+  EXPECT_EQ(error, "cuMemAllocFromPoolAsync(64 bytes): "
+                   "CUDA_ERROR_INVALID_VALUE (invalid argument)");
+  EXPECT_EQ(mgpuMemAlloc(1024, nullptr, false), nullptr);
+  EXPECT_EQ(context.failure, "cuMemAllocFromPoolAsync(1024 bytes): "
+                             "CUDA_ERROR_INVALID_VALUE (invalid argument)");
+  context.failure.clear();
+  state.freeResult = CUDA_ERROR_INVALID_VALUE;
+  mgpuMemFree(reinterpret_cast<void *>(0x100000), nullptr);
+  EXPECT_NE(context.failure.find("cuMemFreeAsync(0x100000): "),
+            std::string::npos)
+      << context.failure;
+  context.failure.clear();
+
+  CUmemoryPool handle = pool->handle();
+  pool.reset();
+  EXPECT_EQ(state.poolsDestroyed, std::vector<CUmemoryPool>{handle});
+}
+
+// Tests that the sessions of a device share its pool (as they would share
+// the default one), created once and destroyed with the last of them, and
+// that another device has its own.
+TEST_F(FakeRun, SessionsOfADeviceShareItsPool) {
+  CUmemoryPool first = pool->handle();
+  ASSERT_NE(first, nullptr);
+  {
+    DeviceMemoryPool second(&driver, 0);
+    EXPECT_EQ(second.handle(), first);
+    EXPECT_EQ(state.poolsCreated, 1);
+    DeviceMemoryPool other(&driver, 1);
+    EXPECT_NE(other.handle(), nullptr);
+    EXPECT_NE(other.handle(), first);
+    EXPECT_EQ(state.poolsCreated, 2);
+    EXPECT_EQ(state.poolProps.location.id, 1);
+    pool.reset(); // `second` still holds device 0's
+    EXPECT_TRUE(state.poolsDestroyed.empty());
+  }
+  EXPECT_EQ(state.poolsDestroyed.size(), 2u);
+  EXPECT_NE(std::find(state.poolsDestroyed.begin(), state.poolsDestroyed.end(),
+                      first),
+            state.poolsDestroyed.end());
+  // A new session makes a new one.
+  DeviceMemoryPool again(&driver, 0);
+  EXPECT_NE(again.handle(), nullptr);
+  EXPECT_EQ(state.poolsCreated, 3);
+}
+
+// Tests the fallback to the device's current pool (cuMemAllocAsync, named so
+// in failures) where there can be no pool of the runtime's own: a driver
+// without cuMemPoolCreate (older than CUDA 11.2), a pool the driver refuses
+// to make, a release threshold it refuses to set (that pool is destroyed),
+// and MOERT_CUDA_MEMORY_POOL=0. None is a failure.
+TEST_F(FakeRun, FallsBackToTheCurrentPoolWithoutOne) {
+  CudaDriver old = fakeDriver();
+  old.memPoolCreate = nullptr;
+  DeviceMemoryPool none(&old, 0);
+  EXPECT_EQ(none.handle(), nullptr);
+  EXPECT_NE(none.unavailable().find("lacks cuMemPoolCreate"), std::string::npos)
+      << none.unavailable();
+  EXPECT_EQ(none.idleBytes(), 0u);
+
+  context.driver = &old;
+  context.pool = none.handle();
+  EXPECT_STREQ(context.allocateName(), "cuMemAllocAsync");
+  void *p = mgpuMemAlloc(4096, nullptr, false);
+  EXPECT_EQ(p, reinterpret_cast<void *>(0x100000)) << context.failure;
+  mgpuMemFree(p, nullptr);
+  EXPECT_EQ(state.allocatedFrom, std::vector<CUmemoryPool>{nullptr});
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{"push", "alloc 4096", "free"}));
+  state.allocationResult = CUDA_ERROR_INVALID_VALUE;
+  EXPECT_EQ(mgpuMemAlloc(64, nullptr, false), nullptr);
+  EXPECT_EQ(context.failure, "cuMemAllocAsync(64 bytes): "
+                             "CUDA_ERROR_INVALID_VALUE (invalid argument)");
+  context.failure.clear();
+  context.driver = &driver;
+
+  CudaDriver refusing = fakeDriver();
+  refusing.memPoolCreate = [](CUmemoryPool *,
+                              const CUmemPoolProps *) -> CUresult {
+    return CUDA_ERROR_INVALID_VALUE;
+  };
+  DeviceMemoryPool refused(&refusing, 0);
+  EXPECT_EQ(refused.handle(), nullptr);
+  EXPECT_EQ(refused.unavailable(),
+            "cuMemPoolCreate: CUDA_ERROR_INVALID_VALUE (invalid argument)");
+
+  CudaDriver noThreshold = fakeDriver();
+  noThreshold.memPoolSetAttribute = [](CUmemoryPool, CUmemPool_attribute,
+                                       void *) -> CUresult {
+    return CUDA_ERROR_INVALID_VALUE;
+  };
+  int created = state.poolsCreated;
+  DeviceMemoryPool unusable(&noThreshold, 0);
+  EXPECT_EQ(unusable.handle(), nullptr);
+  EXPECT_EQ(state.poolsCreated, created + 1);
+  EXPECT_EQ(state.poolsDestroyed.size(), 1u);
+  EXPECT_NE(unusable.unavailable().find("RELEASE_THRESHOLD"), std::string::npos)
+      << unusable.unavailable();
+
+  CudaDriver other = fakeDriver();
+  ::setenv("MOERT_CUDA_MEMORY_POOL", "0", 1);
+  DeviceMemoryPool off(&other, 0);
+  ::unsetenv("MOERT_CUDA_MEMORY_POOL");
+  EXPECT_EQ(off.handle(), nullptr);
+  EXPECT_EQ(off.unavailable(), "MOERT_CUDA_MEMORY_POOL=0");
+  EXPECT_EQ(state.poolsCreated, created + 1);
+}
+
+// Tests the pool's idle memory, which a new session counts as free: what it
+// keeps mapped less what allocations use; 0 where the driver cannot say.
+TEST_F(FakeRun, IdleBytesAreReservedLessUsed) {
+  EXPECT_EQ(pool->idleBytes(), 0u); // no cuMemPoolGetAttribute
+  CudaDriver counting = fakeDriver();
+  counting.memPoolGetAttribute = [](CUmemoryPool, CUmemPool_attribute a,
+                                    void *value) -> CUresult {
+    *static_cast<cuuint64_t *>(value) =
+        a == CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT ? 96 << 20
+        : a == CU_MEMPOOL_ATTR_USED_MEM_CURRENT   ? 32 << 20
+                                                  : 0;
+    return CUDA_SUCCESS;
+  };
+  DeviceMemoryPool counted(&counting, 0);
+  ASSERT_NE(counted.handle(), nullptr);
+  EXPECT_EQ(counted.idleBytes(), uint64_t(64) << 20);
 }
 
 // Tests that a fetch of host-tier weights allocates its buffer on the run's
@@ -529,7 +749,8 @@ TEST_F(FakeRun, DeviceMemoryLimitRefusesAllocationsPastIt) {
   void *first = mgpuMemAlloc(3000, nullptr, false);
   EXPECT_NE(first, nullptr);
   EXPECT_EQ(mgpuMemAlloc(2000, nullptr, false), nullptr);
-  EXPECT_NE(context.failure.find("cuMemAllocAsync(2000 bytes): "), std::string::npos)
+  EXPECT_NE(context.failure.find("cuMemAllocFromPoolAsync(2000 bytes): "),
+            std::string::npos)
       << context.failure;
   EXPECT_NE(context.failure.find("(the session's device memory limit is 4096 "
                                  "bytes, 3000 held: "

@@ -14,6 +14,7 @@
 #include "DeviceMemory.h"
 #include "HostTier.h"
 #include "KernelLibrary.h"
+#include "MemoryPool.h"
 #include "MgpuAbi.h"
 
 #include "Comm.h"
@@ -121,6 +122,11 @@ public:
         driver->streamDestroy(copyStream);
       }
       pinned.reset();
+      // Last: every allocation of the session is freed by now (runs free
+      // theirs, the tier cache is cleared) and the frees are done (the
+      // streams are synchronized); the last session on the device destroys
+      // the pool.
+      memoryPool.reset();
     }
     driver->devicePrimaryCtxRelease(cuDevice);
   }
@@ -136,6 +142,7 @@ public:
     call.stream = stream.load();
     call.device = ordinal;
     call.streamOrderedAllocation = streamOrderedAllocation;
+    call.pool = memoryPool ? memoryPool->handle() : nullptr;
     call.names = &names;
     call.account = &account;
     call.tierCache = &tierCache;
@@ -237,6 +244,11 @@ private:
   std::unique_ptr<cuda::HostMirrors> mirrors;
   std::atomic<CUstream> stream{nullptr};
   bool streamOrderedAllocation = false;
+  /// The runtime's pool of the device, shared with the process's other
+  /// sessions on it: freed memory stays mapped from run to run (MemoryPool.h).
+  /// Null, or without a handle: allocations come from the device's current
+  /// pool.
+  std::unique_ptr<cuda::DeviceMemoryPool> memoryPool;
   cuda::KernelNames names;
   std::unique_ptr<KernelLibrary> library;
   std::vector<void *> entries;
@@ -290,6 +302,14 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
     failure = {MOERT_ERROR_INTERNAL, call.failure};
     return false;
   }
+  // Stream-ordered allocations come from the runtime's own pool, not the
+  // device's default one, whose release threshold of 0 would give a run's
+  // memory back to the OS at its end (MemoryPool.h). Without one (an old
+  // driver, a failure), from the current pool as before.
+  if (streamOrderedAllocation) {
+    memoryPool = std::make_unique<cuda::DeviceMemoryPool>(driver, cuDevice);
+    call.pool = memoryPool->handle();
+  }
   if (!check(driver->streamCreate(&ownStream, CU_STREAM_NON_BLOCKING),
              "cuStreamCreate", MOERT_ERROR_INTERNAL, failure))
     return false;
@@ -306,6 +326,10 @@ bool CudaBackend::open(const Bundle &bundle, unsigned sm, bool archSpecific,
   if (!check(driver->memGetInfo(&freeBytes, &totalBytes), "cuMemGetInfo",
              MOERT_ERROR_INTERNAL, failure))
     return false;
+  // What the pool keeps mapped from the device's other sessions is free for
+  // this one's allocations too.
+  if (memoryPool)
+    freeBytes += memoryPool->idleBytes();
   for (size_t f = 0; f < bundle.functions.size(); ++f) {
     uint64_t needed = deviceBytes(bundle, f);
     if (needed > freeBytes) {

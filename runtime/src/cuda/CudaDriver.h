@@ -63,10 +63,18 @@ namespace moert::cuda {
     "cuEventElapsedTime")
 
 // Newer entry points (and a few that only some paths use): null when the
-// driver lacks them; their users say so or do without.
+// driver lacks them; their users say so or do without. The stream-ordered
+// ones by their plain names, not the `_ptsz` ones: a null stream argument is
+// the legacy default stream, as for every other call here. The memory pool
+// entry points (CUDA 11.2) serve the runtime's own pool (MemoryPool.h).
 #define MOERT_CUDA_DRIVER_OPTIONAL(X)                                          \
   X(memAllocAsync, cuMemAllocAsync, "cuMemAllocAsync")                         \
   X(memFreeAsync, cuMemFreeAsync, "cuMemFreeAsync")                            \
+  X(memPoolCreate, cuMemPoolCreate, "cuMemPoolCreate")                         \
+  X(memPoolDestroy, cuMemPoolDestroy, "cuMemPoolDestroy")                      \
+  X(memPoolSetAttribute, cuMemPoolSetAttribute, "cuMemPoolSetAttribute")       \
+  X(memPoolGetAttribute, cuMemPoolGetAttribute, "cuMemPoolGetAttribute")       \
+  X(memAllocFromPoolAsync, cuMemAllocFromPoolAsync, "cuMemAllocFromPoolAsync") \
   X(launchKernelEx, cuLaunchKernelEx, "cuLaunchKernelEx")                      \
   X(tensorMapEncodeTiled, cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled")  \
   X(memAllocHost, cuMemAllocHost, "cuMemAllocHost_v2", "cuMemAllocHost")      \

@@ -4,9 +4,10 @@
 // ABI, with device code from TestCudaKernels.cu), run through the C API on
 // CUDA device 0: host views and DLPack device tensors, the caller's stream,
 // device-timed runs, runs from several threads, PTX loaded by the JIT, cluster
-// launches, tensor maps, and the errors: a failing launch, an asynchronous
-// fault, a chip the device is not, more memory than the device has. Every
-// test skips, saying why, without a driver or an sm_90a GPU.
+// launches, tensor maps, the runtime's memory pool, and the errors: a failing
+// launch, an asynchronous fault, a chip the device is not, more memory than
+// the device has. Every test skips, saying why, without a driver or an sm_90a
+// GPU.
 //
 // The fault test leaves the device's primary context unusable for the rest
 // of its process (as any illegal address does): ctest runs each test in its
@@ -21,7 +22,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
@@ -74,6 +77,43 @@ moert_status_code_t codeOf(moert_status_t status,
   return code;
 }
 
+/// What the host driver (FakeCudaDriver.c) counts; null functions on a real
+/// driver.
+struct FakeHooks {
+  FakeHooks() {
+    handle = ::dlopen(moert::cuda::cudaDriverLibraryName().c_str(),
+                      RTLD_NOW | RTLD_NOLOAD);
+    if (!handle)
+      return;
+    liveAllocations = reinterpret_cast<long (*)()>(
+        ::dlsym(handle, "moertFakeCudaLiveAllocations"));
+    livePools =
+        reinterpret_cast<long (*)()>(::dlsym(handle, "moertFakeCudaLivePools"));
+    poolAllocations = reinterpret_cast<long (*)()>(
+        ::dlsym(handle, "moertFakeCudaPoolAllocations"));
+    poolsDestroyedInUse = reinterpret_cast<long (*)()>(
+        ::dlsym(handle, "moertFakeCudaPoolsDestroyedInUse"));
+    poolReleaseThreshold = reinterpret_cast<unsigned long long (*)()>(
+        ::dlsym(handle, "moertFakeCudaPoolReleaseThreshold"));
+    if (!livePools || !poolAllocations || !poolsDestroyedInUse ||
+        !poolReleaseThreshold)
+      liveAllocations = nullptr;
+  }
+  ~FakeHooks() {
+    if (handle)
+      ::dlclose(handle);
+  }
+  FakeHooks(const FakeHooks &) = delete;
+  FakeHooks &operator=(const FakeHooks &) = delete;
+
+  void *handle = nullptr;
+  long (*liveAllocations)() = nullptr;
+  long (*livePools)() = nullptr;
+  long (*poolAllocations)() = nullptr;
+  long (*poolsDestroyedInUse)() = nullptr;
+  unsigned long long (*poolReleaseThreshold)() = nullptr;
+};
+
 /// Device 0 through the driver, for the tests' own device memory; every test
 /// skips without a driver or an sm_90a device.
 class CudaGpu : public ::testing::Test {
@@ -123,15 +163,13 @@ protected:
     for (CUdeviceptr pointer : allocations)
       driver->memFree(pointer);
     // On the host driver (FakeCudaDriver.c), every allocation must be gone:
-    // buffers, kernel results, tensor maps.
-    if (void *fake = ::dlopen(moert::cuda::cudaDriverLibraryName().c_str(),
-                              RTLD_NOW | RTLD_NOLOAD)) {
-      auto live = reinterpret_cast<long (*)()>(
-          ::dlsym(fake, "moertFakeCudaLiveAllocations"));
-      if (live) {
-        EXPECT_EQ(live(), 0) << "device allocations leaked";
-      }
-      ::dlclose(fake);
+    // buffers, kernel results, tensor maps; and the session's memory pool,
+    // destroyed once nothing from it was live.
+    if (FakeHooks fake; fake.liveAllocations) {
+      EXPECT_EQ(fake.liveAllocations(), 0) << "device allocations leaked";
+      EXPECT_EQ(fake.livePools(), 0) << "the memory pool was not destroyed";
+      EXPECT_EQ(fake.poolsDestroyedInUse(), 0)
+          << "the memory pool was destroyed with allocations live";
     }
     if (context) {
       CUcontext popped;
@@ -210,6 +248,71 @@ TEST_F(CudaGpu, AddsWithHostViews) {
   // Again: the device code stays loaded, allocations are reused.
   ASSERT_EQ(runAdd("add", out, &message), MOERT_OK) << message;
   expectSum(out);
+}
+
+// Tests that a session's allocations come from the runtime's own memory pool,
+// which keeps what a run frees mapped for the next run: on the host driver,
+// the pool's allocations and release threshold are counted (and TearDown
+// checks that the pool is destroyed with the session); on a GPU, the device
+// memory a run freed is still taken after it, where the default pool would
+// have given it back at the run's final synchronization.
+TEST_F(CudaGpu, KeepsFreedMemoryInTheRuntimesPool) {
+  FakeHooks fake;
+  long before = fake.liveAllocations ? fake.poolAllocations() : 0;
+  size_t freeBefore = 0, freeAfter = 0, total = 0;
+  ASSERT_EQ(driver->memGetInfo(&freeBefore, &total), CUDA_SUCCESS);
+  std::vector<float> out;
+  std::string message;
+  ASSERT_EQ(runAdd("add", out, &message), MOERT_OK) << message;
+  expectSum(out);
+  moert_run_stats_t stats{};
+  ASSERT_EQ(moert_session_last_run_stats(session, &stats), nullptr);
+  ASSERT_GT(stats.peak_device_bytes, 0u);
+  if (fake.liveAllocations) {
+    EXPECT_EQ(fake.livePools(), 1);
+    EXPECT_GE(fake.poolAllocations() - before, 3); // x, y, the result
+    EXPECT_EQ(fake.poolReleaseThreshold(), UINT64_MAX);
+    return;
+  }
+  ASSERT_EQ(driver->memGetInfo(&freeAfter, &total), CUDA_SUCCESS);
+  EXPECT_GE(freeBefore - std::min(freeBefore, freeAfter),
+            stats.peak_device_bytes)
+      << "free device memory before the run " << freeBefore << ", after "
+      << freeAfter;
+  // The next run reuses it.
+  ASSERT_EQ(runAdd("add", out, &message), MOERT_OK) << message;
+  size_t freeAgain = 0;
+  ASSERT_EQ(driver->memGetInfo(&freeAgain, &total), CUDA_SUCCESS);
+  EXPECT_EQ(freeAgain, freeAfter);
+}
+
+// Tests that a session without a pool of the runtime's own runs all the same,
+// from the device's current pool: where the driver refuses to make one (the
+// host driver's MOERT_FAKE_CUDA_NO_POOLS) or MOERT_CUDA_MEMORY_POOL=0 (on a
+// GPU). The fixture's session goes first: a new session would share its pool.
+TEST_F(CudaGpu, RunsWithoutAPoolOfItsOwn) {
+  moert_session_release(session);
+  session = nullptr;
+  FakeHooks fake;
+  const char *setting = fake.liveAllocations ? "MOERT_FAKE_CUDA_NO_POOLS"
+                                             : "MOERT_CUDA_MEMORY_POOL";
+  ::setenv(setting, fake.liveAllocations ? "1" : "0", 1);
+  std::string message;
+  moert_status_code_t created = codeOf(
+      moert_session_create_on_device(bundle, MOERT_DEVICE_CUDA, &session),
+      &message);
+  ::unsetenv(setting);
+  ASSERT_EQ(created, MOERT_OK) << message;
+  long before = fake.liveAllocations ? fake.poolAllocations() : 0;
+  std::vector<float> out;
+  ASSERT_EQ(runAdd("add", out, &message), MOERT_OK) << message;
+  expectSum(out);
+  ASSERT_EQ(runAdd("add_cluster", out, &message), MOERT_OK) << message;
+  expectSum(out);
+  if (fake.liveAllocations) {
+    EXPECT_EQ(fake.livePools(), 0);
+    EXPECT_EQ(fake.poolAllocations(), before);
+  }
 }
 
 TEST_F(CudaGpu, LoadsPtxThroughTheJit) {

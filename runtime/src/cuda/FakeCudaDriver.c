@@ -7,16 +7,25 @@
  * launches of the test kernels of TestCudaKernels.cu run on the host, by name;
  * everything is synchronous. Environment: MOERT_FAKE_CUDA_CC (compute
  * capability as major*10+minor, default 90), MOERT_FAKE_CUDA_DEVICES (device
- * count, default 1: 0 makes cuInit fail with CUDA_ERROR_NO_DEVICE).
+ * count, default 1: 0 makes cuInit fail with CUDA_ERROR_NO_DEVICE),
+ * MOERT_FAKE_CUDA_NO_POOLS=1 (cuMemPoolCreate fails with
+ * CUDA_ERROR_NOT_SUPPORTED).
  *
  * moertFakeCudaLiveAllocations() tells tests how many allocations are live;
  * moertFakeCudaSetEventsPending(1) makes cuEventQuery and cuStreamQuery answer
  * CUDA_ERROR_NOT_READY (work that never completes, e.g. a peer that is gone).
+ * Memory pools (cuMemPoolCreate, cuMemAllocFromPoolAsync) are counted too:
+ * moertFakeCudaLivePools() (created, not destroyed),
+ * moertFakeCudaPoolAllocations() (allocations ever made from a pool),
+ * moertFakeCudaPoolsDestroyedInUse() (pools destroyed while allocations from
+ * them were live) and moertFakeCudaPoolReleaseThreshold() (the release
+ * threshold last set on a pool).
  *
  *===----------------------------------------------------------------------===*/
 
 #include <cuda.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +61,7 @@ FAKE CUresult cuGetErrorName(CUresult error, const char **name) {
   case CUDA_ERROR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE"; return CUDA_SUCCESS;
   case CUDA_ERROR_ILLEGAL_ADDRESS: *name = "CUDA_ERROR_ILLEGAL_ADDRESS"; return CUDA_SUCCESS;
   case CUDA_ERROR_INVALID_CONTEXT: *name = "CUDA_ERROR_INVALID_CONTEXT"; return CUDA_SUCCESS;
+  case CUDA_ERROR_NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; return CUDA_SUCCESS;
   default: *name = NULL; return CUDA_ERROR_INVALID_VALUE;
   }
 }
@@ -66,6 +76,7 @@ FAKE CUresult cuGetErrorString(CUresult error, const char **text) {
   case CUDA_ERROR_INVALID_IMAGE: *text = "device kernel image is invalid"; return CUDA_SUCCESS;
   case CUDA_ERROR_ILLEGAL_ADDRESS: *text = "an illegal memory access was encountered"; return CUDA_SUCCESS;
   case CUDA_ERROR_INVALID_CONTEXT: *text = "invalid device context"; return CUDA_SUCCESS;
+  case CUDA_ERROR_NOT_SUPPORTED: *text = "operation not supported"; return CUDA_SUCCESS;
   default: *text = NULL; return CUDA_ERROR_INVALID_VALUE;
   }
 }
@@ -154,24 +165,70 @@ FAKE CUresult cuMemGetInfo(size_t *freeBytes, size_t *totalBytes) {
   return CUDA_SUCCESS;
 }
 
-FAKE CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
+/* A memory pool: its allocations come from the heap like the others, and it
+ * counts those that are live, so that destroying it while some are can be
+ * told apart (a real driver then keeps the pool until they are freed: so
+ * does this one). */
+struct FakePool {
+  long live;
+  int destroyed;
+  cuuint64_t releaseThreshold;
+};
+static pthread_mutex_t poolMutex = PTHREAD_MUTEX_INITIALIZER;
+static atomic_long livePools, poolAllocations, poolsDestroyedInUse;
+static _Atomic unsigned long long poolReleaseThreshold;
+
+FAKE long moertFakeCudaLivePools(void) { return livePools; }
+FAKE long moertFakeCudaPoolAllocations(void) { return poolAllocations; }
+FAKE long moertFakeCudaPoolsDestroyedInUse(void) { return poolsDestroyedInUse; }
+FAKE unsigned long long moertFakeCudaPoolReleaseThreshold(void) {
+  return poolReleaseThreshold;
+}
+
+/* Every allocation starts HEADER bytes into its block (keeping the 256-byte
+ * alignment), whose first bytes name its pool (NULL: none). */
+#define HEADER 256
+
+static CUresult allocate(CUdeviceptr *pointer, size_t bytes,
+                         struct FakePool *pool) {
   NEED_CONTEXT();
   if (bytes == 0)
     return CUDA_ERROR_INVALID_VALUE;
-  void *memory = aligned_alloc(256, (bytes + 255) / 256 * 256);
-  if (!memory)
+  char *block = aligned_alloc(256, HEADER + (bytes + 255) / 256 * 256);
+  if (!block)
     return CUDA_ERROR_OUT_OF_MEMORY;
+  memcpy(block, &pool, sizeof(pool));
+  if (pool) {
+    pthread_mutex_lock(&poolMutex);
+    ++pool->live;
+    pthread_mutex_unlock(&poolMutex);
+    ++poolAllocations;
+  }
   ++liveAllocations;
-  *pointer = (CUdeviceptr)memory;
+  *pointer = (CUdeviceptr)(block + HEADER);
   return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
+  return allocate(pointer, bytes, NULL);
 }
 
 FAKE CUresult cuMemFree(CUdeviceptr pointer) {
   NEED_CONTEXT();
   if (!pointer)
     return CUDA_SUCCESS;
+  char *block = (char *)pointer - HEADER;
+  struct FakePool *pool;
+  memcpy(&pool, block, sizeof(pool));
+  if (pool) {
+    pthread_mutex_lock(&poolMutex);
+    int last = --pool->live == 0 && pool->destroyed;
+    pthread_mutex_unlock(&poolMutex);
+    if (last)
+      free(pool);
+  }
   --liveAllocations;
-  free((void *)pointer);
+  free(block);
   return CUDA_SUCCESS;
 }
 
@@ -179,6 +236,71 @@ FAKE CUresult cuMemAllocAsync(CUdeviceptr *pointer, size_t bytes,
                               CUstream stream) {
   (void)stream;
   return cuMemAlloc(pointer, bytes);
+}
+
+FAKE CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props) {
+  if (!pool || !props || props->allocType != CU_MEM_ALLOCATION_TYPE_PINNED ||
+      props->location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+      props->location.id < 0 ||
+      props->location.id >= envInt("MOERT_FAKE_CUDA_DEVICES", 1))
+    return CUDA_ERROR_INVALID_VALUE;
+  if (envInt("MOERT_FAKE_CUDA_NO_POOLS", 0))
+    return CUDA_ERROR_NOT_SUPPORTED;
+  struct FakePool *created = calloc(1, sizeof(struct FakePool));
+  if (!created)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  ++livePools;
+  *pool = (CUmemoryPool)created;
+  return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuMemPoolDestroy(CUmemoryPool pool) {
+  struct FakePool *destroyed = (struct FakePool *)pool;
+  if (!destroyed)
+    return CUDA_ERROR_INVALID_VALUE;
+  pthread_mutex_lock(&poolMutex);
+  int inUse = destroyed->live != 0;
+  destroyed->destroyed = 1;
+  pthread_mutex_unlock(&poolMutex);
+  --livePools;
+  if (inUse)
+    ++poolsDestroyedInUse;
+  else
+    free(destroyed);
+  return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuMemPoolSetAttribute(CUmemoryPool pool,
+                                    CUmemPool_attribute attribute,
+                                    void *value) {
+  if (!pool || !value)
+    return CUDA_ERROR_INVALID_VALUE;
+  if (attribute == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD) {
+    ((struct FakePool *)pool)->releaseThreshold = *(const cuuint64_t *)value;
+    poolReleaseThreshold = *(const cuuint64_t *)value;
+  }
+  return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuMemPoolGetAttribute(CUmemoryPool pool,
+                                    CUmemPool_attribute attribute,
+                                    void *value) {
+  if (!pool || !value)
+    return CUDA_ERROR_INVALID_VALUE;
+  /* Reserved and used memory are not counted (0): nothing is idle. */
+  *(cuuint64_t *)value = attribute == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD
+                             ? ((struct FakePool *)pool)->releaseThreshold
+                             : 0;
+  return CUDA_SUCCESS;
+}
+
+FAKE CUresult cuMemAllocFromPoolAsync(CUdeviceptr *pointer, size_t bytes,
+                                      CUmemoryPool pool, CUstream stream) {
+  (void)stream;
+  struct FakePool *from = (struct FakePool *)pool;
+  if (!from || from->destroyed)
+    return CUDA_ERROR_INVALID_VALUE;
+  return allocate(pointer, bytes, from);
 }
 
 FAKE CUresult cuMemFreeAsync(CUdeviceptr pointer, CUstream stream) {

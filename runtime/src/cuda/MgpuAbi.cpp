@@ -385,9 +385,7 @@ MOERT_MGPU_API void mgpuMemFree(void *pointer, void *stream) {
   context->checkLazy(
       context->release(devicePointer(pointer), streamOf(*context, stream)),
       [&] {
-        return std::string(context->streamOrderedAllocation ? "cuMemFreeAsync"
-                                                            : "cuMemFree") +
-               "(" + hex(pointer) + ")";
+        return std::string(context->releaseName()) + "(" + hex(pointer) + ")";
       });
 }
 

@@ -154,7 +154,10 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
       ring of `depth` stages with `nvgpu.tma.async.load`, each stage with a
       `full` mbarrier (expect_tx) and an `empty` one (both consumers
       arrive); since it runs ahead across tiles, the next tile's loads are
-      in flight during an epilogue;
+      in flight during an epilogue. A tile with at most 16 (64) rows loads a
+      16- (64-) row box of A instead of 128: wgmma still reads 64 rows, but
+      rows past the tile's end only feed outputs that are not stored, so
+      decode tiles (a few tokens an expert) stream little more than weights;
     * warpgroups 1 and 2 own 64 rows of a tile each and run
       `nvvm.wgmma.mma_async` m64 n`N` k16 (bf16/f16 in, f32 accumulators in
       registers) on 128-byte swizzled K-major shared-memory tiles, keeping

@@ -146,6 +146,14 @@ public:
 
     // Host: tensor maps of the rows [R, K] and of the weights as [E·N, K].
     descA = makeDescriptor(op.getRows(), descriptorOf(rowsBoxType), boxRows);
+    // Tiles with few rows (decode: a few tokens an expert) load only the
+    // top of A: wgmma still reads 64 rows of it, but the rows past the tile's
+    // end only feed output rows that are never stored.
+    for (int64_t rows : shortBoxRows) {
+      MemRefType box = boxOf(rows);
+      shortA.push_back({rows, box,
+                        makeDescriptor(op.getRows(), descriptorOf(box), rows)});
+    }
     descW = makeDescriptor(flattenExperts(op.getWeight()),
                            descriptorOf(weightBoxType), tiles.weightBoxRows());
     if (op.getGate())
@@ -200,6 +208,14 @@ public:
 
 private:
   static constexpr int64_t boxRows = 128; // Rows per TMA load of A.
+  // Smaller boxes of A for tiles with at most this many rows, smallest
+  // first.
+  static constexpr int64_t shortBoxRows[] = {16, 64};
+  struct ShortBox {
+    int64_t rows;
+    MemRefType type;
+    Value descriptor;
+  };
   // Row tiles that neighbouring tiles of the schedule share: a group of
   // (at most) this many row tiles walks all column tiles before the next
   // group starts, so the blocks running at one time read a few column tiles
@@ -398,6 +414,8 @@ private:
     for (Value descriptor : {descA, descW, descG})
       if (descriptor)
         nvgpu::TmaPrefetchOp::create(b, descriptor, leader);
+    for (const ShortBox &box : shortA)
+      nvgpu::TmaPrefetchOp::create(b, box.descriptor, leader);
     gpu::BarrierOp::create(b);
 
     Value rowTiles = prefixAt(index(numExperts));
@@ -499,19 +517,32 @@ private:
                 nvgpu::MBarrierTryWaitParityOp::create(
                     b, empty, parityOf(add(round, index(1))), index(10000000),
                     stage);
-                issueLoads(slice, stage, tile.rowBegin, weightRow);
+                issueLoads(slice, stage, tile.rowBegin,
+                           sub(tile.rowEnd, tile.rowBegin), weightRow);
                 return {add(carried[0], index(1))};
               })[0];
         });
   }
 
   /// Starts the loads of K-slice `slice` into `stage`.
-  void issueLoads(Value slice, Value stage, Value rowBegin, Value weightRow) {
+  /// `rows`: the expert's rows from rowBegin on (the tile holds the first
+  /// 128 of them).
+  void issueLoads(Value slice, Value stage, Value rowBegin, Value rows,
+                  Value weightRow) {
     Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
-    // The full box counts towards the transaction bytes even where TMA
-    // zero-fills it, so every stage expects stageBytes.
+    // A full box counts towards the transaction bytes even where TMA
+    // zero-fills it, so a stage expects the boxes' bytes: A's box (the
+    // smallest that holds the tile's rows) and B's.
+    auto aBoxBytes = [](int64_t boxRowCount) {
+      return boxRowCount * GroupedMatmulTiles::kPerStage * 2;
+    };
+    Value aBytes = index(tiles.aStageBytes());
+    for (const ShortBox &box : llvm::reverse(shortA))
+      aBytes = arith::SelectOp::create(
+          b, cmp(arith::CmpIPredicate::ule, rows, index(box.rows)),
+          index(aBoxBytes(box.rows)), aBytes);
     nvgpu::MBarrierArriveExpectTxOp::create(
-        b, full, index(tiles.stageBytes()), stage, Value());
+        b, full, add(aBytes, index(tiles.bStageBytes())), stage, Value());
     auto load = [&](Value descriptor, Value row, int64_t byteOffset,
                     MemRefType box) {
       Value offset = add(add(padIndex, mul(stage, index(tiles.stageBytes()))),
@@ -521,7 +552,19 @@ private:
                                     ValueRange{k, row}, stage, Value(),
                                     Value());
     };
-    load(descA, rowBegin, 0, rowsBoxType);
+    // if rows <= 16 (short box 0) ... else if rows <= 64 ... else 128 rows.
+    {
+      OpBuilder::InsertionGuard guard(b);
+      for (const ShortBox &box : shortA) {
+        auto ifShort = scf::IfOp::create(
+            b, cmp(arith::CmpIPredicate::ule, rows, index(box.rows)),
+            /*withElseRegion=*/true);
+        b.setInsertionPointToStart(&ifShort.getThenRegion().front());
+        load(box.descriptor, rowBegin, 0, box.type);
+        b.setInsertionPointToStart(&ifShort.getElseRegion().front());
+      }
+      load(descA, rowBegin, 0, rowsBoxType);
+    }
     int64_t bOffset = tiles.aStageBytes();
     int64_t weightBoxRows = tiles.weightBoxRows();
     int64_t boxBytes = weightBoxRows * GroupedMatmulTiles::kPerStage * 2;
@@ -718,6 +761,7 @@ private:
   // Host: the tensor maps. Kernel: dynamic shared memory, its 1024-aligned
   // stages (byte offset and address), the tile prefix, the mbarriers.
   Value descA, descW, descG;
+  SmallVector<ShortBox, 2> shortA;
   Value tileCounter;
   Value smem, padIndex, stagesAddress, tileRing, prefix, full, empty,
       tileFull, tileEmpty;

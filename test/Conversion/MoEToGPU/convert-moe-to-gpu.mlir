@@ -58,8 +58,20 @@
 // CHECK:         memref.load %[[PREFIX]]
 // CHECK:       scf.for
 // CHECK:         nvgpu.mbarrier.try_wait.parity %[[EMPTY]]
-// CHECK:         nvgpu.mbarrier.arrive.expect_tx %[[FULL]][%{{.*}}], %c49152
-// CHECK-COUNT-3: nvgpu.tma.async.load
+// A's box: 16 rows (2 KiB) for tiles of at most 16 rows, 64 rows (8 KiB)
+// for at most 64, else 128 (16 KiB); B: 2 x 16 KiB.
+// CHECK:         %[[A64:.*]] = arith.select %{{.*}}, %c8192, %c16384
+// CHECK:         %[[A:.*]] = arith.select %{{.*}}, %c2048, %[[A64]]
+// CHECK:         %[[TX:.*]] = arith.addi %[[A]], %c32768
+// CHECK:         nvgpu.mbarrier.arrive.expect_tx %[[FULL]][%{{.*}}], %[[TX]]
+// CHECK:         scf.if
+// CHECK:           nvgpu.tma.async.load {{.*}} -> memref<16x64xbf16, #gpu.address_space<workgroup>>
+// CHECK:         } else {
+// CHECK:           scf.if
+// CHECK:             nvgpu.tma.async.load {{.*}} -> memref<64x64xbf16, #gpu.address_space<workgroup>>
+// CHECK:           } else {
+// CHECK:             nvgpu.tma.async.load {{.*}} -> memref<128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-2: nvgpu.tma.async.load {{.*}} -> memref<128x64xbf16, #gpu.address_space<workgroup>>
 // The consumers.
 // CHECK:   } else {
 // CHECK:     nvvm.setmaxregister  increase 232
@@ -139,7 +151,8 @@ func.func @narrow(%rows: memref<128x64xbf16>, %offsets: memref<3xi64>, %down: me
 // CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<8x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b, oob = zero, interleave = none>
 // CHECK: %[[SMEM:.*]] = arith.constant 70680 : i32
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c3, %{{.*}} = %c1{{.*}}, %{{.*}} = %{{.*}}) {{.*}} dynamic_shared_memory_size %[[SMEM]]
-// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c17408
+// CHECK: %[[TX:.*]] = arith.addi %{{.*}}, %c1024
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %[[TX]]
 // CHECK: nvgpu.tma.async.load {{.*}} -> memref<128x64xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.tma.async.load {{.*}} -> memref<8x64xbf16, #gpu.address_space<workgroup>>
 // CHECK-COUNT-4: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 8, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>] : !llvm.struct<(f32, f32, f32, f32)>
@@ -161,7 +174,8 @@ func.func @router_logits(%x: memref<200x128xbf16>, %offsets: memref<2xi64>, %rou
 // CHECK-LABEL: func.func @masked_columns
 // CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c3,
-// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %c24576
+// CHECK: %[[TX:.*]] = arith.addi %{{.*}}, %c8192
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%{{.*}}], %[[TX]]
 // CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 64, k = 16>
 // CHECK: %[[N:.*]] = arith.constant 60 : index
 // CHECK: %[[INSIDE:.*]] = arith.cmpi ult, %{{.*}}, %[[N]] : index

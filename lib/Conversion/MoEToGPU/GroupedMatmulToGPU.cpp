@@ -49,11 +49,9 @@ namespace mlir::moe {
 using namespace mlir;
 using namespace mlir::moe;
 
-FailureOr<GroupedMatmulTiles>
-mlir::moe::chooseGroupedMatmulTiles(Type element, int64_t rows, int64_t n,
-                                    int64_t k, bool gated,
-                                    GroupedMatmulColumns columns,
-                                    std::string *why) {
+FailureOr<GroupedMatmulTiles> mlir::moe::chooseGroupedMatmulTiles(
+    Type element, int64_t rows, int64_t n, int64_t k, bool gated,
+    GroupedMatmulColumns columns, std::string *why) {
   auto fail = [&](const Twine &reason) -> FailureOr<GroupedMatmulTiles> {
     if (why)
       *why = reason.str();
@@ -126,8 +124,8 @@ public:
 
   void lower() {
     MLIRContext *context = b.getContext();
-    workgroup = gpu::AddressSpaceAttr::get(context,
-                                           gpu::AddressSpace::Workgroup);
+    workgroup =
+        gpu::AddressSpaceAttr::get(context, gpu::AddressSpace::Workgroup);
     auto boxOf = [&](int64_t rows) {
       return MemRefType::get({rows, GroupedMatmulTiles::kPerStage}, element,
                              AffineMap(), workgroup);
@@ -151,15 +149,15 @@ public:
     // end only feed output rows that are never stored.
     for (int64_t rows : shortBoxRows) {
       MemRefType box = boxOf(rows);
-      shortA.push_back({rows, box,
-                        makeDescriptor(op.getRows(), descriptorOf(box), rows)});
+      shortA.push_back(
+          {rows, box, makeDescriptor(op.getRows(), descriptorOf(box), rows)});
     }
     descW = makeDescriptor(flattenExperts(op.getWeight()),
                            descriptorOf(weightBoxType), tiles.weightBoxRows());
     if (op.getGate())
-      descG = makeDescriptor(flattenExperts(op.getGate()),
-                             descriptorOf(weightBoxType),
-                             tiles.weightBoxRows());
+      descG =
+          makeDescriptor(flattenExperts(op.getGate()),
+                         descriptorOf(weightBoxType), tiles.weightBoxRows());
 
     // A persistent grid: at most one block per multiprocessor (the stages
     // take most of its shared memory), never more blocks than tiles can
@@ -174,7 +172,8 @@ public:
     // Rows per expert under uniform routing, in tiles: a raster group is one
     // expert's row tiles (at least 1, at most rowTilesPerGroupMax).
     rowTilesPerGroup = std::clamp<int64_t>(
-        numRows / std::max<int64_t>(numExperts * GroupedMatmulTiles::rowsPerTile, 1),
+        numRows /
+            std::max<int64_t>(numExperts * GroupedMatmulTiles::rowsPerTile, 1),
         1, rowTilesPerGroupMax);
     // The tile counter of the dynamic schedule: allocated at the function's
     // entry (host control flow cannot allocate on this path; the function
@@ -183,8 +182,8 @@ public:
       OpBuilder::InsertionGuard guard(b);
       auto func = op->getParentOfType<func::FuncOp>();
       b.setInsertionPointToStart(&func.getBody().front());
-      tileCounter = memref::AllocOp::create(
-          b, MemRefType::get({1}, b.getI32Type()));
+      tileCounter =
+          memref::AllocOp::create(b, MemRefType::get({1}, b.getI32Type()));
     }
     gpu::MemsetOp::create(b, /*asyncToken=*/Type(), ValueRange{}, tileCounter,
                           arith::ConstantIntOp::create(b, b.getI32Type(), 0));
@@ -293,8 +292,8 @@ private:
   Value wgmmaDescriptor(Value address) {
     Value start = arith::ShRUIOp::create(
         b, arith::AndIOp::create(b, address, i64(0x3FFFF)), i64(4));
-    int64_t fixed = (int64_t(1) << 16) | ((int64_t(1024) >> 4) << 32) |
-                    (int64_t(1) << 62);
+    int64_t fixed =
+        (int64_t(1) << 16) | ((int64_t(1024) >> 4) << 32) | (int64_t(1) << 62);
     return arith::OrIOp::create(b, start, i64(fixed));
   }
 
@@ -319,16 +318,15 @@ private:
                                                 b, count, rowsPerTile))};
                   })[0];
               memref::StoreOp::create(
-                  b, arith::IndexCastOp::create(b, b.getI32Type(), sum),
-                  prefix, ValueRange{e});
+                  b, arith::IndexCastOp::create(b, b.getI32Type(), sum), prefix,
+                  ValueRange{e});
               return {};
             });
   }
 
   Value prefixAt(Value e) {
     return arith::IndexCastOp::create(
-        b, b.getIndexType(),
-        memref::LoadOp::create(b, prefix, ValueRange{e}));
+        b, b.getIndexType(), memref::LoadOp::create(b, prefix, ValueRange{e}));
   }
 
   /// Where tile `t` of the schedule is: expert, its rows [rowBegin, rowEnd)
@@ -349,21 +347,21 @@ private:
     Value columnTile = divu(local, rowsInGroup);
     // The last expert e with prefix[e] <= rowTile (experts without rows
     // have prefix[e] == prefix[e + 1] and are passed over).
-    SmallVector<Value> bounds = forLoop(
-        index(0), index(llvm::Log2_64_Ceil(numExperts)), one,
-        {index(0), index(numExperts)},
-        [&](Value, ValueRange range) -> SmallVector<Value> {
-          Value mid = divu(add(range[0], range[1]), index(2));
-          Value below = cmp(arith::CmpIPredicate::ule, prefixAt(mid), rowTile);
-          return {arith::SelectOp::create(b, below, mid, range[0]),
-                  arith::SelectOp::create(b, below, range[1], mid)};
-        });
+    SmallVector<Value> bounds =
+        forLoop(index(0), index(llvm::Log2_64_Ceil(numExperts)), one,
+                {index(0), index(numExperts)},
+                [&](Value, ValueRange range) -> SmallVector<Value> {
+                  Value mid = divu(add(range[0], range[1]), index(2));
+                  Value below =
+                      cmp(arith::CmpIPredicate::ule, prefixAt(mid), rowTile);
+                  return {arith::SelectOp::create(b, below, mid, range[0]),
+                          arith::SelectOp::create(b, below, range[1], mid)};
+                });
     TileCoords coords;
     coords.expert = bounds[0];
-    coords.rowBegin =
-        add(offsetAt(coords.expert),
-            mul(sub(rowTile, prefixAt(coords.expert)),
-                index(GroupedMatmulTiles::rowsPerTile)));
+    coords.rowBegin = add(offsetAt(coords.expert),
+                          mul(sub(rowTile, prefixAt(coords.expert)),
+                              index(GroupedMatmulTiles::rowsPerTile)));
     coords.rowEnd = offsetAt(add(coords.expert, one));
     coords.columnBegin = mul(columnTile, index(tiles.columnsPerTile));
     return coords;
@@ -378,14 +376,15 @@ private:
     auto smemType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                     AffineMap(), workgroup);
     smem = gpu::DynamicSharedMemoryOp::create(b, smemType);
-    Value smemAddress = toI64(
-        memref::ExtractAlignedPointerAsIndexOp::create(b, smem));
+    Value smemAddress =
+        toI64(memref::ExtractAlignedPointerAsIndexOp::create(b, smem));
     Value pad = arith::AndIOp::create(b, sub(i64(0), smemAddress), i64(1023));
     padIndex = arith::IndexCastOp::create(b, b.getIndexType(), pad);
     stagesAddress = add(smemAddress, pad);
     Value stagesEnd = add(padIndex, index(tiles.depth * tiles.stageBytes()));
     tileRing = memref::ViewOp::create(
-        b, MemRefType::get({tiles.depth}, b.getI32Type(), AffineMap(), workgroup),
+        b,
+        MemRefType::get({tiles.depth}, b.getI32Type(), AffineMap(), workgroup),
         smem, stagesEnd, ValueRange{});
     prefix = memref::ViewOp::create(
         b,
@@ -396,8 +395,8 @@ private:
 
     // full[s]: the stage's loads landed (the producer's expect_tx plus the
     // TMA bytes). empty[s]: both consumer warpgroups are done reading it.
-    auto barrierType = nvgpu::MBarrierGroupType::get(
-        b.getContext(), workgroup, unsigned(tiles.depth));
+    auto barrierType = nvgpu::MBarrierGroupType::get(b.getContext(), workgroup,
+                                                     unsigned(tiles.depth));
     // tileFull[j] / tileEmpty[j]: the ring's slot j was written by the
     // producer / read by all 256 consumer threads.
     full = nvgpu::MBarrierCreateOp::create(b, barrierType);
@@ -421,9 +420,9 @@ private:
     Value rowTiles = prefixAt(index(numExperts));
     Value numTiles = mul(rowTiles, index(columnTiles));
     Value warpgroup = divu(tid, index(128));
-    auto roles = scf::IfOp::create(b, cmp(arith::CmpIPredicate::eq, warpgroup,
-                                          zero),
-                                   /*withElseRegion=*/true);
+    auto roles =
+        scf::IfOp::create(b, cmp(arith::CmpIPredicate::eq, warpgroup, zero),
+                          /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&roles.getThenRegion().front());
@@ -437,8 +436,9 @@ private:
     }
   }
 
-  /// Stage and mbarrier parity of the `counter`-th K-slice the block
-  /// streams (counted over all its tiles).
+  /// Stage and round (whose parity the stage's mbarriers wait on) of the
+  /// `counter`-th K-slice the block streams, counted over all its tiles; the
+  /// same for the slot of the tile ring (as deep as the stages).
   std::pair<Value, Value> stageOf(Value counter) {
     Value depth = index(tiles.depth);
     Value stage = remu(counter, depth);
@@ -446,14 +446,13 @@ private:
     return {stage, round};
   }
   Value parityOf(Value round) {
-    return arith::IndexCastOp::create(b, b.getI1Type(),
-                                      remu(round, index(2)));
+    return arith::IndexCastOp::create(b, b.getI1Type(), remu(round, index(2)));
   }
 
-  /// A loop over the tiles a block takes: `next(counter, j)` (in the
-  /// while's before-region) yields the j-th tile index of this block, and
-  /// the loop runs `body(t, counter)` -> counter while it is a tile
-  /// (t < numTiles). `counter` counts the K-slices streamed so far.
+  /// A loop over the tiles a block takes: `next(j)` (built in the while's
+  /// before-region) yields the block's j-th tile index t, and the loop runs
+  /// `body(t, counter)` -> counter while t is a tile (t < numTiles).
+  /// `counter` counts the K-slices streamed so far.
   void tileLoop(Value numTiles, function_ref<Value(Value j)> next,
                 function_ref<Value(Value t, Value counter)> body) {
     Type indexType = b.getIndexType();
@@ -466,7 +465,8 @@ private:
           b.setInsertionPoint(nested.getInsertionBlock(),
                               nested.getInsertionPoint());
           Value t = next(carried[1]);
-          scf::ConditionOp::create(b, cmp(arith::CmpIPredicate::ult, t, numTiles),
+          scf::ConditionOp::create(b,
+                                   cmp(arith::CmpIPredicate::ult, t, numTiles),
                                    ValueRange{carried[0], carried[1], t});
         },
         [&](OpBuilder &nested, Location, ValueRange carried) {
@@ -474,7 +474,8 @@ private:
           b.setInsertionPoint(nested.getInsertionBlock(),
                               nested.getInsertionPoint());
           Value counter = body(carried[2], carried[0]);
-          scf::YieldOp::create(b, ValueRange{counter, add(carried[1], index(1))});
+          scf::YieldOp::create(b,
+                               ValueRange{counter, add(carried[1], index(1))});
         });
   }
 
@@ -494,9 +495,9 @@ private:
               arith::ConstantIntOp::create(b, b.getI32Type(), 1), tileCounter,
               ValueRange{index(0)});
           auto [slot, round] = stageOf(j);
-          nvgpu::MBarrierTryWaitParityOp::create(
-              b, tileEmpty, parityOf(add(round, index(1))), index(10000000),
-              slot);
+          nvgpu::MBarrierTryWaitParityOp::create(b, tileEmpty,
+                                                 parityOf(add(round, index(1))),
+                                                 index(10000000), slot);
           memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
           nvgpu::MBarrierArriveOp::create(
               b, nvgpu::MBarrierTokenType::get(b.getContext()), tileFull, slot);
@@ -589,8 +590,8 @@ private:
                      Value rowTiles) {
     int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
     Value one = index(1);
-    Value releaser = cmp(arith::CmpIPredicate::eq,
-                         remu(tid, index(128)), index(0));
+    Value releaser =
+        cmp(arith::CmpIPredicate::eq, remu(tid, index(128)), index(0));
     auto release = [&](Value stage) {
       ifThen(releaser, [&] {
         nvgpu::MBarrierArriveOp::create(
@@ -603,88 +604,84 @@ private:
                                              index(10000000), stage);
       return stage;
     };
-    Value rowBytes = toI64(mul(consumer, index(64 * GroupedMatmulTiles::kPerStage * 2)));
+    Value rowBytes =
+        toI64(mul(consumer, index(64 * GroupedMatmulTiles::kPerStage * 2)));
 
     int64_t accumulators = tiles.wgmmaN / 2;
     auto accType = LLVM::LLVMStructType::getLiteral(
         b.getContext(), SmallVector<Type>(accumulators, b.getF32Type()));
-    auto wgmmaType = element.isBF16() ? NVVM::WGMMATypes::bf16
-                                      : NVVM::WGMMATypes::f16;
+    auto wgmmaType =
+        element.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
 
     tileLoop(
         numTiles,
         [&](Value j) -> Value {
           auto [slot, round] = stageOf(j);
-          nvgpu::MBarrierTryWaitParityOp::create(
-              b, tileFull, parityOf(round), index(10000000), slot);
+          nvgpu::MBarrierTryWaitParityOp::create(b, tileFull, parityOf(round),
+                                                 index(10000000), slot);
           Value taken = memref::LoadOp::create(b, tileRing, ValueRange{slot});
           nvgpu::MBarrierArriveOp::create(
-              b, nvgpu::MBarrierTokenType::get(b.getContext()), tileEmpty, slot);
+              b, nvgpu::MBarrierTokenType::get(b.getContext()), tileEmpty,
+              slot);
           return arith::IndexCastOp::create(b, b.getIndexType(), taken);
         },
         [&](Value t, Value counter) -> Value {
-              TileCoords tile = tileAt(t, rowTiles);
-              Value myRows = add(tile.rowBegin, mul(consumer, index(64)));
-              Value active =
-                  cmp(arith::CmpIPredicate::ult, myRows, tile.rowEnd);
-              auto ifActive =
-                  scf::IfOp::create(b, TypeRange{b.getIndexType()}, active,
-                                    /*withElseRegion=*/true);
-              OpBuilder::InsertionGuard guard(b);
-              b.setInsertionPointToStart(&ifActive.getThenRegion().front());
-              Value initial = LLVM::ZeroOp::create(b, accType);
-              SmallVector<Value> state = forLoop(
-                  index(0), index(kSlices), one, {counter, initial},
-                  [&](Value slice, ValueRange carried) -> SmallVector<Value> {
-                    Value stage = waitFull(carried[0]);
-                    Value stageAddress =
-                        add(stagesAddress,
-                            toI64(mul(stage, index(tiles.stageBytes()))));
-                    Value aAddress = add(stageAddress, rowBytes);
-                    Value bAddress =
-                        add(stageAddress, i64(tiles.aStageBytes()));
-                    NVVM::WgmmaFenceAlignedOp::create(b);
-                    Value acc = carried[1];
-                    for (int64_t step = 0;
-                         step < GroupedMatmulTiles::kPerStage / 16; ++step) {
-                      Value descA =
-                          wgmmaDescriptor(add(aAddress, i64(32 * step)));
-                      Value descB =
-                          wgmmaDescriptor(add(bAddress, i64(32 * step)));
-                      acc = NVVM::WgmmaMmaAsyncOp::create(
-                          b, accType, acc, descA, descB,
-                          NVVM::MMAShapeAttr::get(b.getContext(), 64,
-                                                  int(tiles.wgmmaN), 16),
-                          wgmmaType, wgmmaType, NVVM::WGMMATypes::f32,
-                          NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
-                          NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
-                          NVVM::MMALayout::col, NVVM::MMAIntOverflowAttr());
-                    }
-                    NVVM::WgmmaGroupSyncAlignedOp::create(b);
-                    // The previous slice's wgmmas are done: its stage can
-                    // be refilled while this slice's run.
-                    NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
-                    ifThen(cmp(arith::CmpIPredicate::ugt, slice, index(0)),
-                           [&] {
-                             release(stageOf(sub(carried[0], one)).first);
-                           });
-                    return {add(carried[0], one), acc};
-                  });
-              NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-              release(stageOf(sub(state[0], one)).first);
-              buildEpilogue(state[1], tid, consumer, tile);
-              scf::YieldOp::create(b, ValueRange{state[0]});
+          TileCoords tile = tileAt(t, rowTiles);
+          Value myRows = add(tile.rowBegin, mul(consumer, index(64)));
+          Value active = cmp(arith::CmpIPredicate::ult, myRows, tile.rowEnd);
+          auto ifActive =
+              scf::IfOp::create(b, TypeRange{b.getIndexType()}, active,
+                                /*withElseRegion=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&ifActive.getThenRegion().front());
+          Value initial = LLVM::ZeroOp::create(b, accType);
+          SmallVector<Value> state = forLoop(
+              index(0), index(kSlices), one, {counter, initial},
+              [&](Value slice, ValueRange carried) -> SmallVector<Value> {
+                Value stage = waitFull(carried[0]);
+                Value stageAddress =
+                    add(stagesAddress,
+                        toI64(mul(stage, index(tiles.stageBytes()))));
+                Value aAddress = add(stageAddress, rowBytes);
+                Value bAddress = add(stageAddress, i64(tiles.aStageBytes()));
+                NVVM::WgmmaFenceAlignedOp::create(b);
+                Value acc = carried[1];
+                for (int64_t step = 0;
+                     step < GroupedMatmulTiles::kPerStage / 16; ++step) {
+                  Value descA = wgmmaDescriptor(add(aAddress, i64(32 * step)));
+                  Value descB = wgmmaDescriptor(add(bAddress, i64(32 * step)));
+                  acc = NVVM::WgmmaMmaAsyncOp::create(
+                      b, accType, acc, descA, descB,
+                      NVVM::MMAShapeAttr::get(b.getContext(), 64,
+                                              int(tiles.wgmmaN), 16),
+                      wgmmaType, wgmmaType, NVVM::WGMMATypes::f32,
+                      NVVM::WGMMAScaleOut::one, NVVM::WGMMAScaleIn::one,
+                      NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+                      NVVM::MMALayout::col, NVVM::MMAIntOverflowAttr());
+                }
+                NVVM::WgmmaGroupSyncAlignedOp::create(b);
+                // The previous slice's wgmmas are done: its stage can
+                // be refilled while this slice's run.
+                NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+                ifThen(cmp(arith::CmpIPredicate::ugt, slice, index(0)),
+                       [&] { release(stageOf(sub(carried[0], one)).first); });
+                return {add(carried[0], one), acc};
+              });
+          NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+          release(stageOf(sub(state[0], one)).first);
+          buildEpilogue(state[1], tid, consumer, tile);
+          scf::YieldOp::create(b, ValueRange{state[0]});
 
-              b.setInsertionPointToStart(&ifActive.getElseRegion().front());
-              Value idleEnd =
-                  forLoop(index(0), index(kSlices), one, {counter},
-                          [&](Value, ValueRange carried) -> SmallVector<Value> {
-                            release(waitFull(carried[0]));
-                            return {add(carried[0], one)};
-                          })[0];
-              scf::YieldOp::create(b, ValueRange{idleEnd});
-              return ifActive.getResult(0);
-            });
+          b.setInsertionPointToStart(&ifActive.getElseRegion().front());
+          Value idleEnd =
+              forLoop(index(0), index(kSlices), one, {counter},
+                      [&](Value, ValueRange carried) -> SmallVector<Value> {
+                        release(waitFull(carried[0]));
+                        return {add(carried[0], one)};
+                      })[0];
+          scf::YieldOp::create(b, ValueRange{idleEnd});
+          return ifActive.getResult(0);
+        });
   }
 
   /// Registers -> output: activation (gated), narrowing (none for an f32
@@ -695,15 +692,15 @@ private:
     Value rowBegin = tile.rowBegin, rowEnd = tile.rowEnd;
     Value columnBegin = tile.columnBegin;
     Value lane = arith::RemUIOp::create(b, tid, index(32));
-    Value warp = arith::RemUIOp::create(b, arith::DivUIOp::create(b, tid, index(32)),
-                                        index(4));
-    Value rowTop = add(rowBegin,
-                       add(mul(consumer, index(64)),
-                           add(mul(warp, index(16)),
-                               arith::DivUIOp::create(b, lane, index(4)))));
+    Value warp = arith::RemUIOp::create(
+        b, arith::DivUIOp::create(b, tid, index(32)), index(4));
+    Value rowTop =
+        add(rowBegin, add(mul(consumer, index(64)),
+                          add(mul(warp, index(16)),
+                              arith::DivUIOp::create(b, lane, index(4)))));
     Value rowBottom = add(rowTop, index(8));
-    Value laneColumn =
-        add(columnBegin, mul(arith::RemUIOp::create(b, lane, index(4)), index(2)));
+    Value laneColumn = add(
+        columnBegin, mul(arith::RemUIOp::create(b, lane, index(4)), index(2)));
     Value out = op.getInit();
     bool gated = op.getGate() != nullptr;
     Activation activation =
@@ -713,8 +710,8 @@ private:
       if (!gated)
         return raw;
       // Up is 128 columns (16 column groups of 8, 4 registers each) later.
-      Value up = LLVM::ExtractValueOp::create(b, acc,
-                                              ArrayRef<int64_t>{i + 64});
+      Value up =
+          LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{i + 64});
       Value activated = b.activation(raw, activation);
       return arith::MulFOp::create(b, activated, up);
     };
@@ -763,8 +760,8 @@ private:
   Value descA, descW, descG;
   SmallVector<ShortBox, 2> shortA;
   Value tileCounter;
-  Value smem, padIndex, stagesAddress, tileRing, prefix, full, empty,
-      tileFull, tileEmpty;
+  Value smem, padIndex, stagesAddress, tileRing, prefix, full, empty, tileFull,
+      tileEmpty;
 };
 
 LogicalResult checkOperands(GroupedMatmulOp op) {

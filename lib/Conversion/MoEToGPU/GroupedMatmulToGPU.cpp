@@ -222,6 +222,14 @@ private:
   // tile against every weight column (Mixtral's gate/up weights, 235 MB an
   // expert, would come from HBM once per row tile).
   static constexpr int64_t rowTilesPerGroupMax = 8;
+  static constexpr int64_t warpgroupThreads = 128;
+  // Warpgroups 1 and 2; each arrives once on a stage's `empty` barrier, each
+  // of their threads once on a ring slot's `tileEmpty` barrier.
+  static constexpr int64_t consumers = 2;
+  static constexpr int64_t consumerThreads = consumers * warpgroupThreads;
+  // Suspend-time hint of the mbarrier waits (ns; the wait loops until the
+  // phase completes).
+  static constexpr int64_t waitHint = 10000000;
   // setmaxnreg budgets: 128 x 40 + 256 x 232 = 64512 of the 65536 registers.
   static constexpr int32_t producerRegisters = 40;
   static constexpr int32_t consumerRegisters = 232;
@@ -406,9 +414,11 @@ private:
     Value leader = cmp(arith::CmpIPredicate::eq, tid, zero);
     for (int64_t s = 0; s < tiles.depth; ++s) {
       nvgpu::MBarrierInitOp::create(b, full, one, index(s), leader);
-      nvgpu::MBarrierInitOp::create(b, empty, index(2), index(s), leader);
+      nvgpu::MBarrierInitOp::create(b, empty, index(consumers), index(s),
+                                    leader);
       nvgpu::MBarrierInitOp::create(b, tileFull, one, index(s), leader);
-      nvgpu::MBarrierInitOp::create(b, tileEmpty, index(256), index(s), leader);
+      nvgpu::MBarrierInitOp::create(b, tileEmpty, index(consumerThreads),
+                                    index(s), leader);
     }
     for (Value descriptor : {descA, descW, descG})
       if (descriptor)
@@ -419,7 +429,7 @@ private:
 
     Value rowTiles = prefixAt(index(numExperts));
     Value numTiles = mul(rowTiles, index(columnTiles));
-    Value warpgroup = divu(tid, index(128));
+    Value warpgroup = divu(tid, index(warpgroupThreads));
     auto roles =
         scf::IfOp::create(b, cmp(arith::CmpIPredicate::eq, warpgroup, zero),
                           /*withElseRegion=*/true);
@@ -447,6 +457,23 @@ private:
   }
   Value parityOf(Value round) {
     return arith::IndexCastOp::create(b, b.getI1Type(), remu(round, index(2)));
+  }
+  /// Waits until barrier `slot` of `barriers` completed its phase of `round`
+  /// (its `round`-th use was filled: full, tileFull).
+  void waitFilled(Value barriers, Value slot, Value round) {
+    nvgpu::MBarrierTryWaitParityOp::create(b, barriers, parityOf(round),
+                                           index(waitHint), slot);
+  }
+  /// Waits until the use before the `round`-th of `slot` was released
+  /// (empty, tileEmpty); the first use waits on the parity before the
+  /// barrier's first phase, which passes at once.
+  void waitReleased(Value barriers, Value slot, Value round) {
+    nvgpu::MBarrierTryWaitParityOp::create(
+        b, barriers, parityOf(add(round, index(1))), index(waitHint), slot);
+  }
+  void arrive(Value barriers, Value slot) {
+    nvgpu::MBarrierArriveOp::create(
+        b, nvgpu::MBarrierTokenType::get(b.getContext()), barriers, slot);
   }
 
   /// A loop over the tiles a block takes: `next(j)` (built in the while's
@@ -495,12 +522,9 @@ private:
               arith::ConstantIntOp::create(b, b.getI32Type(), 1), tileCounter,
               ValueRange{index(0)});
           auto [slot, round] = stageOf(j);
-          nvgpu::MBarrierTryWaitParityOp::create(b, tileEmpty,
-                                                 parityOf(add(round, index(1))),
-                                                 index(10000000), slot);
+          waitReleased(tileEmpty, slot, round);
           memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
-          nvgpu::MBarrierArriveOp::create(
-              b, nvgpu::MBarrierTokenType::get(b.getContext()), tileFull, slot);
+          arrive(tileFull, slot);
           return arith::IndexCastOp::create(b, b.getIndexType(), taken);
         },
         [&](Value t, Value counter) -> Value {
@@ -512,12 +536,7 @@ private:
               index(0), index(kSlices), index(1), {counter},
               [&](Value slice, ValueRange carried) -> SmallVector<Value> {
                 auto [stage, round] = stageOf(carried[0]);
-                // The stage's previous use must be released; the first use
-                // waits on the parity before the barrier's first phase,
-                // which passes at once.
-                nvgpu::MBarrierTryWaitParityOp::create(
-                    b, empty, parityOf(add(round, index(1))), index(10000000),
-                    stage);
+                waitReleased(empty, stage, round);
                 issueLoads(slice, stage, tile.rowBegin,
                            sub(tile.rowEnd, tile.rowBegin), weightRow);
                 return {add(carried[0], index(1))};
@@ -534,14 +553,11 @@ private:
     // A full box counts towards the transaction bytes even where TMA
     // zero-fills it, so a stage expects the boxes' bytes: A's box (the
     // smallest that holds the tile's rows) and B's.
-    auto aBoxBytes = [](int64_t boxRowCount) {
-      return boxRowCount * GroupedMatmulTiles::kPerStage * 2;
-    };
     Value aBytes = index(tiles.aStageBytes());
     for (const ShortBox &box : llvm::reverse(shortA))
       aBytes = arith::SelectOp::create(
           b, cmp(arith::CmpIPredicate::ule, rows, index(box.rows)),
-          index(aBoxBytes(box.rows)), aBytes);
+          index(GroupedMatmulTiles::boxBytes(box.rows)), aBytes);
     nvgpu::MBarrierArriveExpectTxOp::create(
         b, full, add(aBytes, index(tiles.bStageBytes())), stage, Value());
     auto load = [&](Value descriptor, Value row, int64_t byteOffset,
@@ -568,7 +584,7 @@ private:
     }
     int64_t bOffset = tiles.aStageBytes();
     int64_t weightBoxRows = tiles.weightBoxRows();
-    int64_t boxBytes = weightBoxRows * GroupedMatmulTiles::kPerStage * 2;
+    int64_t boxBytes = GroupedMatmulTiles::boxBytes(weightBoxRows);
     if (descG) {
       // Gate rows first, then up rows: columns c and c + 128 of the
       // accumulator are gate and up of the same output column.
@@ -590,22 +606,18 @@ private:
                      Value rowTiles) {
     int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
     Value one = index(1);
-    Value releaser =
-        cmp(arith::CmpIPredicate::eq, remu(tid, index(128)), index(0));
+    Value releaser = cmp(arith::CmpIPredicate::eq,
+                         remu(tid, index(warpgroupThreads)), index(0));
     auto release = [&](Value stage) {
-      ifThen(releaser, [&] {
-        nvgpu::MBarrierArriveOp::create(
-            b, nvgpu::MBarrierTokenType::get(b.getContext()), empty, stage);
-      });
+      ifThen(releaser, [&] { arrive(empty, stage); });
     };
     auto waitFull = [&](Value counter) -> Value {
       auto [stage, round] = stageOf(counter);
-      nvgpu::MBarrierTryWaitParityOp::create(b, full, parityOf(round),
-                                             index(10000000), stage);
+      waitFilled(full, stage, round);
       return stage;
     };
     Value rowBytes =
-        toI64(mul(consumer, index(64 * GroupedMatmulTiles::kPerStage * 2)));
+        toI64(mul(consumer, index(GroupedMatmulTiles::boxBytes(64))));
 
     int64_t accumulators = tiles.wgmmaN / 2;
     auto accType = LLVM::LLVMStructType::getLiteral(
@@ -617,12 +629,9 @@ private:
         numTiles,
         [&](Value j) -> Value {
           auto [slot, round] = stageOf(j);
-          nvgpu::MBarrierTryWaitParityOp::create(b, tileFull, parityOf(round),
-                                                 index(10000000), slot);
+          waitFilled(tileFull, slot, round);
           Value taken = memref::LoadOp::create(b, tileRing, ValueRange{slot});
-          nvgpu::MBarrierArriveOp::create(
-              b, nvgpu::MBarrierTokenType::get(b.getContext()), tileEmpty,
-              slot);
+          arrive(tileEmpty, slot);
           return arith::IndexCastOp::create(b, b.getIndexType(), taken);
         },
         [&](Value t, Value counter) -> Value {

@@ -29,8 +29,12 @@ struct GroupedMatmulTiles {
   int64_t wgmmaN = 0;         // B rows per stage (2 x columns when gated).
   int64_t depth = 0;          // Pipeline stages.
 
-  int64_t aStageBytes() const { return rowsPerTile * kPerStage * 2; }
-  int64_t bStageBytes() const { return wgmmaN * kPerStage * 2; }
+  /// Bytes of a TMA box of `rows` K-slices (kPerStage 16-bit elements each).
+  static constexpr int64_t boxBytes(int64_t rows) {
+    return rows * kPerStage * 2;
+  }
+  int64_t aStageBytes() const { return boxBytes(rowsPerTile); }
+  int64_t bStageBytes() const { return boxBytes(wgmmaN); }
   int64_t stageBytes() const { return aStageBytes() + bStageBytes(); }
   /// Dynamic shared memory: the stages plus room to align them to 1024 bytes
   /// (the 128-byte swizzle repeats every 1024).

@@ -25,21 +25,27 @@ struct GroupedMatmulBufferization
     auto matmul = cast<GroupedMatmulOp>(op);
     if (!matmul.getResult())
       return success(); // Already on buffers.
-    SmallVector<Value> buffers;
-    for (Value operand : op->getOperands()) {
-      FailureOr<Value> buffer =
-          bufferization::getBuffer(rewriter, operand, options, state);
+    // Optional operands (sources, gate) stay absent.
+    auto bufferOf = [&](Value operand) -> FailureOr<Value> {
+      if (!operand)
+        return Value();
+      return bufferization::getBuffer(rewriter, operand, options, state);
+    };
+    FailureOr<Value> rows = bufferOf(matmul.getRows()),
+                     sources = bufferOf(matmul.getSources()),
+                     offsets = bufferOf(matmul.getOffsets()),
+                     weight = bufferOf(matmul.getWeight()),
+                     gate = bufferOf(matmul.getGate()),
+                     init = bufferOf(matmul.getInit());
+    for (const FailureOr<Value> &buffer :
+         {rows, sources, offsets, weight, gate, init})
       if (failed(buffer))
         return failure();
-      buffers.push_back(*buffer);
-    }
-    Value gate = matmul.getGate() ? buffers[3] : Value();
-    Value init = buffers.back();
     rewriter.setInsertionPoint(op);
-    GroupedMatmulOp::create(rewriter, op->getLoc(), Type(), buffers[0],
-                            buffers[1], buffers[2], gate, init,
-                            matmul.getActivationAttr());
-    bufferization::replaceOpWithBufferizedValues(rewriter, op, init);
+    GroupedMatmulOp::create(rewriter, op->getLoc(), Type(), *rows, *sources,
+                            *offsets, *weight, *gate, *init,
+                            matmul.getSlotsAttr(), matmul.getActivationAttr());
+    bufferization::replaceOpWithBufferizedValues(rewriter, op, *init);
     return success();
   }
 };

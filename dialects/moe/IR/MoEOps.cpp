@@ -247,10 +247,19 @@ LogicalResult GroupedMatmulOp::verify() {
   if (getResult() && getResult().getType() != init.getType())
     return emitOpError() << "result type " << getResult().getType()
                          << " differs from 'init' type " << init.getType();
+  // Gathered rows: R is the size of `sources`, whose entries index `rows`
+  // (the tokens) through the slots per token.
+  Value sources = getSources();
+  if (sources.operator bool() != getSlots().has_value())
+    return emitOpError() << "'gather' needs both sources and slots";
+  if (sources && failed(check.rank(sources, "sources", 1, "[R]")))
+    return failure();
   ArrayRef<int64_t> weightShape = shapeOf(weight);
+  int64_t rowCount = sources ? shapeOf(sources)[0] : shapeOf(rows)[0];
   if (failed(check.dim(rows, "rows", 1, weightShape[2],
                        "the reduction size K of 'weight'")) ||
-      failed(check.dim(init, "init", 0, shapeOf(rows)[0], "the rows")) ||
+      failed(check.dim(init, "init", 0, rowCount,
+                       sources ? "the sources" : "the rows")) ||
       failed(check.dim(init, "init", 1, weightShape[1],
                        "the output size N of 'weight'")) ||
       failed(check.dim(getOffsets(), "offsets", 0,

@@ -137,7 +137,7 @@ def MoE_GroupedIndex : AnyTypeOf<[RankedTensorOf<[I32, I64]>,
                                   MemRefRankOf<[I32, I64], [1]>]>;
 
 def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
-    [DestinationStyleOpInterface]> {
+    [DestinationStyleOpInterface, AttrSizedOperandSegments]> {
   let summary = "one GEMM per expert over its run of expert-sorted rows";
   let description = [{
     The expert FFN's building block on the GPU path (`convert-moe-to-parallel-linalg`
@@ -161,10 +161,22 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
 
     Rows outside `[offsets[0], offsets[E])` keep `init`.
 
+    With `gather %sources slots S` (what `moe-fuse` makes of a `moe.dispatch`
+    feeding the op), `rows` is the token matrix `[T, K]` and the op's row `r` is
+    `rows[sources[r] / S]`, or zero where `sources[r] < 0`: `sources` `[R]` are the
+    dispatch's (token, slot) sources and S its slots per token. R is then the size of
+    `sources`, and the permuted copy of the tokens is never made.
+
     ```mlir
     %h = moe.grouped_matmul %rows, %offsets weight %up gate %gate activation silu
         outs(%zeros) : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16>
         gate tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+    // The same with the token rows read through the dispatch's sources (K = 2).
+    %h2 = moe.grouped_matmul %x gather %sources slots 2, %offsets weight %up
+        gate %gate activation silu outs(%zeros)
+        : tensor<128x64xbf16> gather tensor<256xi32>, tensor<9xi64>,
+          tensor<8x128x64xbf16> gate tensor<8x128x64xbf16>
+          outs tensor<256x128xbf16> -> tensor<256x128xbf16>
     // Router logits [T, E] = x · W_r^T in f32: one group, offsets = [0, T].
     %logits = moe.grouped_matmul %x, %whole weight %router outs(%zeros_f32)
         : tensor<64x256xbf16>, tensor<2xi64>, tensor<1x8x256xbf16>
@@ -172,17 +184,19 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
     ```
   }];
   let arguments = (ins MoE_GroupedFloat:$rows,
+                       Optional<MoE_GroupedIndex>:$sources,
                        MoE_GroupedIndex:$offsets,
                        MoE_GroupedFloat:$weight,
                        Optional<MoE_GroupedFloat>:$gate,
                        MoE_GroupedFloat:$init,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$slots,
                        OptionalAttr<MoE_ActivationAttr>:$activation);
   let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
-    $rows `,` $offsets `weight` $weight (`gate` $gate^)?
-    (`activation` `` $activation^)? `outs` `(` $init `)` attr-dict `:`
-    type($rows) `,` type($offsets) `,` type($weight) (`gate` type($gate)^)?
-    `outs` type($init) (`->` type($result)^)?
+    $rows (`gather` $sources^ `slots` $slots)? `,` $offsets `weight` $weight
+    (`gate` $gate^)? (`activation` `` $activation^)? `outs` `(` $init `)` attr-dict
+    `:` type($rows) (`gather` type($sources)^)? `,` type($offsets) `,`
+    type($weight) (`gate` type($gate)^)? `outs` type($init) (`->` type($result)^)?
   }];
   let extraClassDeclaration = [{
     ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }

@@ -56,13 +56,14 @@ struct ExpertsToGroupedMatmuls : OpRewritePattern<ExpertsOp> {
     auto hiddenType = RankedTensorType::get({rows, intermediate}, element);
     Value hiddenInit = b.filled(hiddenType, {}, 0.0);
     Value h = GroupedMatmulOp::create(
-                  b, hiddenType, op.getRows(), op.getOffsets(),
-                  op.getUpWeight(), op.getGateWeight(), hiddenInit,
-                  op.getActivationAttr())
+                  b, hiddenType, op.getRows(), /*sources=*/Value(),
+                  op.getOffsets(), op.getUpWeight(), op.getGateWeight(),
+                  hiddenInit, IntegerAttr(), op.getActivationAttr())
                   .getResult();
     Value outInit = b.filled(rowsType, {}, 0.0);
-    Value y = GroupedMatmulOp::create(b, rowsType, h, op.getOffsets(),
-                                      op.getDownWeight(), Value(), outInit,
+    Value y = GroupedMatmulOp::create(b, rowsType, h, /*sources=*/Value(),
+                                      op.getOffsets(), op.getDownWeight(),
+                                      /*gate=*/Value(), outInit, IntegerAttr(),
                                       ActivationAttr())
                   .getResult();
     rewriter.replaceOp(op, y);

@@ -27,6 +27,23 @@ using namespace mlir::moe;
 
 namespace {
 
+/// The op's rows of a gather, as many as `init` has.
+Value gatherRows(LoweringBuilder &b, Value tokens, Value sources,
+                 uint64_t slots, Value init) {
+  auto tokensType = cast<RankedTensorType>(tokens.getType());
+  auto initType = cast<RankedTensorType>(init.getType());
+  auto rowsType = RankedTensorType::get(
+      {initType.getDimSize(0), tokensType.getDimSize(1)},
+      tokensType.getElementType());
+  SmallVector<Value> dynamicSizes;
+  if (rowsType.isDynamicDim(0))
+    dynamicSizes.push_back(b.dim(init, 0));
+  if (rowsType.isDynamicDim(1))
+    dynamicSizes.push_back(b.dim(tokens, 1));
+  return b.gatherTokenRows(tokens, sources, rowsType, dynamicSizes,
+                           b.index(slots));
+}
+
 struct GroupedMatmulToLinalg : OpRewritePattern<GroupedMatmulOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -37,6 +54,8 @@ struct GroupedMatmulToLinalg : OpRewritePattern<GroupedMatmulOp> {
     LoweringBuilder b(op.getLoc(), rewriter);
     Value rows = op.getRows(), offsets = op.getOffsets();
     Value weight = op.getWeight(), gate = op.getGate(), init = op.getInit();
+    if (Value sources = op.getSources())
+      rows = gatherRows(b, rows, sources, *op.getSlots(), init);
     auto rowsType = cast<RankedTensorType>(rows.getType());
     Type outElement = cast<RankedTensorType>(init.getType()).getElementType();
     Activation activation =

@@ -87,9 +87,10 @@ struct RouterLogitsToGroupedMatmul : OpRewritePattern<linalg::MatmulOp> {
     Value offsets = arith::ConstantOp::create(
         rewriter, loc,
         DenseIntElementsAttr::get(offsetsType, ArrayRef<int64_t>{0, tokens}));
-    Value logits = GroupedMatmulOp::create(rewriter, loc, initType, x, offsets,
-                                           grouped, Value(), init,
-                                           ActivationAttr())
+    Value logits = GroupedMatmulOp::create(rewriter, loc, initType, x,
+                                           /*sources=*/Value(), offsets,
+                                           grouped, /*gate=*/Value(), init,
+                                           IntegerAttr(), ActivationAttr())
                        .getResult();
     rewriter.replaceOp(op, logits);
     return success();

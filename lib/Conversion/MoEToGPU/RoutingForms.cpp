@@ -29,28 +29,6 @@ using namespace mlir::moe;
 
 namespace {
 
-/// rows[r, :] = tokens[sources[r] / K, :], zero where sources[r] < 0: every
-/// element on its own.
-Value gatherRows(LoweringBuilder &b, Value tokens, Value sources,
-                 RankedTensorType rowsType, ValueRange dynamicRows,
-                 Value topK) {
-  Value zero = b.index(0);
-  return b.generate(rowsType, dynamicRows,
-      [&](LoweringBuilder &b, ValueRange at) -> Value {
-        Value source = b.toIndex(b.extract(sources, {at[0]}));
-        Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                           source, zero);
-        return b.ifElse(used,
-            [&](LoweringBuilder &b) -> SmallVector<Value> {
-              Value t = arith::DivUIOp::create(b, source, topK);
-              return {b.extract(tokens, {t, at[1]})};
-            },
-            [&](LoweringBuilder &b) -> SmallVector<Value> {
-              return {b.constant(rowsType.getElementType(), 0.0)};
-            })[0];
-      });
-}
-
 struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
   DispatchToParallelForm(MLIRContext *context)
       : OpRewritePattern(context, kParallelFormBenefit) {}
@@ -134,7 +112,7 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
         })[0];
 
     // 4. Gather the token rows.
-    Value rows = gatherRows(b, tokens, sources, rowsType, dynamicRows, topK);
+    Value rows = b.gatherTokenRows(tokens, sources, rowsType, dynamicRows, topK);
     rewriter.replaceOp(op, {rows, offsets, sources});
     return success();
   }
@@ -261,7 +239,7 @@ private:
         })[0];
 
     // 4. Gather the token rows.
-    Value rows = gatherRows(b, tokens, sources, rowsType, {}, topK);
+    Value rows = b.gatherTokenRows(tokens, sources, rowsType, {}, topK);
     return {rows, offsets, sources};
   }
 };

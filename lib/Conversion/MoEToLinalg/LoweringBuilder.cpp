@@ -158,6 +158,27 @@ Value LoweringBuilder::generate(
   return generic.getResult(0);
 }
 
+Value LoweringBuilder::gatherTokenRows(Value tokens, Value sources,
+                                       RankedTensorType rowsType,
+                                       ValueRange dynamicRows,
+                                       Value slotsPerToken) {
+  Value zero = index(0);
+  return generate(rowsType, dynamicRows,
+      [&](LoweringBuilder &b, ValueRange at) -> Value {
+        Value source = b.toIndex(b.extract(sources, {at[0]}));
+        Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                           source, zero);
+        return b.ifElse(used,
+            [&](LoweringBuilder &b) -> SmallVector<Value> {
+              Value token = arith::DivUIOp::create(b, source, slotsPerToken);
+              return {b.extract(tokens, {token, at[1]})};
+            },
+            [&](LoweringBuilder &b) -> SmallVector<Value> {
+              return {b.constant(rowsType.getElementType(), 0.0)};
+            })[0];
+      });
+}
+
 SmallVector<Value> LoweringBuilder::ifElse(Value condition, Branch thenBranch,
                                            Branch elseBranch) {
   auto ifOp = scf::IfOp::create(

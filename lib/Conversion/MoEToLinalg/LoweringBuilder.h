@@ -84,6 +84,11 @@ public:
   Value generate(RankedTensorType type, ValueRange dynamicSizes,
                  function_ref<Value(LoweringBuilder &, ValueRange)> body,
                  bool rowsInnermost = false);
+  /// rows[r, :] = tokens[sources[r] / slotsPerToken, :], zero where
+  /// sources[r] < 0 (the rows of a moe.dispatch from its sources), every
+  /// element on its own.
+  Value gatherTokenRows(Value tokens, Value sources, RankedTensorType rowsType,
+                        ValueRange dynamicRows, Value slotsPerToken);
   /// scf.if whose branches yield values of the same types.
   SmallVector<Value> ifElse(Value condition, Branch thenBranch,
                             Branch elseBranch);

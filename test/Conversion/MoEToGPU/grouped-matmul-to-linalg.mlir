@@ -76,3 +76,29 @@ func.func @plain_f16(%rows: tensor<7x64xf16>, %offsets: tensor<4xi64>, %down: te
       : tensor<7x64xf16>, tensor<4xi64>, tensor<3x128x64xf16> outs tensor<7x128xf16> -> tensor<7x128xf16>
   return %y : tensor<7x128xf16>
 }
+
+// -----
+
+// Gathered rows: first the rows [R, K] (row r = x[sources[r] / 3], zero for a
+// negative source), then the loop over the experts as above.
+// CHECK-LABEL: func.func @gathered
+// CHECK-SAME: (%[[X:.*]]: tensor<4x64xbf16>, %[[SOURCES:.*]]: tensor<12xi32>
+// CHECK-DAG: %[[C3:.*]] = arith.constant 3 : index
+// CHECK-DAG: %[[BF0:.*]] = arith.constant 0.000000e+00 : bf16
+// CHECK: %[[ROWS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<12x64xbf16>)
+// CHECK:   %[[S:.*]] = tensor.extract %[[SOURCES]][%{{.*}}] : tensor<12xi32>
+// CHECK:   %[[SOURCE:.*]] = arith.index_cast %[[S]] : i32 to index
+// CHECK:   %[[USED:.*]] = arith.cmpi sge, %[[SOURCE]], %{{.*}} : index
+// CHECK:   scf.if %[[USED]] -> (bf16)
+// CHECK:     %[[TOKEN:.*]] = arith.divui %[[SOURCE]], %[[C3]] : index
+// CHECK:     tensor.extract %[[X]][%[[TOKEN]], %{{.*}}] : tensor<4x64xbf16>
+// CHECK:   } else {
+// CHECK:     scf.yield %[[BF0]] : bf16
+// CHECK: scf.for {{.*}} -> (tensor<12x128xbf16>)
+// CHECK:   tensor.extract_slice %[[ROWS]][%{{.*}}, 0] [%{{.*}}, 64] [1, 1] : tensor<12x64xbf16> to tensor<?x64xbf16>
+func.func @gathered(%x: tensor<4x64xbf16>, %sources: tensor<12xi32>, %offsets: tensor<4xi64>, %up: tensor<3x128x64xbf16>,
+                    %init: tensor<12x128xbf16>) -> tensor<12x128xbf16> {
+  %h = moe.grouped_matmul %x gather %sources slots 3, %offsets weight %up outs(%init)
+      : tensor<4x64xbf16> gather tensor<12xi32>, tensor<4xi64>, tensor<3x128x64xbf16> outs tensor<12x128xbf16> -> tensor<12x128xbf16>
+  return %h : tensor<12x128xbf16>
+}

@@ -134,3 +134,39 @@ func.func @activation_without_gate(%rows: tensor<256x64xbf16>, %offsets: tensor<
       : tensor<256x64xbf16>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
   return %h : tensor<256x128xbf16>
 }
+
+// -----
+
+func.func @gather_without_slots(%x: tensor<128x64xbf16>, %sources: tensor<256xi32>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'gather' needs both sources and slots}}
+  %h = "moe.grouped_matmul"(%x, %sources, %offsets, %w, %init) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>}>
+      : (tensor<128x64xbf16>, tensor<256xi32>, tensor<9xi64>, tensor<8x128x64xbf16>, tensor<256x128xbf16>) -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @gather_sources_rank(%x: tensor<128x64xbf16>, %sources: tensor<256x1xi32>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'sources' must have rank 1 ([R]), got 2}}
+  %h = moe.grouped_matmul %x gather %sources slots 2, %offsets weight %w outs(%init)
+      : tensor<128x64xbf16> gather tensor<256x1xi32>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @gather_rows(%x: tensor<128x64xbf16>, %sources: tensor<200xi32>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{'init' dimension 0 is 256, expected 200 (the sources)}}
+  %h = moe.grouped_matmul %x gather %sources slots 2, %offsets weight %w outs(%init)
+      : tensor<128x64xbf16> gather tensor<200xi32>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}
+
+// -----
+
+func.func @gather_slots(%x: tensor<128x64xbf16>, %sources: tensor<256xi32>, %offsets: tensor<9xi64>, %w: tensor<8x128x64xbf16>, %init: tensor<256x128xbf16>) -> tensor<256x128xbf16> {
+  // expected-error @+1 {{attribute 'slots' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %h = moe.grouped_matmul %x gather %sources slots 0, %offsets weight %w outs(%init)
+      : tensor<128x64xbf16> gather tensor<256xi32>, tensor<9xi64>, tensor<8x128x64xbf16> outs tensor<256x128xbf16> -> tensor<256x128xbf16>
+  return %h : tensor<256x128xbf16>
+}

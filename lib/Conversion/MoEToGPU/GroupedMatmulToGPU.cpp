@@ -115,8 +115,10 @@ public:
     auto rowsType = cast<MemRefType>(op.getRows().getType());
     auto weightType = cast<MemRefType>(op.getWeight().getType());
     element = rowsType.getElementType();
-    numRows = rowsType.getDimSize(0);
+    // Gathered: `rows` are the tokens; the GEMM has as many rows as `init`.
+    numRows = cast<MemRefType>(op.getInit().getType()).getDimSize(0);
     reduction = rowsType.getDimSize(1);
+    gathered = op.getSources() != nullptr;
     numExperts = weightType.getDimSize(0);
     outColumns = weightType.getDimSize(1);
     outElement = cast<MemRefType>(op.getInit().getType()).getElementType();
@@ -142,15 +144,19 @@ public:
     rowsBoxType = boxOf(boxRows);
     weightBoxType = boxOf(tiles.weightBoxRows());
 
-    // Host: tensor maps of the rows [R, K] and of the weights as [E·N, K].
-    descA = makeDescriptor(op.getRows(), descriptorOf(rowsBoxType), boxRows);
-    // Tiles with few rows (decode: a few tokens an expert) load only the
-    // top of A: wgmma still reads 64 rows of it, but the rows past the tile's
-    // end only feed output rows that are never stored.
-    for (int64_t rows : shortBoxRows) {
-      MemRefType box = boxOf(rows);
-      shortA.push_back(
-          {rows, box, makeDescriptor(op.getRows(), descriptorOf(box), rows)});
+    // Host: tensor maps of the rows [R, K] (unless they are gathered from
+    // the tokens row by row) and of the weights as [E·N, K].
+    if (!gathered) {
+      descA = makeDescriptor(op.getRows(), descriptorOf(rowsBoxType), boxRows);
+      // Tiles with few rows (decode: a few tokens an expert) load only the
+      // top of A: wgmma still reads 64 rows of it, but the rows past the
+      // tile's end only feed output rows that are never stored.
+      for (int64_t rows : shortBoxRows) {
+        MemRefType box = boxOf(rows);
+        shortA.push_back({rows, box,
+                          makeDescriptor(op.getRows(), descriptorOf(box),
+                                         rows)});
+      }
     }
     descW = makeDescriptor(flattenExperts(op.getWeight()),
                            descriptorOf(weightBoxType), tiles.weightBoxRows());
@@ -233,6 +239,8 @@ private:
   // setmaxnreg budgets: 128 x 40 + 256 x 232 = 64512 of the 65536 registers.
   static constexpr int32_t producerRegisters = 40;
   static constexpr int32_t consumerRegisters = 232;
+  // Gathered A: 16-byte copies, eight to a 128-byte row of a K-slice.
+  static constexpr int64_t chunksPerRow = 8;
 
   /// Shared memory after the stages: the ring of tile indices the producer
   /// hands to the consumers (depth i32), then the per-expert tile prefix
@@ -412,12 +420,19 @@ private:
     tileFull = nvgpu::MBarrierCreateOp::create(b, barrierType);
     tileEmpty = nvgpu::MBarrierCreateOp::create(b, barrierType);
     Value leader = cmp(arith::CmpIPredicate::eq, tid, zero);
+    // Gathered rows: every producer thread also arrives on `full` once its
+    // row copies landed, and the producers other than the leader read the
+    // tile ring too.
+    int64_t fullArrivals = gathered ? 1 + warpgroupThreads : 1;
+    int64_t ringReaders =
+        consumerThreads + (gathered ? warpgroupThreads - 1 : 0);
     for (int64_t s = 0; s < tiles.depth; ++s) {
-      nvgpu::MBarrierInitOp::create(b, full, one, index(s), leader);
+      nvgpu::MBarrierInitOp::create(b, full, index(fullArrivals), index(s),
+                                    leader);
       nvgpu::MBarrierInitOp::create(b, empty, index(consumers), index(s),
                                     leader);
       nvgpu::MBarrierInitOp::create(b, tileFull, one, index(s), leader);
-      nvgpu::MBarrierInitOp::create(b, tileEmpty, index(consumerThreads),
+      nvgpu::MBarrierInitOp::create(b, tileEmpty, index(ringReaders),
                                     index(s), leader);
     }
     for (Value descriptor : {descA, descW, descG})
@@ -438,7 +453,10 @@ private:
       b.setInsertionPointToStart(&roles.getThenRegion().front());
       NVVM::SetMaxRegisterOp::create(b, producerRegisters,
                                      NVVM::SetMaxRegisterAction::decrease);
-      ifThen(leader, [&] { buildProducer(numTiles, rowTiles); });
+      if (gathered)
+        buildGatherProducer(tid, leader, numTiles, rowTiles);
+      else
+        ifThen(leader, [&] { buildProducer(numTiles, rowTiles); });
       b.setInsertionPointToStart(&roles.getElseRegion().front());
       NVVM::SetMaxRegisterOp::create(b, consumerRegisters,
                                      NVVM::SetMaxRegisterAction::increase);
@@ -479,12 +497,12 @@ private:
   /// A loop over the tiles a block takes: `next(j)` (built in the while's
   /// before-region) yields the block's j-th tile index t, and the loop runs
   /// `body(t, counter)` -> counter while t is a tile (t < numTiles).
-  /// `counter` counts the K-slices streamed so far.
-  void tileLoop(Value numTiles, function_ref<Value(Value j)> next,
-                function_ref<Value(Value t, Value counter)> body) {
+  /// `counter` counts the K-slices streamed so far; returns its final value.
+  Value tileLoop(Value numTiles, function_ref<Value(Value j)> next,
+                 function_ref<Value(Value t, Value counter)> body) {
     Type indexType = b.getIndexType();
     // Carried: (counter, j); the after-region also gets t.
-    scf::WhileOp::create(
+    auto loop = scf::WhileOp::create(
         b, TypeRange{indexType, indexType, indexType},
         ValueRange{index(0), index(0)},
         [&](OpBuilder &nested, Location, ValueRange carried) {
@@ -504,6 +522,7 @@ private:
           scf::YieldOp::create(b,
                                ValueRange{counter, add(carried[1], index(1))});
         });
+    return loop.getResult(0);
   }
 
   /// One thread of warpgroup 0: takes the next tile from the global counter
@@ -544,6 +563,142 @@ private:
         });
   }
 
+  /// All of warpgroup 0 when the rows are gathered from the tokens: the
+  /// leader takes tiles as in buildProducer and the others read them from
+  /// the ring; per K-slice the leader starts the weights' TMA loads and
+  /// every thread copies its share of the tile's 128 rows of A (one 16-byte
+  /// chunk of 8 rows; TMA cannot gather rows), and arrives on the `full`
+  /// barrier of the slice `gatherLag()` before, whose copies have landed.
+  void buildGatherProducer(Value tid, Value leader, Value numTiles,
+                           Value rowTiles) {
+    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
+    Type i32 = b.getI32Type();
+    Value streamed = tileLoop(
+        numTiles,
+        [&](Value j) -> Value {
+          auto [slot, round] = stageOf(j);
+          auto take = scf::IfOp::create(b, TypeRange{i32}, leader,
+                                        /*withElseRegion=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&take.getThenRegion().front());
+          Value taken = memref::AtomicRMWOp::create(
+              b, arith::AtomicRMWKind::addi,
+              arith::ConstantIntOp::create(b, i32, 1), tileCounter,
+              ValueRange{index(0)});
+          waitReleased(tileEmpty, slot, round);
+          memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
+          arrive(tileFull, slot);
+          scf::YieldOp::create(b, taken);
+          b.setInsertionPointToStart(&take.getElseRegion().front());
+          waitFilled(tileFull, slot, round);
+          Value read = memref::LoadOp::create(b, tileRing, ValueRange{slot});
+          arrive(tileEmpty, slot);
+          scf::YieldOp::create(b, read);
+          b.setInsertionPointAfter(take);
+          return arith::IndexCastOp::create(b, b.getIndexType(),
+                                            take.getResult(0));
+        },
+        [&](Value t, Value counter) -> Value {
+          TileCoords tile = tileAt(t, rowTiles);
+          Value weightRow =
+              add(mul(tile.expert, index(outColumns)), tile.columnBegin);
+          return forLoop(
+              index(0), index(kSlices), index(1), {counter},
+              [&](Value slice, ValueRange carried) -> SmallVector<Value> {
+                auto [stage, round] = stageOf(carried[0]);
+                waitReleased(empty, stage, round);
+                Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
+                ifThen(leader, [&] {
+                  nvgpu::MBarrierArriveExpectTxOp::create(
+                      b, full, index(tiles.bStageBytes()), stage, Value());
+                  issueWeightLoads(k, stage, weightRow);
+                });
+                gatherRows(tid, k, stage, tile);
+                // This thread's copies of the slice `lag` before have
+                // landed: make them visible to wgmma and arrive.
+                Value landed = sub(carried[0], index(gatherLag()));
+                ifThen(cmp(arith::CmpIPredicate::sge, carried[0],
+                           index(gatherLag())),
+                       [&] {
+                         NVVM::CpAsyncWaitGroupOp::create(b, gatherLag());
+                         publishGathered(stageOf(landed).first);
+                       });
+                return {add(carried[0], index(1))};
+              })[0];
+        });
+    // The last `lag` slices: wait for all copies.
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    for (int64_t back = gatherLag(); back >= 1; --back)
+      ifThen(cmp(arith::CmpIPredicate::uge, streamed, index(back)), [&] {
+        publishGathered(stageOf(sub(streamed, index(back))).first);
+      });
+  }
+
+  /// K-slices whose row copies a gathering producer thread leaves in flight
+  /// before it waits for the oldest (cp.async.wait_group): at most depth - 2,
+  /// as the consumers release a stage only after they started the next
+  /// slice, whose `full` barrier needs this thread's arrival.
+  int64_t gatherLag() const { return std::max<int64_t>(tiles.depth - 2, 0); }
+
+  /// After this thread's copies into `stage` landed: cp.async writes through
+  /// the generic proxy and wgmma reads through the async proxy, so a proxy
+  /// fence orders them before the arrival on `full` that the consumers
+  /// acquire.
+  void publishGathered(Value stage) {
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+    arrive(full, stage);
+  }
+
+  /// This thread's copies of A for the K-slice at `k` into `stage`: chunk
+  /// tid % 8 of the tile's rows tid / 8 + 16·i that lie before the expert's
+  /// end, each from the token its source names, zero for a negative source.
+  /// Written where TMA's 128-byte swizzle would put them (chunk c of row r at
+  /// r·128 + 16·(c ^ r % 8)), which the consumers' wgmma descriptors expect.
+  /// Rows past the expert's end are left as they are: they only feed output
+  /// rows that are never stored. The copies form one cp.async group.
+  void gatherRows(Value tid, Value k, Value stage, const TileCoords &tile) {
+    Value chunk = remu(tid, index(chunksPerRow));
+    Value firstRow = divu(tid, index(chunksPerRow));
+    int64_t rowsPerPass = warpgroupThreads / chunksPerRow;
+    // r % 8 is the same for all of this thread's rows (16·i adds 0 mod 8).
+    Value swizzled = arith::XOrIOp::create(b, chunk, remu(firstRow, index(8)));
+    int64_t elementsPerRow = GroupedMatmulTiles::kPerStage;
+    int64_t chunkElements = elementsPerRow / chunksPerRow;
+    auto stageAType = MemRefType::get(
+        {GroupedMatmulTiles::rowsPerTile * elementsPerRow}, element,
+        AffineMap(), workgroup);
+    Value stageA = memref::ViewOp::create(
+        b, stageAType, smem, add(padIndex, mul(stage, index(tiles.stageBytes()))),
+        ValueRange{});
+    Value column = add(k, mul(chunk, index(chunkElements)));
+    Value slots = index(*op.getSlots());
+    for (int64_t pass = 0; pass < GroupedMatmulTiles::rowsPerTile / rowsPerPass;
+         ++pass) {
+      Value rowInTile = add(firstRow, index(pass * rowsPerPass));
+      Value row = add(tile.rowBegin, rowInTile);
+      ifThen(cmp(arith::CmpIPredicate::ult, row, tile.rowEnd), [&] {
+        Value source = arith::IndexCastOp::create(
+            b, b.getIndexType(),
+            memref::LoadOp::create(b, op.getSources(), ValueRange{row}));
+        Value used = cmp(arith::CmpIPredicate::sge, source, index(0));
+        Value token =
+            divu(arith::SelectOp::create(b, used, source, index(0)), slots);
+        Value copied = arith::SelectOp::create(b, used, index(chunkElements),
+                                               index(0));
+        Value at = add(mul(rowInTile, index(elementsPerRow)),
+                       mul(swizzled, index(chunkElements)));
+        nvgpu::DeviceAsyncCopyOp::create(
+            b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), stageA,
+            ValueRange{at}, op.getRows(), ValueRange{token, column},
+            b.getIndexAttr(chunkElements), copied, b.getUnitAttr());
+      });
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+
   /// Starts the loads of K-slice `slice` into `stage`.
   /// `rows`: the expert's rows from rowBegin on (the tile holds the first
   /// 128 of them).
@@ -582,19 +737,34 @@ private:
       }
       load(descA, rowBegin, 0, rowsBoxType);
     }
+    issueWeightLoads(k, stage, weightRow);
+  }
+
+  /// Starts the TMA loads of the weights (B) of the K-slice at `k` into
+  /// `stage`, after A's bytes.
+  void issueWeightLoads(Value k, Value stage, Value weightRow) {
+    auto load = [&](Value descriptor, Value row, int64_t byteOffset) {
+      Value offset = add(add(padIndex, mul(stage, index(tiles.stageBytes()))),
+                         index(byteOffset));
+      Value view =
+          memref::ViewOp::create(b, weightBoxType, smem, offset, ValueRange{});
+      nvgpu::TmaAsyncLoadOp::create(b, view, full, descriptor,
+                                    ValueRange{k, row}, stage, Value(),
+                                    Value());
+    };
     int64_t bOffset = tiles.aStageBytes();
     int64_t weightBoxRows = tiles.weightBoxRows();
     int64_t boxBytes = GroupedMatmulTiles::boxBytes(weightBoxRows);
     if (descG) {
       // Gate rows first, then up rows: columns c and c + 128 of the
       // accumulator are gate and up of the same output column.
-      load(descG, weightRow, bOffset, weightBoxType);
-      load(descW, weightRow, bOffset + boxBytes, weightBoxType);
+      load(descG, weightRow, bOffset);
+      load(descW, weightRow, bOffset + boxBytes);
       return;
     }
     for (int64_t part = 0; part < tiles.wgmmaN / weightBoxRows; ++part)
       load(descW, add(weightRow, index(part * weightBoxRows)),
-           bOffset + part * boxBytes, weightBoxType);
+           bOffset + part * boxBytes);
   }
 
   /// Warpgroups 1 and 2, 64 rows of each tile each: wgmma on every stage,
@@ -764,6 +934,7 @@ private:
   MemRefType rowsBoxType, weightBoxType;
   int64_t multiprocessors = 132, columnTiles = 0, numBlocks = 0;
   int64_t rowTilesPerGroup = 1;
+  bool gathered = false;
   // Host: the tensor maps. Kernel: dynamic shared memory, its 1024-aligned
   // stages (byte offset and address), the tile prefix, the mbarriers.
   Value descA, descW, descG;
@@ -806,7 +977,8 @@ struct ConvertMoEToGPUPass
       auto weightType = cast<MemRefType>(op.getWeight().getType());
       std::string why;
       FailureOr<GroupedMatmulTiles> tiles = chooseGroupedMatmulTiles(
-          rowsType.getElementType(), rowsType.getDimSize(0),
+          rowsType.getElementType(),
+          cast<MemRefType>(op.getInit().getType()).getDimSize(0),
           weightType.getDimSize(1), rowsType.getDimSize(1),
           op.getGate() != nullptr, GroupedMatmulColumns::Masked, &why);
       if (failed(tiles)) {

@@ -205,3 +205,54 @@ func.func @wide_masked(%rows: memref<200x128xf16>, %offsets: memref<3xi32>, %w: 
       : memref<200x128xf16>, memref<3xi32>, memref<2x300x128xf16> outs memref<200x300xf16>
   return
 }
+
+// -----
+
+// Gathered rows (moe-fuse): no tensor map of A; the whole producer
+// warpgroup copies A's rows from the tokens named by the sources (source / 2,
+// zero-filled for a negative source) with 16-byte cp.async into the swizzled
+// stage, one copy per 16-row pass (8 passes), as one cp.async group per
+// slice. Each thread waits for its copies of the slice two back (4 stages -
+// 2), fences the async proxy and arrives on that slice's `full` (1 + 128
+// arrivals: the leader's expect_tx of the weights' TMA bytes and every
+// producer's), and does the same for the last two slices after the tile
+// loop. The other producers read the tile ring too (tileEmpty expects
+// 256 + 127).
+// CHECK-LABEL: func.func @gathered
+// CHECK-COUNT-2: nvgpu.tma.create.descriptor
+// CHECK-NOT: nvgpu.tma.create.descriptor
+// CHECK: gpu.launch
+// CHECK:   nvgpu.mbarrier.init %[[FULL:.*]][%{{.*}}], %c129
+// CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c2
+// CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c1
+// CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c383
+// CHECK:   nvvm.setmaxregister  decrease 40
+// CHECK:   scf.while
+// CHECK:     scf.if %{{.*}} -> (i32) {
+// CHECK:       memref.atomic_rmw
+// CHECK:     } else {
+// CHECK:       memref.load
+// CHECK:   } do {
+// CHECK:       scf.if
+// CHECK:         nvgpu.mbarrier.arrive.expect_tx %[[FULL]][%{{.*}}], %c32768
+// CHECK-COUNT-2: nvgpu.tma.async.load {{.*}} -> memref<128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK:       %[[STAGEA:.*]] = memref.view {{.*}} to memref<8192xbf16, #gpu.address_space<workgroup>>
+// CHECK-COUNT-8: nvgpu.device_async_copy %arg0[%{{.*}}, %{{.*}}], %[[STAGEA]][%{{.*}}], 8, %{{.*}} {bypassL1} : memref<128x128xbf16> to memref<8192xbf16, #gpu.address_space<workgroup>>
+// CHECK:       nvvm.cp.async.commit.group
+// CHECK:       scf.if
+// CHECK-NEXT:    nvvm.cp.async.wait.group 2
+// CHECK:         nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// CHECK-NEXT:    nvgpu.mbarrier.arrive %[[FULL]]
+// CHECK:     nvvm.cp.async.wait.group 0
+// CHECK-COUNT-2: nvgpu.mbarrier.arrive %[[FULL]]
+// CHECK:   nvvm.setmaxregister  increase 232
+// CHECK:       nvgpu.mbarrier.try_wait.parity %[[FULL]]
+// CHECK-NOT:   nvvm.fence.proxy
+// CHECK:       nvvm.wgmma.fence.aligned
+func.func @gathered(%x: memref<128x128xbf16>, %sources: memref<256xi32>, %offsets: memref<9xi64>, %up: memref<8x256x128xbf16>,
+                    %gate: memref<8x256x128xbf16>, %h: memref<256x256xbf16>) {
+  moe.grouped_matmul %x gather %sources slots 2, %offsets weight %up gate %gate activation silu outs(%h)
+      : memref<128x128xbf16> gather memref<256xi32>, memref<9xi64>, memref<8x256x128xbf16>
+        gate memref<8x256x128xbf16> outs memref<256x256xbf16>
+  return
+}

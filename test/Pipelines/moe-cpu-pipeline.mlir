@@ -10,9 +10,9 @@
 // marked for a C interface unless emit-c-interfaces=false. parallel-forms
 // lowers with the GPU path's forms; tensor-cores adds their moe.grouped_matmul
 // ops and computes them with loops (the numerics: e2e/tensor-core-forms.test).
-// FORMS: convert-moe-to-parallel-linalg{tensor-cores=false},
+// FORMS: convert-moe-to-parallel-linalg{gather-max-columns=8192 tensor-cores=false},
 // FORMS-NOT: convert-grouped-matmul-to-linalg
-// TC: convert-moe-to-parallel-linalg{tensor-cores=true},
+// TC: convert-moe-to-parallel-linalg{gather-max-columns=8192 tensor-cores=true},
 // TC-NEXT: convert-grouped-matmul-to-linalg,
 // LLVM-LABEL: llvm.func @layer
 // LLVM: llvm.func @_mlir_ciface_layer

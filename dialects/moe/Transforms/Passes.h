@@ -7,6 +7,8 @@
 
 #include "mlir/Pass/Pass.h"
 
+#include <functional>
+
 namespace mlir {
 class RewritePatternSet;
 namespace moe {
@@ -18,6 +20,15 @@ namespace moe {
 /// (+ null and shared experts), and with `expandChains` moe.chain into layers.
 void populateMoEDecomposePatterns(RewritePatternSet &patterns,
                                   bool expandChains);
+
+class GroupedMatmulOp;
+/// Whether a target wants the gather folded into this moe.grouped_matmul.
+using GatherFusionFilter = std::function<bool(GroupedMatmulOp)>;
+/// Patterns of `moe-fuse`: a moe.grouped_matmul reading a moe.dispatch's
+/// rows gathers them from the tokens through the dispatch's sources (where
+/// `accept`, if given, agrees).
+void populateMoEFusePatterns(RewritePatternSet &patterns,
+                             GatherFusionFilter accept = nullptr);
 
 /// logits[T, E] = tokens · router (f32 linalg matmul), reading `router` as
 /// [H, E] (`in_out`) or [E, H] (`out_in`); moe-decompose and moe-shard.

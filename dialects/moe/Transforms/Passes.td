@@ -38,6 +38,37 @@ def MoEDecompose : Pass<"moe-decompose"> {
   ];
 }
 
+def MoEFuse : Pass<"moe-fuse"> {
+  let summary = "Folds the dispatch's token gather into the grouped GEMM that "
+                "reads its rows";
+  let description = [{
+    A `moe.grouped_matmul` whose `rows` are the rows of a `moe.dispatch` reads
+    the tokens through the dispatch's `sources` instead:
+
+    ```
+    rows, offsets, sources = moe.dispatch x, idx experts E     (idx [T, K])
+    h = moe.grouped_matmul rows, offsets weight up gate gate ...
+      ->
+    h = moe.grouped_matmul x gather sources slots K, offsets weight up gate gate ...
+    ```
+
+    Row r of the GEMM is then `x[sources[r] / K]` (zero where `sources[r] < 0`),
+    exactly the dispatch's row r, so results do not change. Once no GEMM reads
+    the dispatch's `rows`, nothing materialises the permuted copy of the tokens:
+    `convert-moe-to-gpu` loads each row of A straight from `x` (one
+    `cp.async` per 16 bytes, into the same 128-byte-swizzled stages that TMA
+    fills for unpermuted rows), and `convert-grouped-matmul-to-linalg` gathers
+    on the CPU.
+
+    The other fusions of the GPU path happen where the kernels are formed:
+    SwiGLU in the first GEMM's epilogue (`convert-moe-to-parallel-linalg`,
+    the gate/up intermediate never reaches memory) and the routing-weight
+    scaling with the scatter back to token order in one combine kernel.
+    `convert-moe-to-parallel-linalg` applies this pass's patterns right after
+    forming the grouped GEMMs, before the dispatch is lowered.
+  }];
+}
+
 def MoEFoldParallel : Pass<"moe-fold-parallel", "::mlir::ModuleOp"> {
   let summary = "Chooses (or checks) the module's folded attention/MoE parallel plan";
   let description = [{

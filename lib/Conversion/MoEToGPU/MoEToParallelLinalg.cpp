@@ -42,11 +42,32 @@ struct ConvertMoEToParallelLinalgPass
   using Base::Base;
 
   void runOnOperation() override {
+    GreedyRewriteConfig config;
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    if (tensorCores) {
+      // The grouped GEMMs first, then moe-fuse's gather folding, while the
+      // moe.dispatch whose rows they read is still an op.
+      RewritePatternSet gemms(&getContext());
+      populateMoEDecomposePatterns(gemms, /*expandChains=*/true);
+      populateGroupedMatmulPatterns(gemms);
+      populateRouterLogitsGroupedMatmulPatterns(gemms);
+      uint64_t maxColumns = gatherMaxColumns;
+      populateMoEFusePatterns(gemms, [maxColumns](GroupedMatmulOp op) {
+        int64_t columns =
+            cast<ShapedType>(op.getInit().getType()).getDimSize(1);
+        return !ShapedType::isDynamic(columns) &&
+               uint64_t(columns) <= maxColumns;
+      });
+      if (failed(applyPatternsGreedily(getOperation(), std::move(gemms),
+                                       config))) {
+        getOperation()->emitError()
+            << "convert-moe-to-parallel-linalg did not converge";
+        return signalPassFailure();
+      }
+    }
     RewritePatternSet patterns(&getContext());
     populateMoEDecomposePatterns(patterns, /*expandChains=*/true);
     populateMoEToParallelLinalgPatterns(patterns, tensorCores);
-    GreedyRewriteConfig config;
-    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
                                      config))) {
       getOperation()->emitError()

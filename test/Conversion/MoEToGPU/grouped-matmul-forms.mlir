@@ -1,5 +1,8 @@
 // RUN: moe-opt %s --convert-moe-to-parallel-linalg=tensor-cores=true -split-input-file | FileCheck %s
 // RUN: moe-opt %s --convert-moe-to-parallel-linalg -split-input-file | FileCheck %s --check-prefix=NOTC
+// RUN: moe-opt %s --convert-moe-to-parallel-linalg="tensor-cores=true gather-max-columns=64" -split-input-file | FileCheck %s --check-prefix=WIDE
+// RUN: not moe-opt %s --convert-moe-to-parallel-linalg="gather-max-columns=-1" 2>&1 | FileCheck %s --check-prefix=BADOPTION
+// BADOPTION: gather-max-columns
 
 // Tests that with tensor-cores a gated out_in bf16 moe.experts whose sizes fit
 // the tensor-core tiles becomes two moe.grouped_matmul (SwiGLU in the first),
@@ -77,11 +80,17 @@ func.func @ragged_tiles(%rows: tensor<256x64xbf16>, %offsets: tensor<9xi64>, %wg
 // CHECK: %[[LOGITS:.*]] = moe.grouped_matmul %[[X]], %[[WHOLE]] weight %[[W]] outs(%[[ZEROS]]) : tensor<64x128xbf16>, tensor<2xi64>, tensor<1x8x128xbf16> outs tensor<64x8xf32> -> tensor<64x8xf32>
 // CHECK-NOT: linalg.matmul
 // CHECK: tensor.extract %[[LOGITS]]
-// CHECK: moe.grouped_matmul {{.*}} gate {{.*}} activation silu
+// The first expert GEMM reads the tokens through the dispatch's sources
+// (moe-fuse), so the dispatch's rows go unused.
+// CHECK: moe.grouped_matmul %[[X]] gather %{{.*}} slots 2, %{{.*}} weight {{.*}} gate {{.*}} activation silu
 // CHECK: moe.grouped_matmul
 // CHECK-NOT: moe.grouped_matmul
 // NOTC-LABEL: func.func @layer
 // NOTC-NOT: moe.grouped_matmul
+// With gather-max-columns below F = 128 the gather stays the dispatch's.
+// WIDE-LABEL: func.func @layer
+// WIDE: moe.grouped_matmul %[[ROWS:[a-z0-9_]+]], %{{.*}} weight {{.*}} gate {{.*}} activation silu
+// WIDE-NOT: gather
 func.func @layer(%x: tensor<64x128xbf16>, %router: tensor<8x128xbf16>,
                  %gate: tensor<8x128x128xbf16>, %up: tensor<8x128x128xbf16>,
                  %down: tensor<8x128x128xbf16>) -> tensor<64x128xbf16> {

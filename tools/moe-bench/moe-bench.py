@@ -139,7 +139,11 @@ def rand(*shape, scale):
     return ((torch.rand(*shape, generator=g, device=dev) * 2 - 1) * scale).to(dt)
 x = rand(T, H, scale=1.0)
 router = rand(E, H, scale=H ** -0.5)
-bias = torch.rand(E, generator=g, device=dev) * 0.2 - 0.1
+# The ranges moe-run gives random inputs (tokens in [-1, 1], a weight in
+# +-(last dimension)^-1/2, the bias [E] in +-E^-1/2), so that both sides route
+# alike: a wider bias concentrates DeepSeek-V3's routing on fewer experts,
+# and decode then reads fewer weights than our layer does.
+bias = (torch.rand(E, generator=g, device=dev) * 2 - 1) * E ** -0.5
 w1, w3, w2 = rand(E, F, H, scale=H ** -0.5), rand(E, F, H, scale=H ** -0.5), rand(E, H, F, scale=F ** -0.5)
 def route(x):
     logits = (x @ router.t()).float()

@@ -525,6 +525,34 @@ private:
     return loop.getResult(0);
   }
 
+  /// The producer leader's `j`-th tile (i32): the next one of the global
+  /// counter, handed on through ring slot j % depth once every reader of
+  /// that slot's previous tile has read it.
+  Value takeTile(Value j) {
+    Value taken = memref::AtomicRMWOp::create(
+        b, arith::AtomicRMWKind::addi,
+        arith::ConstantIntOp::create(b, b.getI32Type(), 1), tileCounter,
+        ValueRange{index(0)});
+    auto [slot, round] = stageOf(j);
+    waitReleased(tileEmpty, slot, round);
+    memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
+    arrive(tileFull, slot);
+    return taken;
+  }
+  /// A ring reader's `j`-th tile (i32): consumers, and gathering producers
+  /// other than the leader.
+  Value readTile(Value j) {
+    auto [slot, round] = stageOf(j);
+    waitFilled(tileFull, slot, round);
+    Value taken = memref::LoadOp::create(b, tileRing, ValueRange{slot});
+    arrive(tileEmpty, slot);
+    return taken;
+  }
+  /// The first weight row of the tile's columns in the weights as [E·N, K].
+  Value weightRowOf(const TileCoords &tile) {
+    return add(mul(tile.expert, index(outColumns)), tile.columnBegin);
+  }
+
   /// One thread of warpgroup 0: takes the next tile from the global counter
   /// (blocks take tiles in order as they free up, so the tiles in flight
   /// stay a contiguous window of the raster, whose weights and rows L2
@@ -532,35 +560,35 @@ private:
   /// last tile tells them to stop), then streams its K-slices into the
   /// stages once both consumers have released them.
   void buildProducer(Value numTiles, Value rowTiles) {
-    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
     tileLoop(
         numTiles,
         [&](Value j) -> Value {
-          Value taken = memref::AtomicRMWOp::create(
-              b, arith::AtomicRMWKind::addi,
-              arith::ConstantIntOp::create(b, b.getI32Type(), 1), tileCounter,
-              ValueRange{index(0)});
-          auto [slot, round] = stageOf(j);
-          waitReleased(tileEmpty, slot, round);
-          memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
-          arrive(tileFull, slot);
-          return arith::IndexCastOp::create(b, b.getIndexType(), taken);
+          return arith::IndexCastOp::create(b, b.getIndexType(), takeTile(j));
         },
         [&](Value t, Value counter) -> Value {
           TileCoords tile = tileAt(t, rowTiles);
-          // Row of the first weight row of the tile's columns in [E·N, K].
-          Value weightRow =
-              add(mul(tile.expert, index(outColumns)), tile.columnBegin);
-          return forLoop(
-              index(0), index(kSlices), index(1), {counter},
-              [&](Value slice, ValueRange carried) -> SmallVector<Value> {
-                auto [stage, round] = stageOf(carried[0]);
-                waitReleased(empty, stage, round);
-                issueLoads(slice, stage, tile.rowBegin,
-                           sub(tile.rowEnd, tile.rowBegin), weightRow);
-                return {add(carried[0], index(1))};
-              })[0];
+          Value weightRow = weightRowOf(tile);
+          return streamSlices(counter, [&](Value slice, Value stage, Value) {
+            issueLoads(slice, stage, tile.rowBegin,
+                       sub(tile.rowEnd, tile.rowBegin), weightRow);
+          });
         });
+  }
+
+  /// The producer's K-slices of one tile: for each, once both consumers
+  /// released its stage, `body(slice, stage, count)` (count: the slices the
+  /// block streamed before). Returns the count after the tile.
+  Value streamSlices(Value counter,
+                     function_ref<void(Value slice, Value stage, Value count)>
+                         body) {
+    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
+    return forLoop(index(0), index(kSlices), index(1), {counter},
+                   [&](Value slice, ValueRange carried) -> SmallVector<Value> {
+                     auto [stage, round] = stageOf(carried[0]);
+                     waitReleased(empty, stage, round);
+                     body(slice, stage, carried[0]);
+                     return {add(carried[0], index(1))};
+                   })[0];
   }
 
   /// All of warpgroup 0 when the rows are gathered from the tokens: the
@@ -571,60 +599,42 @@ private:
   /// barrier of the slice `gatherLag()` before, whose copies have landed.
   void buildGatherProducer(Value tid, Value leader, Value numTiles,
                            Value rowTiles) {
-    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
     Type i32 = b.getI32Type();
     Value streamed = tileLoop(
         numTiles,
         [&](Value j) -> Value {
-          auto [slot, round] = stageOf(j);
           auto take = scf::IfOp::create(b, TypeRange{i32}, leader,
                                         /*withElseRegion=*/true);
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToStart(&take.getThenRegion().front());
-          Value taken = memref::AtomicRMWOp::create(
-              b, arith::AtomicRMWKind::addi,
-              arith::ConstantIntOp::create(b, i32, 1), tileCounter,
-              ValueRange{index(0)});
-          waitReleased(tileEmpty, slot, round);
-          memref::StoreOp::create(b, taken, tileRing, ValueRange{slot});
-          arrive(tileFull, slot);
-          scf::YieldOp::create(b, taken);
+          scf::YieldOp::create(b, takeTile(j));
           b.setInsertionPointToStart(&take.getElseRegion().front());
-          waitFilled(tileFull, slot, round);
-          Value read = memref::LoadOp::create(b, tileRing, ValueRange{slot});
-          arrive(tileEmpty, slot);
-          scf::YieldOp::create(b, read);
+          scf::YieldOp::create(b, readTile(j));
           b.setInsertionPointAfter(take);
           return arith::IndexCastOp::create(b, b.getIndexType(),
                                             take.getResult(0));
         },
         [&](Value t, Value counter) -> Value {
           TileCoords tile = tileAt(t, rowTiles);
-          Value weightRow =
-              add(mul(tile.expert, index(outColumns)), tile.columnBegin);
-          return forLoop(
-              index(0), index(kSlices), index(1), {counter},
-              [&](Value slice, ValueRange carried) -> SmallVector<Value> {
-                auto [stage, round] = stageOf(carried[0]);
-                waitReleased(empty, stage, round);
-                Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
-                ifThen(leader, [&] {
-                  nvgpu::MBarrierArriveExpectTxOp::create(
-                      b, full, index(tiles.bStageBytes()), stage, Value());
-                  issueWeightLoads(k, stage, weightRow);
-                });
-                gatherRows(tid, k, stage, tile);
-                // This thread's copies of the slice `lag` before have
-                // landed: make them visible to wgmma and arrive.
-                Value landed = sub(carried[0], index(gatherLag()));
-                ifThen(cmp(arith::CmpIPredicate::sge, carried[0],
-                           index(gatherLag())),
-                       [&] {
-                         NVVM::CpAsyncWaitGroupOp::create(b, gatherLag());
-                         publishGathered(stageOf(landed).first);
-                       });
-                return {add(carried[0], index(1))};
-              })[0];
+          Value weightRow = weightRowOf(tile);
+          return streamSlices(counter, [&](Value slice, Value stage,
+                                           Value count) {
+            Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
+            ifThen(leader, [&] {
+              nvgpu::MBarrierArriveExpectTxOp::create(
+                  b, full, index(tiles.bStageBytes()), stage, Value());
+              issueWeightLoads(k, stage, weightRow);
+            });
+            gatherRows(tid, k, stage, tile);
+            // This thread's copies of the slice `lag` before have landed:
+            // make them visible to wgmma and arrive.
+            Value landed = sub(count, index(gatherLag()));
+            ifThen(cmp(arith::CmpIPredicate::sge, count, index(gatherLag())),
+                   [&] {
+                     NVVM::CpAsyncWaitGroupOp::create(b, gatherLag());
+                     publishGathered(stageOf(landed).first);
+                   });
+          });
         });
     // The last `lag` slices: wait for all copies.
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
@@ -798,11 +808,7 @@ private:
     tileLoop(
         numTiles,
         [&](Value j) -> Value {
-          auto [slot, round] = stageOf(j);
-          waitFilled(tileFull, slot, round);
-          Value taken = memref::LoadOp::create(b, tileRing, ValueRange{slot});
-          arrive(tileEmpty, slot);
-          return arith::IndexCastOp::create(b, b.getIndexType(), taken);
+          return arith::IndexCastOp::create(b, b.getIndexType(), readTile(j));
         },
         [&](Value t, Value counter) -> Value {
           TileCoords tile = tileAt(t, rowTiles);

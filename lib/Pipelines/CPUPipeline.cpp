@@ -7,6 +7,7 @@
 #include "moe/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
@@ -61,6 +62,16 @@ void mlir::moe::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createLowerAffinePass());
   // erf (GELU) has no LLVM intrinsic: call libm.
   pm.addPass(createConvertMathToLibmPass());
+  // bf16 arithmetic in f32, and f32 -> bf16 as integer ops (round to
+  // nearest even, NaN kept): without AVX512-BF16 (AMD Zen 3, say) LLVM's x86
+  // backend makes each bf16 rounding a call of compiler-rt's __truncsfbf2,
+  // which neither the kernels nor moe-run link.
+  arith::ArithEmulateUnsupportedFloatsOptions emulate;
+  emulate.sourceTypeStrs = {"bf16"};
+  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   if (options.emitCInterfaces)
     pm.addPass(createEmitCInterfacesPass());
   pm.addPass(createConvertToLLVMPass());

@@ -1,6 +1,7 @@
 //===- CUDAPipeline.cpp - moe-cuda-pipeline -------------------------------===//
 //
-// moe ops -> data-parallel linalg/scf (convert-moe-to-parallel-linalg) ->
+// moe.router -> warp-per-token kernels (convert-moe-router-to-gpu) ->
+// other moe ops -> data-parallel linalg/scf (convert-moe-to-parallel-linalg) ->
 // buffers (the CPU path's bufferization steps) -> parallel loops ->
 // gpu.launch kernels and device buffers (moe-map-loops-to-gpu) -> outlined
 // kernels, one stream per call (gpu-async-region) -> upstream's NVVM
@@ -45,6 +46,10 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   decompose.expandChains = true;
   pm.addPass(createMoEDecompose(decompose));
   pm.addPass(createCanonicalizerPass());
+  // Routers first: their warp kernels replace the loop form the next pass
+  // would give them.
+  if (options.warpRouter)
+    pm.addNestedPass<func::FuncOp>(createConvertMoERouterToGPU());
   ConvertMoEToParallelLinalgOptions forms;
   forms.tensorCores = options.tensorCores;
   pm.addPass(createConvertMoEToParallelLinalg(forms));
@@ -72,6 +77,7 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createConvertMoEToGPU(kernels));
   MoEMapLoopsToGPUOptions mapping;
   mapping.blockSize = options.blockSize;
+  mapping.multiprocessors = options.multiprocessors;
   pm.addPass(createMoEMapLoopsToGPU(mapping));
   if (!options.lowerToLLVM) {
     pm.addPass(createCanonicalizerPass());
@@ -165,6 +171,11 @@ struct CUDAPipelineTextOptions
       llvm::cl::desc("Streaming multiprocessors of the target: blocks of the "
                      "tensor-core kernels' persistent grids at most"),
       llvm::cl::init(132)};
+  Option<bool> warpRouter{
+      *this, "warp-router",
+      llvm::cl::desc("Run routers (scoring and top-k) as one-warp-per-token "
+                     "kernels (false: one thread per token)"),
+      llvm::cl::init(true)};
   Option<bool> lowerToLLVM{
       *this, "lower-to-llvm",
       llvm::cl::desc("Lower to the LLVM dialect with a fatbin (false: stop at "
@@ -187,6 +198,7 @@ void mlir::moe::registerCUDAPipeline() {
         options.lowerToLLVM = text.lowerToLLVM;
         options.tensorCores = text.tensorCores;
         options.multiprocessors = text.multiprocessors;
+        options.warpRouter = text.warpRouter;
         options.toolkitPath = text.toolkitPath;
         buildCUDAPipeline(pm, options);
       });

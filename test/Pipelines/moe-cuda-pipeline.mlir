@@ -6,6 +6,8 @@
 // only allocation, launches and gpu.memset (fills of whole buffers with a
 // constant). After outlining, the kernels are NVVM.
 
+// A router whose groups do not fall on whole lanes (8 experts in 4 groups)
+// keeps the one-thread-per-token loop form.
 // GPU-LABEL: func.func @router
 // GPU-SAME: attributes {llvm.emit_c_interface}
 // GPU: %[[WEIGHTS:.*]] = gpu.alloc () : memref<4x2xf32>
@@ -17,21 +19,40 @@
 // GPU: return
 // NVVM-LABEL: gpu.module @router_kernel {
 // NVVM: llvm.func @__nv_expf
-// NVVM: llvm.func @router_kernel({{.*}}) attributes {gpu.kernel, gpu.known_block_size = array<i32: 256, 1, 1>{{.*}}nvvm.kernel
+// NVVM: llvm.func @router_kernel({{.*}}) attributes {gpu.kernel, gpu.known_block_size = array<i32: 32, 1, 1>{{.*}}nvvm.kernel
 // NVVM: nvvm.read.ptx.sreg.tid.x
 func.func @router(%logits: tensor<4x8xf32>, %bias: tensor<8xbf16>) -> (tensor<4x2xf32>, tensor<4x2xi32>) {
   %w, %i = moe.router %logits bias %bias routing <scoring = sigmoid, top_k = 2, renormalize = true, scaling_factor = 2.5, num_groups = 4, kept_groups = 2> : tensor<4x8xf32>, tensor<8xbf16> -> tensor<4x2xf32>, tensor<4x2xi32>
   return %w, %i : tensor<4x2xf32>, tensor<4x2xi32>
 }
 
+// Other routers are one-warp-per-token kernels (convert-moe-router-to-gpu):
+// 4 warps a block, results written by the kernel (no fill), shuffles in NVVM.
+// GPU-LABEL: func.func @warp_router
+// GPU: %[[WEIGHTS:.*]] = gpu.alloc () : memref<64x4xbf16>
+// GPU: %[[INDICES:.*]] = gpu.alloc () : memref<64x4xi32>
+// GPU-NOT: gpu.memset
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c16, {{.*}}) threads({{.*}}) in ({{.*}} = %c128,
+// GPU: gpu.shuffle  xor
+// GPU: gpu.shuffle  idx
+// GPU: return %[[WEIGHTS]], %[[INDICES]]
+// NVVM-LABEL: gpu.module @warp_router_kernel {
+// NVVM: llvm.func @warp_router_kernel({{.*}}) attributes {gpu.kernel, gpu.known_block_size = array<i32: 128, 1, 1>{{.*}}nvvm.kernel
+// NVVM: nvvm.shfl.sync  bfly
+// NVVM: nvvm.shfl.sync  idx
+func.func @warp_router(%logits: tensor<64x60xf32>) -> (tensor<64x4xbf16>, tensor<64x4xi32>) {
+  %w, %i = moe.router %logits routing <scoring = softmax, top_k = 4> : tensor<64x60xf32> -> tensor<64x4xbf16>, tensor<64x4xi32>
+  return %w, %i : tensor<64x4xbf16>, tensor<64x4xi32>
+}
+
 // The offsets' prefix sum is the one sequential kernel (one thread).
 // GPU-LABEL: func.func @dispatch
-// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c32,
 // GPU: gpu.memset %{{.*}}, %{{.*}} : memref<5xi32>, i32
-// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c32,
 // GPU: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c1, {{.*}} = %c1, {{.*}} = %c1)
 // GPU: gpu.memset %{{.*}}, %{{.*}} : memref<12xi32>, i32
-// GPU-COUNT-2: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU-COUNT-2: gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c32,
 // GPU: gpu.dealloc
 // GPU: return
 // NVVM-LABEL: gpu.module @dispatch_kernel_3
@@ -41,15 +62,16 @@ func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>, %w: tensor<8x2x
   return %rows, %offsets, %sources : tensor<12x16xf32>, tensor<5xi32>, tensor<12xi32>
 }
 
-// Experts: row -> expert (16 threads), gate/up (16 x 32 = 512 threads in 2
-// blocks), down (256 threads).
+// Experts: row -> expert (16 threads), gate/up (16 x 32 = 512 threads),
+// down (256 threads); spread over the 132 multiprocessors in warps (blocks
+// of 32: 1, 16 and 8 of them).
 // GPU-LABEL: func.func @experts
 // GPU: gpu.alloc () : memref<16xindex>
 // GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c1,
 // GPU: gpu.alloc () : memref<16x32xbf16>
-// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c2,
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c16, {{.*}}) threads({{.*}}) in ({{.*}} = %c32,
 // GPU: %[[OUT:.*]] = gpu.alloc () : memref<16x16xbf16>
-// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c1,
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c8,
 // GPU: gpu.dealloc
 // GPU: gpu.dealloc
 // GPU: return %[[OUT]]

@@ -114,6 +114,47 @@ def ConvertMoEToParallelLinalg : Pass<"convert-moe-to-parallel-linalg"> {
   ];
 }
 
+def ConvertMoERouterToGPU : Pass<"convert-moe-router-to-gpu",
+                                  "::mlir::func::FuncOp"> {
+  let summary = "Lowers moe.router (scoring and top-k) to a one-warp-per-token "
+                "GPU kernel";
+  let description = [{
+    Each `moe.router` at a function's top level becomes, on tensors, one
+    `gpu.launch` of `warps-per-block` warps a block, one warp per token: it
+    reads `bufferization.to_buffer read_only` of the logits (and bias) and
+    writes two `memref.alloc` buffers that `bufferization.to_tensor restrict
+    writable` returns as the weights and indices, so bufferization and
+    `moe-map-loops-to-gpu` take the kernel as they take the others.
+
+    Lane l holds experts l·c .. l·c+c-1 (c = ceil(E/32)) in registers. The
+    softmax's maximum and sum, the group scores of group-limited selection
+    (a group spans a power of two of lanes) and each of the K arg-max rounds
+    are butterflies of `gpu.shuffle xor`. Selection is the CPU lowering's
+    exactly: the lower expert wins a tie and a NaN wins only as the first
+    expert not taken yet; weights equal it up to the rounding of the softmax
+    sum (butterfly order) and of the device's `exp`.
+
+    A router the kernel does not take keeps its op (and then the loop form
+    of `convert-moe-to-parallel-linalg`): inside a loop (the kernel's
+    buffers would be allocated in host control flow), E dynamic or above
+    512, top-k above 32, or groups that do not fall on a power of two of
+    whole lanes.
+  }];
+  let options = [
+    Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"4",
+           "Tokens (warps) a block, 1 to 32: few enough that a decode "
+           "layer's tokens spread over many SMs">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 def ConvertGroupedMatmulToLinalg : Pass<"convert-grouped-matmul-to-linalg"> {
   let summary = "Lowers moe.grouped_matmul on tensors to a loop over experts "
                 "of linalg matmuls (the tensor-core forms' numerics on the CPU)";
@@ -260,7 +301,12 @@ def MoEMapLoopsToGPU : Pass<"moe-map-loops-to-gpu", "::mlir::ModuleOp"> {
     * a top-level `scf.parallel`, or an `scf.for` marked
       `moe.independent_iterations` (without results), becomes one `gpu.launch`
       over its flattened iteration space (`block-size` threads a block, one
-      iteration a thread, a bound check for the last block);
+      iteration a thread, a bound check for the last block). With
+      `multiprocessors`, a static iteration count below block-size ×
+      multiprocessors gets blocks of ⌈count / multiprocessors⌉ threads
+      rounded up to a warp: the router's one-thread-per-token top-k of a
+      4096-token prefill ran in 16 blocks of 256 threads, i.e. on 16 of 132
+      multiprocessors;
     * any other top-level op that reads or writes memory (a sequential loop, a
       scalar store) runs in a one-thread `gpu.launch`, so the host never
       dereferences device memory;
@@ -281,7 +327,12 @@ def MoEMapLoopsToGPU : Pass<"moe-map-loops-to-gpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
-           "Threads per block of the parallel-loop kernels">
+           "Threads per block of the parallel-loop kernels">,
+    Option<"multiprocessors", "multiprocessors", "int64_t", /*default=*/"0",
+           "Streaming multiprocessors of the target (0: not known): a loop "
+           "with a static trip count too small to give each of them a "
+           "block of block-size threads gets smaller blocks (a multiple of "
+           "32, at least 32) spread over all of them">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

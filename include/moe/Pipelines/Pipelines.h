@@ -60,6 +60,10 @@ struct CUDAPipelineOptions {
   /// Streaming multiprocessors of the target: the most blocks of the
   /// tensor-core kernels' persistent grids (132: H100 SXM, H200).
   int64_t multiprocessors = 132;
+  /// Routers (scoring + top-k) run as one-warp-per-token kernels
+  /// (convert-moe-router-to-gpu); false keeps their one-thread-per-token
+  /// loop form.
+  bool warpRouter = true;
 };
 
 /// The CUDA pipeline (`moe-cuda-pipeline`): moe ops -> data-parallel

@@ -38,6 +38,9 @@ struct BundleTarget {
   /// Kind::CUDA: streaming multiprocessors of the target GPU, the most blocks
   /// of the tensor-core kernels' persistent grids (132: H100 SXM, H200).
   int64_t multiprocessors = 132;
+  /// Kind::CUDA: routers run as one-warp-per-token kernels
+  /// (convert-moe-router-to-gpu) instead of one thread per token.
+  bool warpRouter = true;
   /// Apply the module's `moe.parallel` plan (moe-shard) before compiling: the
   /// kernels are the program of one rank, the manifest carries the grid and
   /// each tensor's split (docs/multi-rank.md §3). The reference programs stay

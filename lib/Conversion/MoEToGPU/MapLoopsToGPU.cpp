@@ -128,7 +128,8 @@ struct ParallelLoop {
 
 class LoopMapper {
 public:
-  LoopMapper(int64_t blockSize) : blockSize(blockSize) {}
+  LoopMapper(int64_t blockSize, int64_t multiprocessors)
+      : blockSize(blockSize), multiprocessors(multiprocessors) {}
 
   LogicalResult mapFunction(func::FuncOp func) {
     if (!func.getBody().hasOneBlock())
@@ -405,7 +406,7 @@ private:
       trips.push_back(trip);
       total = arith::MulIOp::create(b, loc, total, trip);
     }
-    Value threads = indexConstant(b, loc, blockSize);
+    Value threads = indexConstant(b, loc, threadsPerBlock(loop));
     Value blocks = arith::CeilDivSIOp::create(b, loc, total, threads);
     // A grid of zero blocks is invalid: launch one block that does nothing.
     blocks = arith::MaxSIOp::create(b, loc, blocks, one);
@@ -442,6 +443,28 @@ private:
     loop.op->erase();
   }
 
+  /// block-size, or for a static iteration count that would not give every
+  /// multiprocessor a full block, ceil(count / multiprocessors) rounded up
+  /// to a warp (each iteration is independent: no shared memory or block
+  /// barrier depends on the block's size).
+  int64_t threadsPerBlock(const ParallelLoop &loop) const {
+    if (multiprocessors <= 0)
+      return blockSize;
+    int64_t count = 1;
+    for (auto [lower, upper, step] :
+         llvm::zip(loop.lowerBounds, loop.upperBounds, loop.steps)) {
+      std::optional<int64_t> l = getConstantIntValue(lower),
+                             u = getConstantIntValue(upper),
+                             s = getConstantIntValue(step);
+      if (!l || !u || !s || *s <= 0)
+        return blockSize;
+      count *= std::max<int64_t>(llvm::divideCeil(*u - *l, *s), 0);
+    }
+    int64_t perMultiprocessor = llvm::divideCeil(count, multiprocessors);
+    return std::clamp<int64_t>(llvm::alignTo(perMultiprocessor, 32), 32,
+                               std::max<int64_t>(blockSize, 32));
+  }
+
   void sequentialize(scf::ParallelOp parallel) {
     OpBuilder b(parallel);
     scf::buildLoopNest(
@@ -457,6 +480,7 @@ private:
   }
 
   int64_t blockSize;
+  int64_t multiprocessors;
 };
 
 struct MoEMapLoopsToGPUPass
@@ -471,7 +495,13 @@ struct MoEMapLoopsToGPUPass
                          << static_cast<int64_t>(blockSize);
       return signalPassFailure();
     }
-    LoopMapper mapper(blockSize);
+    if (multiprocessors < 0) {
+      module.emitError() << "moe-map-loops-to-gpu: multiprocessors must not "
+                            "be negative, got "
+                         << static_cast<int64_t>(multiprocessors);
+      return signalPassFailure();
+    }
+    LoopMapper mapper(blockSize, multiprocessors);
     for (auto func : module.getOps<func::FuncOp>()) {
       if (func.isExternal() || !func.isPublic())
         continue;

@@ -621,6 +621,12 @@ void mlir::moe::registerBundleTranslation() {
                      "GPU, the most blocks of the tensor-core kernels' "
                      "persistent grids (default 132: H100 SXM, H200)"),
       llvm::cl::init(132), llvm::cl::cat(category));
+  static llvm::cl::opt<bool> warpRouter(
+      "bundle-warp-router",
+      llvm::cl::desc("cuda bundles: run routers (scoring and top-k) as "
+                     "one-warp-per-token kernels (default on; off: one "
+                     "thread per token)"),
+      llvm::cl::init(true), llvm::cl::cat(category));
   static llvm::cl::opt<bool> shard(
       "bundle-shard",
       llvm::cl::desc("Apply the module's moe.parallel plan with moe-shard: "
@@ -670,6 +676,7 @@ void mlir::moe::registerBundleTranslation() {
                  << "--bundle-multiprocessors must be at least 1, got "
                  << int64_t(multiprocessors);
         target.multiprocessors = multiprocessors;
+        target.warpRouter = warpRouter;
         return translateModuleToBundle(module, output, target);
       },
       [](DialectRegistry &registry) {

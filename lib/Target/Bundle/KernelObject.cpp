@@ -235,6 +235,7 @@ moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
     options.chip = target.chip;
     options.tensorCores = target.tensorCores;
     options.multiprocessors = target.multiprocessors;
+    options.warpRouter = target.warpRouter;
     buildCUDAPipeline(pm, options);
   } else {
     buildCPUPipeline(pm);

@@ -1,6 +1,8 @@
 // RUN: moe-opt %s -split-input-file -verify-diagnostics -moe-map-loops-to-gpu
 // RUN: not moe-opt %s -moe-map-loops-to-gpu=block-size=2048 2>&1 | FileCheck %s --check-prefix=BLOCK
 // BLOCK: moe-map-loops-to-gpu: block-size must be in [1, 1024], got 2048
+// RUN: not moe-opt %s -moe-map-loops-to-gpu=multiprocessors=-1 2>&1 | FileCheck %s --check-prefix=SMS
+// SMS: moe-map-loops-to-gpu: multiprocessors must not be negative, got -1
 
 // Tests that a parallel loop with a reduction is refused.
 func.func @reduction(%a: memref<4xf32>) -> f32 {

@@ -1,7 +1,16 @@
 // RUN: moe-opt %s -split-input-file -moe-map-loops-to-gpu -canonicalize | FileCheck %s
+// RUN: moe-opt %s -split-input-file -moe-map-loops-to-gpu=multiprocessors=132 -canonicalize | FileCheck %s --check-prefix=SPREAD
+// RUN: moe-opt %s -split-input-file -moe-map-loops-to-gpu=multiprocessors=4 -canonicalize | FileCheck %s --check-prefix=FEW
 
 // A 2-D parallel loop becomes one launch over its 1200 flattened iterations:
 // 5 blocks of 256 threads, a bound check, and the indices delinearised.
+// With 132 multiprocessors the 1200 iterations would fill only 5 of them:
+// blocks of ceil(1200 / 132) = 10 threads rounded up to a warp, 38 blocks.
+// With 4 they fill every multiprocessor with 256 threads: unchanged.
+// SPREAD-LABEL: func.func @parallel
+// SPREAD: gpu.launch blocks({{.*}}) in ({{.*}} = %c38, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c32, {{.*}} = %c1, {{.*}} = %c1)
+// FEW-LABEL: func.func @parallel
+// FEW: gpu.launch blocks({{.*}}) in ({{.*}} = %c5, {{.*}} = %c1, {{.*}} = %c1) threads({{.*}}) in ({{.*}} = %c256, {{.*}} = %c1, {{.*}} = %c1)
 // CHECK-LABEL: func.func @parallel
 // CHECK-DAG: %[[C5:.*]] = arith.constant 5 : index
 // CHECK-DAG: %[[C1200:.*]] = arith.constant 1200 : index

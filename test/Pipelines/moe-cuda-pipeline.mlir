@@ -1,5 +1,6 @@
 // RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false})' | FileCheck %s --check-prefix=GPU
 // RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false},gpu-kernel-outlining,gpu.module(convert-gpu-to-nvvm))' | FileCheck %s --check-prefix=NVVM
+// RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false warp-router=false})' | FileCheck %s --check-prefix=LOOP
 
 // Every op of the moe dialect becomes gpu.launch kernels with static grids
 // over device buffers (gpu.alloc), freed before the return; the host keeps
@@ -40,6 +41,12 @@ func.func @router(%logits: tensor<4x8xf32>, %bias: tensor<8xbf16>) -> (tensor<4x
 // NVVM: llvm.func @warp_router_kernel({{.*}}) attributes {gpu.kernel, gpu.known_block_size = array<i32: 128, 1, 1>{{.*}}nvvm.kernel
 // NVVM: nvvm.shfl.sync  bfly
 // NVVM: nvvm.shfl.sync  idx
+// Without warp-router, the one-thread-per-token loop form (zero-filled
+// results, no shuffles).
+// LOOP-LABEL: func.func @warp_router
+// LOOP: gpu.memset
+// LOOP-NOT: gpu.shuffle
+// LOOP: return
 func.func @warp_router(%logits: tensor<64x60xf32>) -> (tensor<64x4xbf16>, tensor<64x4xi32>) {
   %w, %i = moe.router %logits routing <scoring = softmax, top_k = 4> : tensor<64x60xf32> -> tensor<64x4xbf16>, tensor<64x4xi32>
   return %w, %i : tensor<64x4xbf16>, tensor<64x4xi32>

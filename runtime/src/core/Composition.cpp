@@ -2,6 +2,8 @@
 
 #include "Composition.h"
 
+#include "../weights/HalfBits.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -18,23 +20,12 @@ float toFloat(const void *data, moert_dtype_t dtype, size_t i) {
     std::memcpy(&value, static_cast<const char *>(data) + 4 * i, 4);
     return value;
   }
-  case MOERT_DTYPE_BF16: {
+  case MOERT_DTYPE_BF16:
     std::memcpy(&half, static_cast<const char *>(data) + 2 * i, 2);
-    uint32_t bits = uint32_t(half) << 16;
-    float value;
-    std::memcpy(&value, &bits, 4);
-    return value;
-  }
-  case MOERT_DTYPE_F16: {
+    return bf16BitsToFloat(half);
+  case MOERT_DTYPE_F16:
     std::memcpy(&half, static_cast<const char *>(data) + 2 * i, 2);
-    int exponent = (half >> 10) & 0x1f;
-    int mantissa = half & 0x3ff;
-    float magnitude = exponent == 0 ? std::ldexp(float(mantissa), -24)
-                      : exponent == 31
-                          ? (mantissa ? NAN : INFINITY)
-                          : std::ldexp(float(mantissa | 0x400), exponent - 25);
-    return (half & 0x8000) ? -magnitude : magnitude;
-  }
+    return f16BitsToFloat(half);
   default: // the bundle loader admits float selectors only
     return NAN;
   }

@@ -202,12 +202,6 @@ static double formatToDouble(uint64_t bits, FloatFormat format) {
   return negative ? -magnitude : magnitude;
 }
 
-static float bitsToFloat(uint32_t bits) {
-  float result;
-  std::memcpy(&result, &bits, sizeof(result));
-  return result;
-}
-
 static uint32_t floatToBits(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof(bits));
@@ -237,12 +231,7 @@ uint16_t floatToF16Bits(float value) {
 }
 
 double bf16BitsToDouble(uint16_t bits) { return formatToDouble(bits, kBF16); }
-float bf16BitsToFloat(uint16_t bits) { return bitsToFloat(uint32_t(bits) << 16); }
 double f16BitsToDouble(uint16_t bits) { return formatToDouble(bits, kF16); }
-float f16BitsToFloat(uint16_t bits) {
-  bool overflow; // exact: every f16 value is a float
-  return bitsToFloat(uint32_t(doubleToFormat(f16BitsToDouble(bits), kF32, overflow)));
-}
 
 //===----------------------------------------------------------------------===//
 // Single elements

@@ -15,6 +15,8 @@
 #ifndef MOERT_WEIGHTS_DTYPE_H
 #define MOERT_WEIGHTS_DTYPE_H
 
+#include "HalfBits.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -91,11 +93,10 @@ uint16_t doubleToF16Bits(double value);
 uint16_t floatToF16Bits(float value);
 
 /// The exact value of bf16 / f16 bits (every bf16 and f16 value is exactly a
-/// float and a double; NaN payloads are kept).
+/// float and a double; NaN payloads are kept). The float forms are in
+/// HalfBits.h.
 double bf16BitsToDouble(uint16_t bits);
-float bf16BitsToFloat(uint16_t bits);
 double f16BitsToDouble(uint16_t bits);
-float f16BitsToFloat(uint16_t bits);
 
 //===----------------------------------------------------------------------===//
 // Single elements

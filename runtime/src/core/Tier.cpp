@@ -97,16 +97,23 @@ int64_t Run::start(const void *source, int64_t bytes) {
   return int64_t(fetches.size());
 }
 
+Run::Fetch *Run::fetchOf(int64_t handle, const char *caller) {
+  if (handle <= 0 || uint64_t(handle) > fetches.size()) {
+    fail(std::string(caller) + ": handle " + std::to_string(handle) +
+         " was never returned by moert_tier_fetch_start in this run");
+    return nullptr;
+  }
+  return &fetches[handle - 1];
+}
+
 void *Run::wait(int64_t handle, int64_t &bytes) {
   bytes = 0;
   if (!failure.empty())
     return nullptr;
-  if (handle <= 0 || uint64_t(handle) > fetches.size()) {
-    fail("moert_tier_fetch_wait: handle " + std::to_string(handle) +
-         " was never returned by moert_tier_fetch_start in this run");
+  Fetch *found = fetchOf(handle, "moert_tier_fetch_wait");
+  if (!found)
     return nullptr;
-  }
-  Fetch &fetch = fetches[handle - 1];
+  Fetch &fetch = *found;
   if (fetch.waited) {
     fail("moert_tier_fetch_wait: fetch " + std::to_string(handle) +
          " is waited twice");
@@ -131,12 +138,10 @@ void *Run::wait(int64_t handle, int64_t &bytes) {
 
 void Run::release(int64_t handle) {
   // Releases go on after a failure: they give memory back.
-  if (handle <= 0 || uint64_t(handle) > fetches.size()) {
-    fail("moert_tier_fetch_release: handle " + std::to_string(handle) +
-         " was never returned by moert_tier_fetch_start in this run");
+  Fetch *found = fetchOf(handle, "moert_tier_fetch_release");
+  if (!found)
     return;
-  }
-  Fetch &fetch = fetches[handle - 1];
+  Fetch &fetch = *found;
   if (fetch.released) {
     fail("moert_tier_fetch_release: fetch " + std::to_string(handle) +
          " is released twice");

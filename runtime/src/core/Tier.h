@@ -106,6 +106,9 @@ private:
     bool waited = false;
     bool released = false;
   };
+  /// Fetch `handle`, or null after failing the run with `caller`'s message
+  /// for a handle this run never returned.
+  Fetch *fetchOf(int64_t handle, const char *caller);
 
   Copier &copier;
   /// fetches[h - 1]: fetch h.

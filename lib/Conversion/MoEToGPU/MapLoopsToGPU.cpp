@@ -251,7 +251,8 @@ public:
     Block &body = launch.getBody().front();
     for (Operation *member : members)
       member->moveBefore(&body, body.end());
-    OpBuilder::atBlockEnd(&body).create<gpu::TerminatorOp>(loc);
+    OpBuilder atEnd = OpBuilder::atBlockEnd(&body);
+    gpu::TerminatorOp::create(atEnd, loc);
     return next;
   }
 

@@ -101,9 +101,8 @@ public:
   WarpRouter(LoweringBuilder &b, RoutingAttr routing, int64_t experts,
              Value lane)
       : b(b), routing(routing), experts(experts),
-        perLane(llvm::divideCeil(experts, kWarpSize)), lane(lane) {
+        perLane(llvm::divideCeil(experts, kWarpSize)) {
     i32 = b.getI32Type();
-    f32 = b.getF32Type();
     laneI32 = arith::IndexCastOp::create(b, i32, lane);
   }
 
@@ -333,8 +332,8 @@ private:
   LoweringBuilder &b;
   RoutingAttr routing;
   int64_t experts, perLane;
-  Value lane, laneI32;
-  Type i32, f32;
+  Value laneI32;
+  Type i32;
 };
 
 struct RouterToWarpKernel : OpRewritePattern<RouterOp> {
@@ -396,26 +395,24 @@ struct RouterToWarpKernel : OpRewritePattern<RouterOp> {
       auto ifToken = scf::IfOp::create(b, inRange, /*withElseRegion=*/false);
       b.setInsertionPointToStart(&ifToken.getThenRegion().front());
       WarpRouter warpRouter(b, routing, experts, lane);
-      SmallVector<Value> expertIds, present, raw;
+      SmallVector<Value> expertIds, present, columns, raw;
       for (int64_t j = 0; j < perLane; ++j) {
         Value id = warpRouter.expertOf(j);
-        Value here = warpRouter.exists(id);
         // Lanes past E read the last expert and ignore it.
         Value at = b.toIndex(arith::MinSIOp::create(
             b, id, warpRouter.i32Constant(experts - 1)));
         expertIds.push_back(id);
-        present.push_back(here);
+        present.push_back(warpRouter.exists(id));
+        columns.push_back(at);
         raw.push_back(b.toF32(memref::LoadOp::create(b, logits, {token, at})));
       }
       SmallVector<Value> scores = warpRouter.scores(raw, present);
       SmallVector<Value> selection = scores;
       if (bias) {
-        for (auto [j, score] : llvm::enumerate(scores)) {
-          Value at = b.toIndex(arith::MinSIOp::create(
-              b, expertIds[j], warpRouter.i32Constant(experts - 1)));
+        for (auto [j, score] : llvm::enumerate(scores))
           selection[j] = arith::AddFOp::create(
-              b, score, b.toF32(memref::LoadOp::create(b, bias, {at})));
-        }
+              b, score,
+              b.toF32(memref::LoadOp::create(b, bias, {columns[j]})));
       }
       if (routing.isGroupLimited())
         selection = warpRouter.maskGroups(selection);

@@ -26,6 +26,8 @@ class TierCache;
 
 namespace moert::cuda {
 
+class TensorMapCache;
+
 /// The kernel names of a session's modules (mgpuModuleGetFunction), so that
 /// a failing launch names its kernel.
 class KernelNames {
@@ -85,6 +87,8 @@ struct CallContext {
   /// unpinned entry, as long as there is one. Null: none (and while the
   /// stream is being captured).
   tier::TierCache *tierCache = nullptr;
+  /// The session's tensor maps in device memory (TensorMapCache.h).
+  TensorMapCache *tensorMaps = nullptr;
 
   /// The first failure ("cuLaunchKernel(k, grid 1x1x1, ...): CUDA_ERROR_...");
   /// empty while there is none.
@@ -92,9 +96,6 @@ struct CallContext {
   /// The kernel launched last, named in failures found by later
   /// synchronizations (asynchronous faults); null before the first launch.
   CUfunction lastLaunch = nullptr;
-  /// Device memory that lives until the end of the current kernel function
-  /// call (tensor maps); the backend frees it after each call.
-  std::vector<CUdeviceptr> callScratch;
 
   bool failed() const { return !failure.empty(); }
   /// The name mgpuModuleGetFunction gave `function`.

@@ -16,6 +16,7 @@
 #include "HostTier.h"
 #include "MemoryPool.h"
 #include "MgpuAbi.h"
+#include "TensorMapCache.h"
 #include "Tier.h"
 #include "TierCache.h"
 #include "moert/bundle_format.h"
@@ -40,6 +41,7 @@ using moert::cuda::CudaDriver;
 using moert::cuda::DeviceMemoryPool;
 using moert::cuda::DeviceScope;
 using moert::cuda::KernelNames;
+using moert::cuda::TensorMapCache;
 
 TEST(CudaTarget, ParsesChipAndArchSpecificSuffix) {
   unsigned sm = 0;
@@ -204,6 +206,26 @@ CudaDriver fakeDriver() {
                                CUstream stream) -> CUresult {
     return allocateFrom(pool, p, bytes, stream);
   };
+  d.memAlloc = [](CUdeviceptr *p, size_t bytes) -> CUresult {
+    seen->calls.push_back("plain alloc " + std::to_string(bytes));
+    *p = seen->nextAllocation;
+    seen->nextAllocation += 0x10000;
+    return CUDA_SUCCESS;
+  };
+  d.memFree = [](CUdeviceptr) -> CUresult {
+    seen->calls.push_back("plain free");
+    return CUDA_SUCCESS;
+  };
+  d.memAllocHost = [](void **p, size_t bytes) -> CUresult {
+    seen->calls.push_back("host alloc " + std::to_string(bytes));
+    *p = std::malloc(bytes);
+    return *p ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+  };
+  d.memFreeHost = [](void *p) -> CUresult {
+    seen->calls.push_back("host free");
+    std::free(p);
+    return CUDA_SUCCESS;
+  };
   d.memFreeAsync = [](CUdeviceptr, CUstream stream) -> CUresult {
     seen->calls.push_back("free");
     seen->freedOn.push_back(streamName(stream));
@@ -256,7 +278,7 @@ CudaDriver fakeDriver() {
     return CUDA_SUCCESS;
   };
   d.tensorMapEncodeTiled =
-      [](CUtensorMap *, CUtensorMapDataType, cuuint32_t rank, void *address,
+      [](CUtensorMap *map, CUtensorMapDataType, cuuint32_t rank, void *address,
          const cuuint64_t *globalDim, const cuuint64_t *globalStrides,
          const cuuint32_t *boxDim, const cuuint32_t *, CUtensorMapInterleave,
          CUtensorMapSwizzle, CUtensorMapL2promotion,
@@ -267,6 +289,11 @@ CudaDriver fakeDriver() {
     std::memcpy(seen->globalStrides, globalStrides,
                 (rank - 1) * sizeof(cuuint64_t));
     std::memcpy(seen->boxDim, boxDim, rank * sizeof(cuuint32_t));
+    // Not the real encoding: its address and box, so that maps differ.
+    uint64_t words[16] = {uint64_t(uintptr_t(address))};
+    for (cuuint32_t i = 0; i < rank; ++i)
+      words[1 + i] = boxDim[i];
+    std::memcpy(map, words, sizeof(words));
     return CUDA_SUCCESS;
   };
   return d;
@@ -281,11 +308,14 @@ protected:
     context.driver = &driver;
     context.stream = kRunStream;
     context.names = &names;
+    tensorMaps = std::make_unique<TensorMapCache>(&driver);
+    context.tensorMaps = tensorMaps.get();
     pool = std::make_unique<DeviceMemoryPool>(&driver, 0);
     context.pool = pool->handle();
     scope = std::make_unique<DeviceScope>(context);
   }
   ~FakeRun() override {
+    tensorMaps.reset();
     scope.reset();
     pool.reset();
     seen = nullptr;
@@ -295,6 +325,7 @@ protected:
   CudaDriver driver;
   KernelNames names;
   CallContext context;
+  std::unique_ptr<TensorMapCache> tensorMaps;
   std::unique_ptr<DeviceMemoryPool> pool;
   std::unique_ptr<DeviceScope> scope;
 };
@@ -812,12 +843,14 @@ TEST_F(FakeRun, TensorMapsListDimensionsInnermostFirst) {
   EXPECT_EQ(state.globalStrides[0], 1024u);
   EXPECT_EQ(state.boxDim[0], 32u);
   EXPECT_EQ(state.boxDim[1], 8u);
-  // The map lives in device memory until the backend frees it after the call.
-  EXPECT_EQ(context.callScratch,
-            std::vector<CUdeviceptr>{CUdeviceptr(0x100000)});
+  // The map went into the session's first slab of maps (device memory that
+  // is not the run's pool), uploaded on the run's stream from page-locked
+  // memory.
+  const std::string slab =
+      std::to_string(TensorMapCache::kMapsPerSlab * sizeof(CUtensorMap));
   EXPECT_EQ(state.calls,
             (std::vector<std::string>{
-                "push", "alloc " + std::to_string(sizeof(CUtensorMap)),
+                "push", "plain alloc " + slab, "host alloc " + slab,
                 "upload " + std::to_string(sizeof(CUtensorMap))}));
 
   EXPECT_EQ(mgpuTensorMapEncodeTiledMemref(6, descriptor, 7, 0, 0, 0, 0, box),
@@ -825,6 +858,80 @@ TEST_F(FakeRun, TensorMapsListDimensionsInnermostFirst) {
   EXPECT_NE(context.failure.find("unsupported rank or data type"),
             std::string::npos)
       << context.failure;
+}
+
+/// Encodes a map of memref<64x256xf32> at `data` with a box of rows x 32.
+void *encodeRows(float *data, int64_t rows) {
+  int64_t descriptor[7] = {0, 0, 0, 64, 256, 256, 1};
+  std::memcpy(&descriptor[0], &data, sizeof(data));
+  std::memcpy(&descriptor[1], &data, sizeof(data));
+  int64_t box[2] = {rows, 32};
+  return mgpuTensorMapEncodeTiledMemref(
+      2, descriptor, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 0, 0, 0, 0, box);
+}
+
+TEST_F(FakeRun, TensorMapsAreUploadedOncePerContent) {
+  float a[4], b[4];
+  void *first = encodeRows(a, 8);
+  state.calls.clear();
+  // The same map again (a later launch or run): no driver call but the
+  // encoding's.
+  EXPECT_EQ(encodeRows(a, 8), first);
+  EXPECT_TRUE(state.calls.empty());
+  // Another tensor or box: a new slot of the same slab, one upload each.
+  void *other = encodeRows(b, 8), *boxed = encodeRows(a, 16);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(other),
+            reinterpret_cast<uintptr_t>(first) + sizeof(CUtensorMap));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(boxed),
+            reinterpret_cast<uintptr_t>(first) + 2 * sizeof(CUtensorMap));
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>(
+                2, "upload " + std::to_string(sizeof(CUtensorMap)))));
+  EXPECT_EQ(tensorMaps->size(), 3u);
+  EXPECT_EQ(tensorMaps->uploads(), 3u);
+  EXPECT_FALSE(context.failed()) << context.failure;
+}
+
+/// Fills the cache's slabs with distinct maps (of `data`, boxes of 1.. rows).
+void fillSlabs(float *data, size_t slabs) {
+  for (size_t i = 0; i < slabs * TensorMapCache::kMapsPerSlab; ++i)
+    encodeRows(data + i % 4, int64_t(1 + i / 4));
+}
+
+TEST_F(FakeRun, FullTensorMapCacheStartsOverAfterSynchronizing) {
+  float data[4];
+  fillSlabs(data, TensorMapCache::kSlabsBeforeReuse);
+  state.calls.clear();
+  void *next = encodeRows(data, 100000);
+  // No new slab: the kernels reading the old maps are waited for, and the
+  // first slot is reused.
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{
+                "sync", "upload " + std::to_string(sizeof(CUtensorMap))}));
+  EXPECT_EQ(next, reinterpret_cast<void *>(0x100000));
+  EXPECT_EQ(tensorMaps->size(), 1u);
+  EXPECT_FALSE(context.failed()) << context.failure;
+}
+
+TEST_F(FakeRun, TensorMapCacheGrowsOnceAGraphMayHoldItsMaps) {
+  float data[4];
+  state.capture = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+  encodeRows(data, 1); // handed out to a graph being captured
+  state.capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  fillSlabs(data, TensorMapCache::kSlabsBeforeReuse);
+  state.calls.clear();
+  encodeRows(data, 100000);
+  // A graph may still read any slot: a new slab, and nothing synchronized.
+  const std::string slab =
+      std::to_string(TensorMapCache::kMapsPerSlab * sizeof(CUtensorMap));
+  EXPECT_EQ(state.calls,
+            (std::vector<std::string>{
+                "plain alloc " + slab, "host alloc " + slab,
+                "upload " + std::to_string(sizeof(CUtensorMap))}));
+  EXPECT_EQ(tensorMaps->size(),
+            TensorMapCache::kSlabsBeforeReuse * TensorMapCache::kMapsPerSlab +
+                1);
+  EXPECT_FALSE(context.failed()) << context.failure;
 }
 
 } // namespace

@@ -16,6 +16,7 @@
 #include "KernelLibrary.h"
 #include "MemoryPool.h"
 #include "MgpuAbi.h"
+#include "TensorMapCache.h"
 
 #include "Comm.h"
 #ifdef MOERT_HAVE_NCCL
@@ -122,6 +123,7 @@ public:
         driver->streamDestroy(copyStream);
       }
       pinned.reset();
+      tensorMaps.reset(); // no kernel reads them: the streams are synchronized
       // Last: every allocation of the session is freed by now (runs free
       // theirs, the tier cache is cleared) and the frees are done (the
       // streams are synchronized); the last session on the device destroys
@@ -146,6 +148,7 @@ public:
     call.names = &names;
     call.account = &account;
     call.tierCache = &tierCache;
+    call.tensorMaps = tensorMaps.get();
     return call;
   }
 
@@ -237,6 +240,9 @@ private:
   /// Where moert_tier_fetch copies run, beside the kernels.
   CUstream copyStream = nullptr;
   std::unique_ptr<cuda::PinnedPool> pinned;
+  /// The TMA descriptors the kernels' launches encoded, uploaded once each.
+  std::unique_ptr<cuda::TensorMapCache> tensorMaps =
+      std::make_unique<cuda::TensorMapCache>(driver);
   cuda::MemoryAccount account;
   /// Fetched host-tier buffers kept in device memory across runs (capacity 0:
   /// off), and the page-locked mirrors of host-tier inputs it reads then.

@@ -171,9 +171,6 @@ moert_status_code_t DeviceMemory::afterCall(const Kernel &,
   if (callEnd && startRecorded)
     endRecorded =
         context.driver->eventRecord(callEnd, context.stream) == CUDA_SUCCESS;
-  for (CUdeviceptr scratch : context.callScratch)
-    context.release(scratch, context.stream);
-  context.callScratch.clear();
   if (!context.failed())
     return MOERT_OK;
   error = context.failure;

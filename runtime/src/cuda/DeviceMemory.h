@@ -57,9 +57,10 @@ public:
   moert_status_code_t copyStrided(const void *base, const TensorType &type,
                                   const int64_t *strides, void *dense,
                                   std::string &error) override;
-  /// Frees the call's scratch memory (tensor maps) and reports the first
-  /// failing driver call of the kernel's host code.
+  /// Records the start event before the first call.
   void beforeCall(const Kernel &kernel) override;
+  /// Records the end event and reports the first failing driver call of the
+  /// kernel's host code.
   moert_status_code_t afterCall(const Kernel &kernel,
                                 std::string &error) override;
   /// Events around the kernel calls of a timed run: `start` is recorded

@@ -18,6 +18,7 @@
 
 #include "MgpuAbi.h"
 #include "CallContext.h"
+#include "TensorMapCache.h"
 
 #include <atomic>
 #include <cinttypes>
@@ -445,9 +446,9 @@ MOERT_MGPU_API void mgpuSetDefaultDevice(int32_t device) {
 
 /// Encodes a tiled CUtensorMap for the memref `rankedDescriptor` (MLIR's
 /// {allocated, aligned, offset, sizes[rank], strides[rank]}, innermost
-/// dimension last) with boxes of `boxDimensions` (same order), copies it to
-/// device memory and returns that device pointer, valid until the kernel
-/// function's call returns (the backend frees it then).
+/// dimension last) with boxes of `boxDimensions` (same order) and returns
+/// its device copy: the session's TensorMapCache holds each distinct map once,
+/// for the session's life (TensorMapCache.h).
 MOERT_MGPU_API void *
 mgpuTensorMapEncodeTiledMemref(int64_t tensorRank, void *rankedDescriptor,
                                int32_t dataType, int32_t interleave,
@@ -486,7 +487,9 @@ mgpuTensorMapEncodeTiledMemref(int64_t tensorRank, void *rankedDescriptor,
   }
   for (size_t i = 0; i + 1 < rank; ++i)
     globalStrides[i] = cuuint64_t(strides[rank - 2 - i]) * elementSize;
+  // Zeroed: the cache compares maps by all their bytes.
   CUtensorMap map;
+  std::memset(&map, 0, sizeof(map));
   if (!context->check(context->driver->tensorMapEncodeTiled(
                           &map, CUtensorMapDataType(dataType), cuuint32_t(rank),
                           address, globalDim, globalStrides, boxDim,
@@ -496,16 +499,16 @@ mgpuTensorMapEncodeTiledMemref(int64_t tensorRank, void *rankedDescriptor,
                           CUtensorMapFloatOOBfill(oobFill)),
                       call))
     return nullptr;
-  // A copy from pageable memory returns once the bytes are staged, so `map`
-  // may go out of scope.
-  CUdeviceptr device = 0;
-  if (!context->check(context->allocate(device, sizeof(map), context->stream),
-                      std::string(context->allocateName()) + "(tensor map)"))
+  if (!context->tensorMaps) {
+    context->fail(call + ": this run has no tensor map cache");
     return nullptr;
-  context->callScratch.push_back(device);
-  if (!context->check(context->driver->memcpyHtoDAsync(
-                          device, &map, sizeof(map), context->stream),
-                      "cuMemcpyHtoDAsync(tensor map)"))
+  }
+  CUdeviceptr device = 0;
+  std::string failedCall;
+  CUresult found = context->tensorMaps->find(
+      map, context->stream, context->capturing(context->stream), device,
+      failedCall);
+  if (!context->check(found, failedCall))
     return nullptr;
   return reinterpret_cast<void *>(device);
 }

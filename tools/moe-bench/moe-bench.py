@@ -194,7 +194,9 @@ def grouped(x):
     flat = idx.flatten()
     order = flat.argsort(stable=True)
     tok = order // K
-    offs = torch.bincount(flat, minlength=E).cumsum(0).to(torch.int32)
+    # Counts by scatter_add, not bincount (which reads its maximum back to the
+    # host): no synchronization, so the layer can be captured into a graph.
+    offs = flat.new_zeros(E).scatter_add_(0, flat, torch.ones_like(flat)).cumsum(0).to(torch.int32)
     gu = torch._grouped_mm(x[tok], w13, offs=offs)
     h = torch.nn.functional.silu(gu[:, :F]) * gu[:, F:]
     y = torch._grouped_mm(h, w2t, offs=offs)
@@ -214,13 +216,71 @@ def timed(fn):
             end.synchronize()
             times.append(start.elapsed_time(end))
     return statistics.median(times)
+def replayed(fn):
+    """fn captured into a CUDA graph (as serving engines run decode steps),
+    timed by replays: the launches cost the host nothing."""
+    with torch.no_grad():
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up off the default stream
+            fn(x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn(x)
+        graph.replay()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(repeat):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+    return statistics.median(times)
+def attempt(key, measure):
+    try:
+        result[key] = measure()
+    except Exception as error:  # e.g. _grouped_mm wants bf16 and aligned shapes
+        result[key] = None
+        result[key + "_why"] = str(error).strip().splitlines()[0][:100] if str(error).strip() else type(error).__name__
 result = {"device": torch.cuda.get_device_name(), "eager": timed(eager)}
-try:
-    result["grouped"] = timed(grouped)
+attempt("grouped", lambda: timed(grouped))
+if result["grouped"] is not None:
     result["grouped_error"] = (grouped(x) - eager(x)).abs().max().item()
-except Exception as error:  # _grouped_mm wants bf16 and aligned shapes
-    result["grouped"] = None
-    result["grouped_why"] = str(error).splitlines()[0][:80]
+    attempt("grouped_graph", lambda: replayed(grouped))
+# Ours on the same tensors, through the runtime's Python bindings as a serving
+# engine embeds it: device tensors in place, torch's current stream, and
+# captured into a graph like the PyTorch layer above.
+bundle_path, library_path, python_dir = (sys.argv[9:12] + ["", "", ""])[:3]
+if bundle_path and library_path:
+    def open_session():
+        sys.path.insert(0, python_dir)
+        import moert
+        bundle = moert.Bundle.from_file(moert.Library(library_path), bundle_path)
+        return moert.Session(bundle, "cuda")
+    session = None
+    try:
+        session = open_session()
+    except Exception as error:
+        result["ours_why"] = str(error).strip().splitlines()[0][:100]
+    if session is not None:
+        ins = [x, router] + ([bias] if routing == "deepseek_v3" else []) + [w1, w3, w2]
+        y = torch.empty_like(x)
+        def ours(x):
+            session.set_stream(torch.cuda.current_stream().cuda_stream)
+            session.run(0, ins, [y])
+            return y
+        attempt("ours", lambda: timed(ours))
+        if result["ours"] is not None:
+            with torch.no_grad():
+                reference = eager(x).float()
+                difference = (ours(x).float() - reference).abs()
+            result["ours_error"] = difference.max().item()
+            result["ours_error_mean"] = difference.mean().item()
+            result["reference_mean"] = reference.abs().mean().item()
+            attempt("ours_graph", lambda: replayed(ours))
 # Device-to-device copy bandwidth (bytes read + written), the HBM ceiling.
 src = torch.empty(1 << 30, dtype=torch.uint8, device=dev).random_()
 dst = torch.empty_like(src)
@@ -236,10 +296,13 @@ print(json.dumps(result))
 '''
 
 
-def time_torch_cuda(python, shape, dtype, repeat):
+def time_torch_cuda(python, shape, dtype, repeat, bundle="", moert=("", "")):
+    """The PyTorch peer, and with `bundle` and `moert` (libmoert.so, the
+    directory of the `moert` Python package) ours through the bindings, on the
+    same tensors in the same process."""
     t, h, f, e, k, routing = shape
     run = subprocess.run([python, "-c", TORCH_CUDA_LAYER, str(t), str(h), str(f), str(e), str(k), routing,
-                          dtype, str(repeat)], capture_output=True, text=True)
+                          dtype, str(repeat), bundle, *moert], capture_output=True, text=True)
     if run.returncode:
         return {"error": run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed"}
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -278,41 +341,76 @@ def bench_cuda(args, tools):
     if plan:
         single = {name: path for name, path in bundles.items() if os.path.exists(path)}
         return bench_cuda_ranks(args, tools, names, dtype, sharded, single)
+    moert = moert_bindings(args)
     print(f"moe-bench --target cuda: DESIGN §10 shapes (T/{args.scale_tokens}, H and F/{args.scale_width}); "
           f"{dtype}; CUDA events, median of {args.repeat} after a warm-up")
-    header = (f"{'config':24} {'T':>5} {'H':>5} {'F':>5} {'E':>4} {'K':>2} | {'ours ms':>9} {'TFLOP/s':>7} "
-              f"{'HBM%':>5} | {'eager ms':>9} {'TFLOP/s':>7} | {'grouped ms':>10} {'TFLOP/s':>7} {'HBM%':>5} | "
-              f"{'best/ours':>9}")
+    print("launched: each kernel launched by the host (ours: moe-run); graph: the whole layer captured into a "
+          "CUDA graph and replayed (ours: through the Python bindings on torch's tensors)")
+    header = (f"{'config':24} {'T':>5} {'H':>5} {'F':>5} {'E':>4} {'K':>2} | {'ours ms':>8} {'TFLOP/s':>7} "
+              f"{'HBM%':>5} | {'eager ms':>8} {'grouped':>8} {'TFLOP/s':>7} {'HBM%':>5} | {'best/ours':>9} || "
+              f"{'ours gr.':>8} {'TFLOP/s':>7} {'HBM%':>5} | {'grouped gr.':>11} {'HBM%':>5} | {'gr./ours':>8}")
     print(header)
     print("-" * len(header))
     gpu = None
+    notes = []
     for name in names:
         shape = scaled(CONFIGS[name], args.scale_tokens, args.scale_width)
         t, h, f, e, k, _ = shape
         flops = 2.0 * t * k * 3 * h * f
         ours = time_ours(tools, bundles[name], args.repeat, device="cuda")
-        peer = time_torch_cuda(args.python, shape, dtype, args.repeat)
+        peer = time_torch_cuda(args.python, shape, dtype, args.repeat, bundles[name] if moert else "",
+                               moert or ("", ""))
         gpu = peer.get("device", gpu)
         decode = "decode" in name
-        def rate(ms):
-            return f"{flops / (ms * 1e-3) / 1e12:7.2f}" if ms else f"{'n/a':>7}"
-        def hbm(ms):
-            if not decode or not ms or not peer.get("copy_gbps"):
+        def ms(value, width):
+            return f"{value:{width}.3f}" if value else f"{'n/a':>{width}}"
+        def rate(value):
+            return f"{flops / (value * 1e-3) / 1e12:7.2f}" if value else f"{'n/a':>7}"
+        def hbm(value):
+            if not decode or not value or not peer.get("copy_gbps"):
                 return f"{'':>5}"
-            return f"{100 * hit_bytes(t, h, f, e, k, dtype) / (ms * 1e-3) / (peer['copy_gbps'] * 1e9):5.1f}"
+            return f"{100 * hit_bytes(t, h, f, e, k, dtype) / (value * 1e-3) / (peer['copy_gbps'] * 1e9):5.1f}"
+        def ratio(peers, value):
+            best = min((v for v in peers if v), default=None)
+            return f"{best / value:9.3f}" if best and value else f"{'n/a':>9}"
         eager_ms, grouped_ms = peer.get("eager"), peer.get("grouped")
-        best = min(v for v in (eager_ms, grouped_ms) if v) if (eager_ms or grouped_ms) else None
-        line = (f"{name:24} {t:5d} {h:5d} {f:5d} {e:4d} {k:2d} | {ours:9.3f} {rate(ours)} {hbm(ours)} | "
-                f"{(eager_ms or float('nan')):9.3f} {rate(eager_ms)} | {(grouped_ms or float('nan')):10.3f} "
-                f"{rate(grouped_ms)} {hbm(grouped_ms)} | {(best / ours if best else float('nan')):9.3f}")
+        graph_ms, grouped_graph_ms = peer.get("ours_graph"), peer.get("grouped_graph")
+        line = (f"{name:24} {t:5d} {h:5d} {f:5d} {e:4d} {k:2d} | {ms(ours, 8)} {rate(ours)} {hbm(ours)} | "
+                f"{ms(eager_ms, 8)} {ms(grouped_ms, 8)} {rate(grouped_ms)} {hbm(grouped_ms)} | "
+                f"{ratio((eager_ms, grouped_ms), ours)} || {ms(graph_ms, 8)} {rate(graph_ms)} {hbm(graph_ms)} | "
+                f"{ms(grouped_graph_ms, 11)} {hbm(grouped_graph_ms)} | {ratio((grouped_graph_ms,), graph_ms)[1:]}")
         print(line)
         if "error" in peer:
             print(f"  torch: {peer['error']}")
-        if peer.get("grouped_why"):
-            print(f"  torch._grouped_mm: {peer['grouped_why']}")
+        for key, what in (("grouped_why", "torch._grouped_mm"), ("grouped_graph_why", "torch._grouped_mm graph"),
+                          ("ours_why", "ours (bindings)"), ("ours_graph_why", "ours graph")):
+            if peer.get(key):
+                print(f"  {what}: {peer[key]}")
+        if peer.get("ours") is not None:
+            notes.append(f"{name}: ours through the bindings {peer['ours']:.3f} ms launched; |ours - eager| "
+                         f"max {peer['ours_error']:.3g}, mean {peer['ours_error_mean']:.3g} "
+                         f"(mean |eager| {peer['reference_mean']:.3g})")
+    for note in notes:
+        print(note)
     if gpu:
         print(f"GPU: {gpu}; HBM% = bytes of the experts hit / time / measured copy bandwidth")
     return 0
+
+
+def moert_bindings(args):
+    """(libmoert.so, directory of the `moert` package) for timing ours in the
+    PyTorch process, or None (with a note) where either is missing."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    library = args.moert_library or os.environ.get("MOERT_LIBRARY") or os.path.join(here, "..", "lib", "libmoert.so")
+    candidates = [args.moert_python] if args.moert_python else [os.path.join(here, "..", "lib", "python"),
+                                                                 os.path.join(here, "..", "..", "python")]
+    python_dir = next((d for d in candidates if d and os.path.isfile(os.path.join(d, "moert", "__init__.py"))), None)
+    if not os.path.isfile(library) or not python_dir:
+        print(f"moe-bench: note: no graph timing of ours (libmoert.so at {library}: "
+              f"{'found' if os.path.isfile(library) else 'missing'}; the moert package: "
+              f"{python_dir or 'missing'}); pass --moert-library and --moert-python")
+        return None
+    return (os.path.abspath(library), os.path.abspath(python_dir))
 
 
 # The torch.distributed peer of the all-to-alls: each rank replays, with
@@ -475,6 +573,12 @@ def main():
     parser.add_argument("--compile-only", action="store_true", help="cuda: only write the bundles")
     parser.add_argument("--run-only", action="store_true",
                         help="cuda: only run bundles found in --bundle-dir (the GPU machine has no MLIR)")
+    parser.add_argument("--moert-library", default=None,
+                        help="cuda: libmoert.so for timing ours in the PyTorch process, also captured into a "
+                             "CUDA graph (default: $MOERT_LIBRARY, else ../lib/libmoert.so beside moe-bench)")
+    parser.add_argument("--moert-python", default=None,
+                        help="cuda: the directory holding the `moert` Python package (default: ../lib/python "
+                             "or ../../python beside moe-bench)")
     parser.add_argument("--ranks", type=int, default=1,
                         help="cuda: shard each layer over this many GPUs, one process each (moe-shard), "
                              "and report its all-to-all bandwidth beside torch.distributed's")

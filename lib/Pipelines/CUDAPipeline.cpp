@@ -46,10 +46,12 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   decompose.expandChains = true;
   pm.addPass(createMoEDecompose(decompose));
   pm.addPass(createCanonicalizerPass());
-  // Routers first: their warp kernels replace the loop form the next pass
-  // would give them.
+  // Routers and combines first: their kernels replace the forms the next
+  // pass would give them.
   if (options.warpRouter)
     pm.addNestedPass<func::FuncOp>(createConvertMoERouterToGPU());
+  if (options.vectorCombine)
+    pm.addNestedPass<func::FuncOp>(createConvertMoECombineToGPU());
   ConvertMoEToParallelLinalgOptions forms;
   forms.tensorCores = options.tensorCores;
   pm.addPass(createConvertMoEToParallelLinalg(forms));
@@ -176,6 +178,11 @@ struct CUDAPipelineTextOptions
       llvm::cl::desc("Run routers (scoring and top-k) as one-warp-per-token "
                      "kernels (false: one thread per token)"),
       llvm::cl::init(true)};
+  Option<bool> vectorCombine{
+      *this, "vector-combine",
+      llvm::cl::desc("Run combines as kernels of 16-byte row accesses "
+                     "(false: one element per thread)"),
+      llvm::cl::init(true)};
   Option<bool> lowerToLLVM{
       *this, "lower-to-llvm",
       llvm::cl::desc("Lower to the LLVM dialect with a fatbin (false: stop at "
@@ -199,6 +206,7 @@ void mlir::moe::registerCUDAPipeline() {
         options.tensorCores = text.tensorCores;
         options.multiprocessors = text.multiprocessors;
         options.warpRouter = text.warpRouter;
+        options.vectorCombine = text.vectorCombine;
         options.toolkitPath = text.toolkitPath;
         buildCUDAPipeline(pm, options);
       });

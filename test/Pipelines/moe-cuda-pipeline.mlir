@@ -1,6 +1,7 @@
 // RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false})' | FileCheck %s --check-prefix=GPU
 // RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false},gpu-kernel-outlining,gpu.module(convert-gpu-to-nvvm))' | FileCheck %s --check-prefix=NVVM
 // RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false warp-router=false})' | FileCheck %s --check-prefix=LOOP
+// RUN: moe-opt %s --pass-pipeline='builtin.module(moe-cuda-pipeline{lower-to-llvm=false vector-combine=false})' | FileCheck %s --check-prefix=ELEMENTS
 
 // Every op of the moe dialect becomes gpu.launch kernels with static grids
 // over device buffers (gpu.alloc), freed before the return; the host keeps
@@ -124,6 +125,27 @@ func.func @null_experts(%x: tensor<4x16xf32>, %idx: tensor<4x2xi32>, %w: tensor<
 func.func @shared_experts(%x: tensor<4x16xf32>, %g: tensor<16x32xf32>, %u: tensor<16x32xf32>, %d: tensor<32x16xf32>, %sg: tensor<16xf32>) -> tensor<4x16xf32> {
   %s = moe.shared_experts %x gate %g up %u down %d sigmoid_gate %sg activation silu layout in_out : (tensor<4x16xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<32x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
   return %s : tensor<4x16xf32>
+}
+
+// A combine of rows an expert op made (aligned: the run allocates them) is a
+// kernel of 16-byte accesses (convert-moe-combine-to-gpu): 8 bf16 a thread,
+// 16 tokens x 2 vectors = 32 threads, loads and stores of 128 bits in NVVM.
+// GPU-LABEL: func.func @vector_combine
+// GPU: gpu.launch blocks({{.*}}) in ({{.*}} = %c1, {{.*}}) threads({{.*}}) in ({{.*}} = %c256,
+// GPU: vector.load %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<32x16xbf16>, vector<8xbf16>
+// GPU: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<16x16xbf16>, vector<8xbf16>
+// GPU: return
+// NVVM-LABEL: gpu.module @vector_combine_kernel
+// NVVM: llvm.load %{{.*}} {alignment = 16 : i64} : !llvm.ptr -> vector<8xbf16>
+// NVVM: llvm.store %{{.*}}, %{{.*}} {alignment = 16 : i64} : vector<8xbf16>, !llvm.ptr
+// Without vector-combine, one element a thread.
+// ELEMENTS-LABEL: func.func @vector_combine
+// ELEMENTS-NOT: vector.load
+// ELEMENTS: return
+func.func @vector_combine(%rows: tensor<32x16xbf16>, %offsets: tensor<5xi32>, %g: tensor<4x32x16xbf16>, %u: tensor<4x32x16xbf16>, %d: tensor<4x16x32xbf16>, %sources: tensor<32xi32>, %w: tensor<16x2xf32>) -> tensor<16x16xbf16> {
+  %y = moe.experts %rows, %offsets gate %g up %u down %d activation silu layout out_in : (tensor<32x16xbf16>, tensor<5xi32>, tensor<4x32x16xbf16>, tensor<4x32x16xbf16>, tensor<4x16x32xbf16>) -> tensor<32x16xbf16>
+  %out = moe.combine %y, %sources, %w : tensor<32x16xbf16>, tensor<32xi32>, tensor<16x2xf32> -> tensor<16x16xbf16>
+  return %out : tensor<16x16xbf16>
 }
 
 // One token: the token loops fold away, and the router's sequential code

@@ -155,6 +155,45 @@ def ConvertMoERouterToGPU : Pass<"convert-moe-router-to-gpu",
   ];
 }
 
+def ConvertMoECombineToGPU : Pass<"convert-moe-combine-to-gpu",
+                                   "::mlir::func::FuncOp"> {
+  let summary = "Lowers moe.combine to a GPU kernel of 16-byte row accesses";
+  let description = [{
+    Each `moe.combine` at a function's top level becomes, on tensors, the
+    slot rows of the parallel form (the row of each slot t·K+k, the inverse
+    of `sources`) and one `gpu.launch` in which a thread owns 16 bytes of a
+    token's result row: for each slot in order it loads 16 bytes of the
+    slot's expert row (`vector.load` aligned to 16: one 128-bit load), scales
+    them by the slot's weight and adds in f32, then stores 16 bytes. The
+    kernel reads `bufferization.to_buffer read_only` of its operands and
+    writes a `memref.alloc` that `bufferization.to_tensor restrict writable`
+    returns, as `convert-moe-router-to-gpu` does.
+
+    The parallel form's numerics: f32 accumulation in slot order, and a slot
+    without a row adds nothing.
+
+    A combine the kernel does not take keeps its op (and then the parallel
+    form of `convert-moe-to-parallel-linalg`): inside a loop, dynamic shapes,
+    elements of other than 16 or 32 bits, rows that are not whole 16-byte
+    vectors, a result type other than the rows', or rows that are not the
+    result of a moe op (a run's own allocation, whose base is aligned).
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads a block, a multiple of 32 from 32 to 1024">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 def ConvertGroupedMatmulToLinalg : Pass<"convert-grouped-matmul-to-linalg"> {
   let summary = "Lowers moe.grouped_matmul on tensors to a loop over experts "
                 "of linalg matmuls (the tensor-core forms' numerics on the CPU)";

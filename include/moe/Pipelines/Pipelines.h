@@ -64,6 +64,10 @@ struct CUDAPipelineOptions {
   /// (convert-moe-router-to-gpu); false keeps their one-thread-per-token
   /// loop form.
   bool warpRouter = true;
+  /// Combines run as kernels of 16-byte row accesses
+  /// (convert-moe-combine-to-gpu); false keeps their element-per-thread
+  /// parallel form.
+  bool vectorCombine = true;
 };
 
 /// The CUDA pipeline (`moe-cuda-pipeline`): moe ops -> data-parallel

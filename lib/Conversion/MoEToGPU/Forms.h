@@ -7,6 +7,8 @@
 
 namespace mlir::moe {
 
+class LoweringBuilder;
+
 /// The data-parallel forms win over the CPU lowerings of the same ops, which
 /// the pass also adds (for the ops whose CPU form is already parallel).
 constexpr unsigned kParallelFormBenefit = 2;
@@ -23,6 +25,12 @@ void populateGroupedMatmulPatterns(RewritePatternSet &patterns);
 void populateRouterLogitsGroupedMatmulPatterns(RewritePatternSet &patterns);
 /// moe.dispatch and moe.combine.
 void populateRoutingParallelFormPatterns(RewritePatternSet &patterns);
+
+/// moe.combine's first step on tensors: the row of `outputs` that holds each
+/// slot t·K+k of `weights` [T, K] (the inverse of `sources`), -1 where none
+/// does; one independent write per row.
+Value combineSlotRows(LoweringBuilder &b, Value outputs, Value sources,
+                      Value weights);
 
 } // namespace mlir::moe
 

@@ -27,6 +27,33 @@
 using namespace mlir;
 using namespace mlir::moe;
 
+Value mlir::moe::combineSlotRows(LoweringBuilder &b, Value outputs,
+                                 Value sources, Value weights) {
+  Value zero = b.index(0);
+  // -1: dropped or unrouted; sources are distinct, so rows write distinct
+  // slots.
+  auto weightsType = cast<RankedTensorType>(weights.getType());
+  SmallVector<OpFoldResult> perSlot = {
+      weightsType.hasStaticShape()
+          ? OpFoldResult(b.getIndexAttr(weightsType.getDimSize(0) *
+                                        weightsType.getDimSize(1)))
+          : OpFoldResult(arith::MulIOp::create(b, b.dim(weights, 0),
+                                               b.dim(weights, 1))
+                             .getResult())};
+  Value slotRows = b.filled(perSlot, b.getIndexType(), -1.0);
+  return b.independentForLoop(zero, b.dim(outputs, 0), {slotRows},
+      [&](LoweringBuilder &b, Value r, ValueRange acc) -> SmallVector<Value> {
+        Value source = b.toIndex(b.extract(sources, {r}));
+        Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                           source, zero);
+        return b.ifElse(used,
+            [&](LoweringBuilder &b) -> SmallVector<Value> {
+              return {b.insert(r, acc[0], {source})};
+            },
+            [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
+      })[0];
+}
+
 namespace {
 
 struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
@@ -257,26 +284,8 @@ struct CombineToParallelForm : OpRewritePattern<CombineOp> {
     Value zero = b.index(0);
     Value numTokens = b.dim(weights, 0), topK = b.dim(weights, 1);
 
-    // 1. Row of each slot (-1: dropped or unrouted); sources are distinct, so
-    // rows write distinct slots.
-    auto weightsType = cast<RankedTensorType>(weights.getType());
-    SmallVector<OpFoldResult> perSlot = {
-        weightsType.hasStaticShape()
-            ? OpFoldResult(b.getIndexAttr(weightsType.getDimSize(0) *
-                                          weightsType.getDimSize(1)))
-            : OpFoldResult(arith::MulIOp::create(b, numTokens, topK).getResult())};
-    Value slotRows = b.filled(perSlot, b.getIndexType(), -1.0);
-    slotRows = b.independentForLoop(zero, b.dim(outputs, 0), {slotRows},
-        [&](LoweringBuilder &b, Value r, ValueRange acc) -> SmallVector<Value> {
-          Value source = b.toIndex(b.extract(sources, {r}));
-          Value used = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                             source, zero);
-          return b.ifElse(used,
-              [&](LoweringBuilder &b) -> SmallVector<Value> {
-                return {b.insert(r, acc[0], {source})};
-              },
-              [&](LoweringBuilder &) -> SmallVector<Value> { return {acc[0]}; });
-        })[0];
+    // 1. Row of each slot.
+    Value slotRows = combineSlotRows(b, outputs, sources, weights);
 
     // 2. Weighted sum per element.
     SmallVector<Value> dynamic;

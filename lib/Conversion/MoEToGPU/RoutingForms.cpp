@@ -8,10 +8,11 @@
 //      on the CPU),
 //   4. rows[r, :] = tokens[sources[r] / K, :], every element on its own.
 // Without a capacity and with static sizes, steps 1 and 3 work on chunks of
-// slots (chunkSlotsFor): one independent count per (expert, chunk), each
-// expert's chunk starts by a scan over its chunks, and one independent
-// writer per (expert, chunk). With E threads alone, each walked all T*K
-// slots (65536 for Qwen3 prefill) and the dispatch was latency bound.
+// slots of 64: one independent count per (expert, chunk), each expert's
+// chunk starts by a scan over its chunks in two levels (groups of about
+// sqrt(chunks) chunks), and one independent writer per (expert, chunk).
+// With E threads alone, each walked all T*K slots (65536 for Qwen3 prefill)
+// and the dispatch was latency bound.
 // moe.combine, GPU form:
 //   1. the row of each slot (the inverse of `sources`), rows independent,
 //   2. out[t, h] = Σ_k w[t, k]·outputs[row(t, k), h] in f32, every element on
@@ -145,19 +146,13 @@ struct DispatchToParallelForm : OpRewritePattern<DispatchOp> {
   }
 
 private:
-  /// Slots per chunk of the chunked form for `numSlots` slots. A count or
-  /// writer thread walks one chunk, and the scan thread of an expert walks
-  /// all its chunks, both as chains of dependent loads: the longer walk sets
-  /// the time, so the two are balanced at about sqrt(numSlots) (a power of
-  /// two, at least 64). Measured on an H200 with 64-slot chunks, Qwen3
-  /// prefill (65536 slots, 1024 chunks) spent 620 us in the two per-expert
-  /// scans and 75 us in the per-chunk counts.
-  static int64_t chunkSlotsFor(int64_t numSlots) {
-    int64_t chunk = 64;
-    while (chunk * chunk < numSlots)
-      chunk *= 2;
-    return chunk;
-  }
+  /// Slots per chunk of the chunked form. A count or writer thread walks one
+  /// chunk as a chain of dependent loads; an expert's chunk counts are
+  /// scanned in two levels of about sqrt(chunks) steps each, so the chunks
+  /// can be short. Measured on an H200, Qwen3 prefill (65536 slots): one
+  /// per-expert walk over all chunks of 256 slots took 47-66 us a kernel
+  /// and the count and writer kernels 58-62 us each.
+  static constexpr int64_t kChunkSlots = 64;
 
   /// Steps 1-4 over chunks of slots (no capacity, static sizes): every routed
   /// slot gets a row, in (token, slot) order within its expert.
@@ -170,12 +165,18 @@ private:
     int64_t numExpertsValue = op.getNumExperts();
     int64_t topKValue = indicesType.getDimSize(1);
     int64_t numSlots = indicesType.getDimSize(0) * topKValue;
-    int64_t chunkSlotsValue = chunkSlotsFor(numSlots);
     int64_t numChunks =
-        std::max<int64_t>(1, llvm::divideCeil(numSlots, chunkSlotsValue));
+        std::max<int64_t>(1, llvm::divideCeil(numSlots, kChunkSlots));
+    // Groups of chunks for the two-level scan: about sqrt(chunks) of them.
+    int64_t numGroups = 1;
+    while (numGroups * numGroups < numChunks)
+      ++numGroups;
+    int64_t groupChunksValue = llvm::divideCeil(numChunks, numGroups);
+    numGroups = llvm::divideCeil(numChunks, groupChunksValue);
     Value zero = b.index(0), one = b.index(1);
-    Value topK = b.index(topKValue), chunkSlots = b.index(chunkSlotsValue);
+    Value topK = b.index(topKValue), chunkSlots = b.index(kChunkSlots);
     Value lastSlot = b.index(numSlots), chunks = b.index(numChunks);
+    Value groups = b.index(numGroups), groupChunks = b.index(groupChunksValue);
     Type indexType = b.getIndexType();
 
     // Walks the slots of chunk `c` in order.
@@ -193,8 +194,18 @@ private:
             return body(b, t, k, acc);
           });
     };
+    // Walks the chunks of group `g` in order.
+    auto forEachChunkOfGroup = [&](LoweringBuilder &b, Value g, ValueRange state,
+                                   function_ref<SmallVector<Value>(
+                                       LoweringBuilder &, Value, ValueRange)>
+                                       body) {
+      Value begin = arith::MulIOp::create(b, g, groupChunks);
+      Value end = arith::MinUIOp::create(
+          b, arith::AddIOp::create(b, begin, groupChunks), chunks);
+      return b.forLoop(begin, end, state, body);
+    };
 
-    // 1. Slots of each (expert, chunk), then of each expert.
+    // 1. Slots of each (expert, chunk).
     auto perChunk =
         RankedTensorType::get({numExpertsValue, numChunks}, indexType);
     Value chunkCounts = b.generate(perChunk, {},
@@ -207,29 +218,48 @@ private:
                     b, acc[0], arith::SelectOp::create(b, mine, one, zero))};
               })[0];
         });
-    auto perExpert = RankedTensorType::get({numExpertsValue}, indexType);
-    Value counts = b.generate(perExpert, {},
+
+    // 2. Each expert's chunk counts scanned in two levels: slots of each
+    // (expert, group of chunks); per expert, its slots and the start of
+    // each group within its rows; per (expert, group), the start of each
+    // chunk within the expert's rows.
+    auto perGroup =
+        RankedTensorType::get({numExpertsValue, numGroups}, indexType);
+    Value groupCounts = b.generate(perGroup, {},
         [&](LoweringBuilder &b, ValueRange at) -> Value {
-          return b.forLoop(zero, chunks, {zero},
+          return forEachChunkOfGroup(b, at[1], {zero},
               [&](LoweringBuilder &b, Value c, ValueRange acc)
                   -> SmallVector<Value> {
                 return {arith::AddIOp::create(
                     b, acc[0], b.extract(chunkCounts, {at[0], c}))};
               })[0];
         });
-
-    // 2. Offsets, and the first row of each (expert, chunk).
-    std::pair<Value, Value> kept = slots.keptOffsets(
-        b, counts, Value(), op.getOffsets().getType().getElementType(),
-        numExpertsValue);
-    Value offsets = kept.first, firstRows = kept.second;
-    Value chunkStarts = b.filled(perChunk, {}, 0.0);
-    chunkStarts = b.independentForLoop(zero, b.index(numExpertsValue),
-        {chunkStarts},
+    auto perExpert = RankedTensorType::get({numExpertsValue}, indexType);
+    SmallVector<Value> scanned = b.independentForLoop(
+        zero, b.index(numExpertsValue),
+        {b.filled(perExpert, {}, 0.0), b.filled(perGroup, {}, 0.0)},
         [&](LoweringBuilder &b, Value expert, ValueRange acc)
             -> SmallVector<Value> {
-          Value first = b.extract(firstRows, {expert});
-          return {b.forLoop(zero, chunks, {acc[0], first},
+          SmallVector<Value> walked = b.forLoop(zero, groups, {acc[1], zero},
+              [&](LoweringBuilder &b, Value g, ValueRange state)
+                  -> SmallVector<Value> {
+                Value written = b.insert(state[1], state[0], {expert, g});
+                return {written,
+                        arith::AddIOp::create(
+                            b, state[1], b.extract(groupCounts, {expert, g}))};
+              });
+          return {b.insert(walked[1], acc[0], {expert}), walked[0]};
+        });
+    Value counts = scanned[0], groupStarts = scanned[1];
+    Value pairs = b.index(numExpertsValue * numGroups);
+    Value chunkStarts = b.independentForLoop(zero, pairs,
+        {b.filled(perChunk, {}, 0.0)},
+        [&](LoweringBuilder &b, Value pair, ValueRange acc)
+            -> SmallVector<Value> {
+          Value expert = arith::DivUIOp::create(b, pair, groups);
+          Value g = arith::RemUIOp::create(b, pair, groups);
+          Value start = b.extract(groupStarts, {expert, g});
+          return {forEachChunkOfGroup(b, g, {acc[0], start},
               [&](LoweringBuilder &b, Value c, ValueRange state)
                   -> SmallVector<Value> {
                 Value written = b.insert(state[1], state[0], {expert, c});
@@ -239,16 +269,24 @@ private:
               })[0]};
         })[0];
 
-    // 3. Each (expert, chunk) writes its slots to its rows of `sources`.
+    // 3. Offsets, and the first row of each expert.
+    std::pair<Value, Value> kept = slots.keptOffsets(
+        b, counts, Value(), op.getOffsets().getType().getElementType(),
+        numExpertsValue);
+    Value offsets = kept.first, firstRows = kept.second;
+
+    // 4. Each (expert, chunk) writes its slots to its rows of `sources`.
     Type sourceElement = sourcesType.getElementType();
     Value sources = b.filled(sourcesType, {}, -1.0);
-    Value pairs = b.index(numExpertsValue * numChunks);
-    sources = b.independentForLoop(zero, pairs, {sources},
+    Value writers = b.index(numExpertsValue * numChunks);
+    sources = b.independentForLoop(zero, writers, {sources},
         [&](LoweringBuilder &b, Value pair, ValueRange acc)
             -> SmallVector<Value> {
           Value expert = arith::DivUIOp::create(b, pair, chunks);
           Value c = arith::RemUIOp::create(b, pair, chunks);
-          Value start = b.extract(chunkStarts, {expert, c});
+          Value start = arith::AddIOp::create(
+              b, b.extract(firstRows, {expert}),
+              b.extract(chunkStarts, {expert, c}));
           return {forEachSlotOfChunk(b, c, {acc[0], start},
               [&](LoweringBuilder &b, Value t, Value k, ValueRange state)
                   -> SmallVector<Value> {
@@ -265,7 +303,7 @@ private:
               })[0]};
         })[0];
 
-    // 4. Gather the token rows.
+    // 5. Gather the token rows.
     Value rows = b.gatherTokenRows(tokens, sources, rowsType, {}, topK);
     return {rows, offsets, sources};
   }

@@ -29,19 +29,27 @@ func.func @experts(%rows: tensor<16x16xbf16>, %offsets: tensor<5xi32>, %g: tenso
 }
 
 // moe.dispatch without a capacity, static sizes: the 16 slots form one chunk
-// of 64; independent counts per (expert, chunk), summed per expert, sequential
-// offsets over 4 experts, each expert's chunk starts (a loop marked
-// moe.independent_iterations), each (expert, chunk) filling its rows of
-// `sources` (independent too), then the rows gathered per element.
+// of 64 (in one group of chunks); independent counts per (expert, chunk),
+// summed per (expert, group); per expert (a loop marked
+// moe.independent_iterations) its count and the start of each group; per
+// (expert, group) the start of each chunk (independent too); sequential
+// offsets over 4 experts; each (expert, chunk) filling its rows of `sources`
+// (independent) from its expert's first row plus its chunk's start, then
+// the rows gathered per element.
 // CHECK-LABEL: func.func @dispatch
 // CHECK: %[[CHUNKS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<4x1xindex>)
-// CHECK: %[[COUNTS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel"]{{.*}}outs(%{{.*}} : tensor<4xindex>)
+// CHECK: %[[GROUPS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<4x1xindex>)
 // CHECK:   tensor.extract %[[CHUNKS]]
-// CHECK: %[[PREFIX:.*]]:3 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<5xi32>, index, tensor<4xindex>)
-// CHECK: %[[STARTS:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4x1xindex>)
-// CHECK:   tensor.extract %[[PREFIX]]#2
+// CHECK: %[[SCAN:.*]]:2 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4xindex>, tensor<4x1xindex>)
+// CHECK:   tensor.extract %[[GROUPS]]
 // CHECK: } {moe.independent_iterations}
+// CHECK: %[[STARTS:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4x1xindex>)
+// CHECK:   tensor.extract %[[SCAN]]#1
+// CHECK: } {moe.independent_iterations}
+// CHECK: %[[PREFIX:.*]]:3 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<5xi32>, index, tensor<4xindex>)
+// CHECK:   tensor.extract %[[SCAN]]#0
 // CHECK: %[[SOURCES:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<16xi32>)
+// CHECK:   tensor.extract %[[PREFIX]]#2
 // CHECK:   tensor.extract %[[STARTS]]
 // CHECK: } {moe.independent_iterations}
 // CHECK: %[[ROWS:.*]] = linalg.generic {{.*}}outs(%{{.*}} : tensor<16x16xf32>)
@@ -53,8 +61,9 @@ func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<16x1
   return %rows, %offsets, %sources : tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>
 }
 
-// 200 slots are 4 chunks (the last one 8 slots): 4 experts x 4 chunks of
-// counts and 16 independent writers, each over its chunk's slots.
+// 200 slots are 4 chunks (the last one 8 slots) in 2 groups of 2: 4 experts
+// x 4 chunks of counts, 4 x 2 group sums and chunk-start walkers (8), and 16
+// independent writers, each over its chunk's slots.
 // CHECK-LABEL: func.func @dispatch_chunks
 // CHECK-DAG: %[[C200:.*]] = arith.constant 200 : index
 // CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
@@ -62,6 +71,9 @@ func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<16x1
 // CHECK:   %[[BEGIN:.*]] = arith.muli %{{.*}}, %[[C64]]
 // CHECK:   %[[END:.*]] = arith.minui %{{.*}}, %[[C200]]
 // CHECK:   scf.for %{{.*}} = %[[BEGIN]] to %[[END]]
+// CHECK: linalg.generic {{.*}}outs(%{{.*}} : tensor<4x2xindex>)
+// CHECK: scf.for %{{.*}} = %c0 to %c8 {{.*}} -> (tensor<4x4xindex>)
+// CHECK: } {moe.independent_iterations}
 // CHECK: scf.for %{{.*}} = %c0 to %c16 {{.*}} -> (tensor<200xi32>)
 // CHECK: } {moe.independent_iterations}
 func.func @dispatch_chunks(%x: tensor<100x16xf32>, %idx: tensor<100x2xi32>) -> (tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>) {

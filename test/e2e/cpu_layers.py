@@ -301,6 +301,10 @@ CASES = {
     "many-tokens-chunks": dict(tokens=45, routing=dict(scoring="softmax", top_k=3, renormalize=True)),
     "many-tokens-one-expert": dict(tokens=40, bias_scale=0.0, bias_boost=(4, 10.0),
                                    routing=dict(scoring="sigmoid", top_k=2, renormalize=True)),
+    # More than 16 chunks (1203 slots: 19 chunks, the last partial): an
+    # expert's chunk counts are scanned in two levels (5 groups of 4 chunks).
+    "many-tokens-two-level-scan": dict(tokens=401, routing=dict(scoring="softmax", top_k=3,
+                                                                renormalize=True)),
 }
 
 # Sizes the tensor-core kernel of convert-moe-to-gpu takes (16-bit floats, H

@@ -153,6 +153,9 @@ private:
   /// per-expert walk over all chunks of 256 slots took 47-66 us a kernel
   /// and the count and writer kernels 58-62 us each.
   static constexpr int64_t kChunkSlots = 64;
+  /// Chunks an expert walks in one level: the two-level scan's extra
+  /// kernels cost more than such a walk (decode layers).
+  static constexpr int64_t kDirectScanChunks = 16;
 
   /// Steps 1-4 over chunks of slots (no capacity, static sizes): every routed
   /// slot gets a row, in (token, slot) order within its expert.
@@ -167,9 +170,10 @@ private:
     int64_t numSlots = indicesType.getDimSize(0) * topKValue;
     int64_t numChunks =
         std::max<int64_t>(1, llvm::divideCeil(numSlots, kChunkSlots));
-    // Groups of chunks for the two-level scan: about sqrt(chunks) of them.
+    // Groups of chunks for the two-level scan: about sqrt(chunks) of them,
+    // or one group (a plain walk) for up to kDirectScanChunks chunks.
     int64_t numGroups = 1;
-    while (numGroups * numGroups < numChunks)
+    while (numChunks > kDirectScanChunks && numGroups * numGroups < numChunks)
       ++numGroups;
     int64_t groupChunksValue = llvm::divideCeil(numChunks, numGroups);
     numGroups = llvm::divideCeil(numChunks, groupChunksValue);
@@ -219,55 +223,69 @@ private:
               })[0];
         });
 
-    // 2. Each expert's chunk counts scanned in two levels: slots of each
-    // (expert, group of chunks); per expert, its slots and the start of
-    // each group within its rows; per (expert, group), the start of each
-    // chunk within the expert's rows.
-    auto perGroup =
-        RankedTensorType::get({numExpertsValue, numGroups}, indexType);
-    Value groupCounts = b.generate(perGroup, {},
-        [&](LoweringBuilder &b, ValueRange at) -> Value {
-          return forEachChunkOfGroup(b, at[1], {zero},
-              [&](LoweringBuilder &b, Value c, ValueRange acc)
-                  -> SmallVector<Value> {
-                return {arith::AddIOp::create(
-                    b, acc[0], b.extract(chunkCounts, {at[0], c}))};
-              })[0];
-        });
+    // 2. Each expert's slots and the start of each of its chunks within its
+    // rows. Few chunks (decode): one walk per expert over its chunks. Many:
+    // two levels, each about sqrt(chunks) steps: slots of each (expert,
+    // group of chunks); per expert, its slots and the start of each group;
+    // per (expert, group), the start of each chunk.
     auto perExpert = RankedTensorType::get({numExpertsValue}, indexType);
-    SmallVector<Value> scanned = b.independentForLoop(
-        zero, b.index(numExpertsValue),
-        {b.filled(perExpert, {}, 0.0), b.filled(perGroup, {}, 0.0)},
-        [&](LoweringBuilder &b, Value expert, ValueRange acc)
-            -> SmallVector<Value> {
-          SmallVector<Value> walked = b.forLoop(zero, groups, {acc[1], zero},
-              [&](LoweringBuilder &b, Value g, ValueRange state)
-                  -> SmallVector<Value> {
-                Value written = b.insert(state[1], state[0], {expert, g});
-                return {written,
-                        arith::AddIOp::create(
-                            b, state[1], b.extract(groupCounts, {expert, g}))};
-              });
-          return {b.insert(walked[1], acc[0], {expert}), walked[0]};
-        });
-    Value counts = scanned[0], groupStarts = scanned[1];
-    Value pairs = b.index(numExpertsValue * numGroups);
-    Value chunkStarts = b.independentForLoop(zero, pairs,
-        {b.filled(perChunk, {}, 0.0)},
-        [&](LoweringBuilder &b, Value pair, ValueRange acc)
-            -> SmallVector<Value> {
-          Value expert = arith::DivUIOp::create(b, pair, groups);
-          Value g = arith::RemUIOp::create(b, pair, groups);
-          Value start = b.extract(groupStarts, {expert, g});
-          return {forEachChunkOfGroup(b, g, {acc[0], start},
-              [&](LoweringBuilder &b, Value c, ValueRange state)
-                  -> SmallVector<Value> {
-                Value written = b.insert(state[1], state[0], {expert, c});
-                return {written,
-                        arith::AddIOp::create(
-                            b, state[1], b.extract(chunkCounts, {expert, c}))};
-              })[0]};
-        })[0];
+    // Per expert (independent): walks units 0 .. `units` - 1 from 0, writing
+    // each unit's start into `starts` [E, units] and the total into `counts`.
+    auto scanPerExpert = [&](Value unitCounts, Value units,
+                             RankedTensorType startsType) {
+      return b.independentForLoop(zero, b.index(numExpertsValue),
+          {b.filled(perExpert, {}, 0.0), b.filled(startsType, {}, 0.0)},
+          [&](LoweringBuilder &b, Value expert, ValueRange acc)
+              -> SmallVector<Value> {
+            SmallVector<Value> walked = b.forLoop(zero, units, {acc[1], zero},
+                [&](LoweringBuilder &b, Value u, ValueRange state)
+                    -> SmallVector<Value> {
+                  Value written = b.insert(state[1], state[0], {expert, u});
+                  return {written,
+                          arith::AddIOp::create(
+                              b, state[1], b.extract(unitCounts, {expert, u}))};
+                });
+            return {b.insert(walked[1], acc[0], {expert}), walked[0]};
+          });
+    };
+    Value counts, chunkStarts;
+    if (numGroups == 1) {
+      SmallVector<Value> scanned = scanPerExpert(chunkCounts, chunks, perChunk);
+      counts = scanned[0];
+      chunkStarts = scanned[1];
+    } else {
+      auto perGroup =
+          RankedTensorType::get({numExpertsValue, numGroups}, indexType);
+      Value groupCounts = b.generate(perGroup, {},
+          [&](LoweringBuilder &b, ValueRange at) -> Value {
+            return forEachChunkOfGroup(b, at[1], {zero},
+                [&](LoweringBuilder &b, Value c, ValueRange acc)
+                    -> SmallVector<Value> {
+                  return {arith::AddIOp::create(
+                      b, acc[0], b.extract(chunkCounts, {at[0], c}))};
+                })[0];
+          });
+      SmallVector<Value> scanned = scanPerExpert(groupCounts, groups, perGroup);
+      counts = scanned[0];
+      Value groupStarts = scanned[1];
+      Value pairs = b.index(numExpertsValue * numGroups);
+      chunkStarts = b.independentForLoop(zero, pairs,
+          {b.filled(perChunk, {}, 0.0)},
+          [&](LoweringBuilder &b, Value pair, ValueRange acc)
+              -> SmallVector<Value> {
+            Value expert = arith::DivUIOp::create(b, pair, groups);
+            Value g = arith::RemUIOp::create(b, pair, groups);
+            Value start = b.extract(groupStarts, {expert, g});
+            return {forEachChunkOfGroup(b, g, {acc[0], start},
+                [&](LoweringBuilder &b, Value c, ValueRange state)
+                    -> SmallVector<Value> {
+                  Value written = b.insert(state[1], state[0], {expert, c});
+                  return {written,
+                          arith::AddIOp::create(
+                              b, state[1], b.extract(chunkCounts, {expert, c}))};
+                })[0]};
+          })[0];
+    }
 
     // 3. Offsets, and the first row of each expert.
     std::pair<Value, Value> kept = slots.keptOffsets(

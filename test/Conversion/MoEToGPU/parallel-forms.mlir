@@ -29,28 +29,21 @@ func.func @experts(%rows: tensor<16x16xbf16>, %offsets: tensor<5xi32>, %g: tenso
 }
 
 // moe.dispatch without a capacity, static sizes: the 16 slots form one chunk
-// of 64 (in one group of chunks); independent counts per (expert, chunk),
-// summed per (expert, group); per expert (a loop marked
-// moe.independent_iterations) its count and the start of each group; per
-// (expert, group) the start of each chunk (independent too); sequential
-// offsets over 4 experts; each (expert, chunk) filling its rows of `sources`
-// (independent) from its expert's first row plus its chunk's start, then
-// the rows gathered per element.
+// of 64; independent counts per (expert, chunk); per expert (a loop marked
+// moe.independent_iterations) its count and the start of each chunk in one
+// walk (few chunks); sequential offsets over 4 experts; each (expert, chunk)
+// filling its rows of `sources` (independent) from its expert's first row
+// plus its chunk's start, then the rows gathered per element.
 // CHECK-LABEL: func.func @dispatch
 // CHECK: %[[CHUNKS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<4x1xindex>)
-// CHECK: %[[GROUPS:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]{{.*}}outs(%{{.*}} : tensor<4x1xindex>)
-// CHECK:   tensor.extract %[[CHUNKS]]
 // CHECK: %[[SCAN:.*]]:2 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4xindex>, tensor<4x1xindex>)
-// CHECK:   tensor.extract %[[GROUPS]]
-// CHECK: } {moe.independent_iterations}
-// CHECK: %[[STARTS:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4x1xindex>)
-// CHECK:   tensor.extract %[[SCAN]]#1
+// CHECK:   tensor.extract %[[CHUNKS]]
 // CHECK: } {moe.independent_iterations}
 // CHECK: %[[PREFIX:.*]]:3 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<5xi32>, index, tensor<4xindex>)
 // CHECK:   tensor.extract %[[SCAN]]#0
 // CHECK: %[[SOURCES:.*]] = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<16xi32>)
 // CHECK:   tensor.extract %[[PREFIX]]#2
-// CHECK:   tensor.extract %[[STARTS]]
+// CHECK:   tensor.extract %[[SCAN]]#1
 // CHECK: } {moe.independent_iterations}
 // CHECK: %[[ROWS:.*]] = linalg.generic {{.*}}outs(%{{.*}} : tensor<16x16xf32>)
 // CHECK:   tensor.extract %[[SOURCES]]
@@ -61,9 +54,9 @@ func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<16x1
   return %rows, %offsets, %sources : tensor<16x16xf32>, tensor<5xi32>, tensor<16xi32>
 }
 
-// 200 slots are 4 chunks (the last one 8 slots) in 2 groups of 2: 4 experts
-// x 4 chunks of counts, 4 x 2 group sums and chunk-start walkers (8), and 16
-// independent writers, each over its chunk's slots.
+// 200 slots are 4 chunks (the last one 8 slots): 4 experts x 4 chunks of
+// counts, one walk per expert, and 16 independent writers, each over its
+// chunk's slots.
 // CHECK-LABEL: func.func @dispatch_chunks
 // CHECK-DAG: %[[C200:.*]] = arith.constant 200 : index
 // CHECK-DAG: %[[C64:.*]] = arith.constant 64 : index
@@ -71,14 +64,36 @@ func.func @dispatch(%x: tensor<8x16xf32>, %idx: tensor<8x2xi32>) -> (tensor<16x1
 // CHECK:   %[[BEGIN:.*]] = arith.muli %{{.*}}, %[[C64]]
 // CHECK:   %[[END:.*]] = arith.minui %{{.*}}, %[[C200]]
 // CHECK:   scf.for %{{.*}} = %[[BEGIN]] to %[[END]]
-// CHECK: linalg.generic {{.*}}outs(%{{.*}} : tensor<4x2xindex>)
-// CHECK: scf.for %{{.*}} = %c0 to %c8 {{.*}} -> (tensor<4x4xindex>)
+// CHECK: scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4xindex>, tensor<4x4xindex>)
 // CHECK: } {moe.independent_iterations}
 // CHECK: scf.for %{{.*}} = %c0 to %c16 {{.*}} -> (tensor<200xi32>)
 // CHECK: } {moe.independent_iterations}
 func.func @dispatch_chunks(%x: tensor<100x16xf32>, %idx: tensor<100x2xi32>) -> (tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>) {
   %rows, %offsets, %sources = moe.dispatch %x, %idx experts 4 : tensor<100x16xf32>, tensor<100x2xi32> -> tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>
   return %rows, %offsets, %sources : tensor<200x16xf32>, tensor<5xi32>, tensor<200xi32>
+}
+
+// 1200 slots are 19 chunks, more than one walk takes: a two-level scan over 5
+// groups of 4 chunks: sums per (expert, group), one walk per expert over its
+// 5 groups (its count and each group's start), then per (expert, group) (20
+// independent walkers) the start of each of its chunks; 4 x 19 writers.
+// CHECK-LABEL: func.func @dispatch_groups
+// CHECK: %[[CHUNKS:.*]] = linalg.generic {{.*}}outs(%{{.*}} : tensor<4x19xindex>)
+// CHECK: %[[GROUPS:.*]] = linalg.generic {{.*}}outs(%{{.*}} : tensor<4x5xindex>)
+// CHECK:   tensor.extract %[[CHUNKS]]
+// CHECK: %[[SCAN:.*]]:2 = scf.for %{{.*}} = %c0 to %c4 {{.*}} -> (tensor<4xindex>, tensor<4x5xindex>)
+// CHECK:   tensor.extract %[[GROUPS]]
+// CHECK: } {moe.independent_iterations}
+// CHECK: %[[STARTS:.*]] = scf.for %{{.*}} = %c0 to %c20 {{.*}} -> (tensor<4x19xindex>)
+// CHECK:   tensor.extract %[[SCAN]]#1
+// CHECK:   tensor.extract %[[CHUNKS]]
+// CHECK: } {moe.independent_iterations}
+// CHECK: scf.for %{{.*}} = %c0 to %c76 {{.*}} -> (tensor<1200xi32>)
+// CHECK:   tensor.extract %[[STARTS]]
+// CHECK: } {moe.independent_iterations}
+func.func @dispatch_groups(%x: tensor<600x16xf32>, %idx: tensor<600x2xi32>) -> (tensor<1200x16xf32>, tensor<5xi32>, tensor<1200xi32>) {
+  %rows, %offsets, %sources = moe.dispatch %x, %idx experts 4 : tensor<600x16xf32>, tensor<600x2xi32> -> tensor<1200x16xf32>, tensor<5xi32>, tensor<1200xi32>
+  return %rows, %offsets, %sources : tensor<1200x16xf32>, tensor<5xi32>, tensor<1200xi32>
 }
 
 // With a capacity every expert walks all slots itself (the per-position

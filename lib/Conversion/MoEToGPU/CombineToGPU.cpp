@@ -32,6 +32,7 @@
 
 #include "Forms.h"
 #include "LoweringBuilder.h"
+#include "TensorKernels.h"
 #include "moe/IR/MoEDialect.h"
 #include "moe/IR/MoEOps.h"
 
@@ -42,7 +43,6 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_CONVERTMOECOMBINETOGPU
@@ -104,11 +104,8 @@ struct CombineToVectorKernel : OpRewritePattern<CombineOp> {
 
     Value slotRowsTensor = combineSlotRows(b, op.getExpertOutputs(),
                                            op.getSources(), op.getWeights());
-    auto readOnly = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      return bufferization::ToBufferOp::create(
-          b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
-          /*read_only=*/true);
+    auto readOnly = [&](Value tensor) {
+      return readOnlyBuffer(b, b.getLoc(), tensor);
     };
     Value rows = readOnly(op.getExpertOutputs());
     Value slotRows = readOnly(slotRowsTensor);
@@ -175,9 +172,8 @@ struct CombineToVectorKernel : OpRewritePattern<CombineOp> {
       b.setInsertionPointToEnd(&body);
       gpu::TerminatorOp::create(b);
     }
-    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
-                               b, resultType, resultBuffer, /*restrict=*/true,
-                               /*writable=*/true));
+    rewriter.replaceOp(op,
+                       writtenTensor(b, b.getLoc(), resultType, resultBuffer));
     return success();
   }
 
@@ -198,10 +194,7 @@ struct ConvertMoECombineToGPUPass
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<CombineToVectorKernel>(&getContext(), blockSize);
-    GreedyRewriteConfig config;
-    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
+    if (failed(applyKernelPatterns(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }
 };

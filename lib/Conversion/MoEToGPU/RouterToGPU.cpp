@@ -34,6 +34,7 @@
 #include "moe/Conversion/Passes.h"
 
 #include "LoweringBuilder.h"
+#include "TensorKernels.h"
 #include "moe/IR/MoEOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -43,7 +44,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include "llvm/Support/MathExtras.h"
 
@@ -353,11 +353,8 @@ struct RouterToWarpKernel : OpRewritePattern<RouterOp> {
     int64_t experts = logitsType.getDimSize(1);
     int64_t perLane = llvm::divideCeil(experts, kWarpSize);
 
-    auto readOnly = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      return bufferization::ToBufferOp::create(
-          b, MemRefType::get(type.getShape(), type.getElementType()), tensor,
-          /*read_only=*/true);
+    auto readOnly = [&](Value tensor) {
+      return readOnlyBuffer(b, b.getLoc(), tensor);
     };
     Value logits = readOnly(op.getLogits());
     Value bias = op.getBias() ? readOnly(op.getBias()) : Value();
@@ -440,10 +437,8 @@ struct RouterToWarpKernel : OpRewritePattern<RouterOp> {
       b.setInsertionPointToEnd(&body);
       gpu::TerminatorOp::create(b);
     }
-    Value weights = bufferization::ToTensorOp::create(
-        b, weightsType, weightsBuffer, /*restrict=*/true, /*writable=*/true);
-    Value indices = bufferization::ToTensorOp::create(
-        b, indicesType, indicesBuffer, /*restrict=*/true, /*writable=*/true);
+    Value weights = writtenTensor(b, b.getLoc(), weightsType, weightsBuffer);
+    Value indices = writtenTensor(b, b.getLoc(), indicesType, indicesBuffer);
     rewriter.replaceOp(op, {weights, indices});
     return success();
   }
@@ -465,11 +460,7 @@ struct ConvertMoERouterToGPUPass
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<RouterToWarpKernel>(&getContext(), warpsPerBlock);
-    GreedyRewriteConfig config;
-    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
-    // Only the routers change; the kernels hold no other pattern's root.
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
-                                     config)))
+    if (failed(applyKernelPatterns(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }
 };

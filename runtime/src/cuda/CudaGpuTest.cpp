@@ -448,6 +448,112 @@ TEST_F(CudaGpu, EncodesTensorMapsForTheDevice) {
   EXPECT_EQ(std::memcmp(words.data(), &expected, sizeof(expected)), 0);
 }
 
+/// The driver's graph entry points (the runtime itself never calls them).
+struct GraphApi {
+  GraphApi() {
+    handle = ::dlopen(moert::cuda::cudaDriverLibraryName().c_str(),
+                      RTLD_NOW | RTLD_NOLOAD);
+    if (!handle)
+      return;
+    beginCapture = reinterpret_cast<decltype(beginCapture)>(
+        ::dlsym(handle, "cuStreamBeginCapture_v2"));
+    endCapture = reinterpret_cast<decltype(endCapture)>(
+        ::dlsym(handle, "cuStreamEndCapture"));
+    instantiate = reinterpret_cast<decltype(instantiate)>(
+        ::dlsym(handle, "cuGraphInstantiateWithFlags"));
+    launch = reinterpret_cast<decltype(launch)>(
+        ::dlsym(handle, "cuGraphLaunch"));
+    destroyExec = reinterpret_cast<decltype(destroyExec)>(
+        ::dlsym(handle, "cuGraphExecDestroy"));
+    destroy = reinterpret_cast<decltype(destroy)>(
+        ::dlsym(handle, "cuGraphDestroy"));
+  }
+  ~GraphApi() {
+    if (handle)
+      ::dlclose(handle);
+  }
+  bool complete() const {
+    return beginCapture && endCapture && instantiate && launch &&
+           destroyExec && destroy;
+  }
+
+  void *handle = nullptr;
+  CUresult (*beginCapture)(CUstream, CUstreamCaptureMode) = nullptr;
+  CUresult (*endCapture)(CUstream, CUgraph *) = nullptr;
+  CUresult (*instantiate)(CUgraphExec *, CUgraph, unsigned long long) = nullptr;
+  CUresult (*launch)(CUgraphExec, CUstream) = nullptr;
+  CUresult (*destroyExec)(CUgraphExec) = nullptr;
+  CUresult (*destroy)(CUgraph) = nullptr;
+};
+
+// Tests that a run captured into a CUDA graph (as torch.cuda.graph does in a
+// serving engine) replays correctly: the TMA descriptor the kernel reads is
+// the session's device copy (TensorMapCache), the kernel's buffer is a graph
+// allocation, and every replay rewrites the output. A new tensor's map is
+// uploaded inside the capture, from page-locked memory.
+TEST_F(CudaGpu, ReplaysARunCapturedIntoAGraph) {
+  GraphApi graphs;
+  if (!graphs.complete())
+    GTEST_SKIP() << "the CUDA driver has no graph entry points";
+  CUstream stream = nullptr;
+  ASSERT_EQ(driver->streamCreate(&stream, CU_STREAM_NON_BLOCKING),
+            CUDA_SUCCESS);
+  ASSERT_EQ(moert_session_set_stream(session, stream), nullptr);
+  moert_dl_dtype_t f32 = {MOERT_DL_FLOAT, 32, 1}, i64 = {MOERT_DL_INT, 64, 1};
+  CUdeviceptr warm = deviceCopy(x.data(), x.size() * 4);
+  CUdeviceptr dx = deviceCopy(x.data(), x.size() * 4);
+  CUdeviceptr dwords = deviceCopy(nullptr, 16 * 8);
+  ASSERT_EQ(driver->streamSynchronize(nullptr), CUDA_SUCCESS);
+  moert_dl_tensor_t result = dlDevice(dwords, kMapShape, 1, i64);
+  std::string message;
+  // A warm-up run outside the capture (the kernels' first use).
+  moert_dl_tensor_t in = dlDevice(warm, kShape, 2, f32);
+  ASSERT_EQ(codeOf(moert_session_run_dl(session, function("tensor_map"), &in,
+                                        1, &result, 1),
+                   &message),
+            MOERT_OK)
+      << message;
+  in = dlDevice(dx, kShape, 2, f32);
+  ASSERT_EQ(graphs.beginCapture(stream, CU_STREAM_CAPTURE_MODE_GLOBAL),
+            CUDA_SUCCESS);
+  moert_status_code_t captured = codeOf(
+      moert_session_run_dl(session, function("tensor_map"), &in, 1, &result, 1),
+      &message);
+  CUgraph graph = nullptr;
+  ASSERT_EQ(graphs.endCapture(stream, &graph), CUDA_SUCCESS);
+  ASSERT_EQ(captured, MOERT_OK) << message;
+  CUgraphExec exec = nullptr;
+  ASSERT_EQ(graphs.instantiate(&exec, graph, 0), CUDA_SUCCESS);
+
+  CUtensorMap expected;
+  std::memset(&expected, 0, sizeof(expected));
+  cuuint64_t globalDim[2] = {kColumns, kRows},
+             globalStrides[1] = {kColumns * 4};
+  cuuint32_t box[2] = {32, 8}, elementStrides[2] = {1, 1};
+  ASSERT_EQ(driver->tensorMapEncodeTiled(
+                &expected, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
+                reinterpret_cast<void *>(dx), globalDim, globalStrides, box,
+                elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+            CUDA_SUCCESS);
+  for (int replay = 0; replay < 2; ++replay) {
+    ASSERT_EQ(driver->memsetD32Async(dwords, 0xffffffffu, 32, stream),
+              CUDA_SUCCESS);
+    ASSERT_EQ(graphs.launch(exec, stream), CUDA_SUCCESS);
+    std::vector<int64_t> words(16, 0);
+    ASSERT_EQ(driver->memcpyDtoHAsync(words.data(), dwords, 16 * 8, stream),
+              CUDA_SUCCESS);
+    ASSERT_EQ(driver->streamSynchronize(stream), CUDA_SUCCESS);
+    EXPECT_EQ(std::memcmp(words.data(), &expected, sizeof(expected)), 0)
+        << "replay " << replay;
+  }
+  graphs.destroyExec(exec);
+  graphs.destroy(graph);
+  ASSERT_EQ(moert_session_reset_stream(session), nullptr);
+  driver->streamDestroy(stream);
+}
+
 TEST_F(CudaGpu, FailingLaunchNamesTheCall) {
   std::vector<float> out;
   std::string message;

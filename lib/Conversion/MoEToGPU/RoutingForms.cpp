@@ -198,15 +198,12 @@ private:
             return body(b, t, k, acc);
           });
     };
-    // Walks the chunks of group `g` in order.
-    auto forEachChunkOfGroup = [&](LoweringBuilder &b, Value g, ValueRange state,
-                                   function_ref<SmallVector<Value>(
-                                       LoweringBuilder &, Value, ValueRange)>
-                                       body) {
+    // The chunks [begin, end) of group `g`.
+    auto chunksOfGroup = [&](LoweringBuilder &b, Value g) {
       Value begin = arith::MulIOp::create(b, g, groupChunks);
       Value end = arith::MinUIOp::create(
           b, arith::AddIOp::create(b, begin, groupChunks), chunks);
-      return b.forLoop(begin, end, state, body);
+      return std::make_pair(begin, end);
     };
 
     // 1. Slots of each (expert, chunk).
@@ -229,22 +226,30 @@ private:
     // group of chunks); per expert, its slots and the start of each group;
     // per (expert, group), the start of each chunk.
     auto perExpert = RankedTensorType::get({numExpertsValue}, indexType);
-    // Per expert (independent): walks units 0 .. `units` - 1 from 0, writing
-    // each unit's start into `starts` [E, units] and the total into `counts`.
+    // Walks units [begin, end) of `expert` from `first`: writes each unit's
+    // start into `starts` [E, units] and adds its count from `unitCounts`;
+    // returns the starts and the total.
+    auto walkStarts = [&](LoweringBuilder &b, Value unitCounts, Value expert,
+                          Value begin, Value end, Value starts, Value first) {
+      return b.forLoop(begin, end, {starts, first},
+          [&](LoweringBuilder &b, Value u, ValueRange state)
+              -> SmallVector<Value> {
+            Value written = b.insert(state[1], state[0], {expert, u});
+            return {written,
+                    arith::AddIOp::create(
+                        b, state[1], b.extract(unitCounts, {expert, u}))};
+          });
+    };
+    // Per expert (independent): walks all its units from 0, giving each
+    // unit's start in `startsType` [E, units] and the expert's total.
     auto scanPerExpert = [&](Value unitCounts, Value units,
                              RankedTensorType startsType) {
       return b.independentForLoop(zero, b.index(numExpertsValue),
           {b.filled(perExpert, {}, 0.0), b.filled(startsType, {}, 0.0)},
           [&](LoweringBuilder &b, Value expert, ValueRange acc)
               -> SmallVector<Value> {
-            SmallVector<Value> walked = b.forLoop(zero, units, {acc[1], zero},
-                [&](LoweringBuilder &b, Value u, ValueRange state)
-                    -> SmallVector<Value> {
-                  Value written = b.insert(state[1], state[0], {expert, u});
-                  return {written,
-                          arith::AddIOp::create(
-                              b, state[1], b.extract(unitCounts, {expert, u}))};
-                });
+            SmallVector<Value> walked =
+                walkStarts(b, unitCounts, expert, zero, units, acc[1], zero);
             return {b.insert(walked[1], acc[0], {expert}), walked[0]};
           });
     };
@@ -258,7 +263,8 @@ private:
           RankedTensorType::get({numExpertsValue, numGroups}, indexType);
       Value groupCounts = b.generate(perGroup, {},
           [&](LoweringBuilder &b, ValueRange at) -> Value {
-            return forEachChunkOfGroup(b, at[1], {zero},
+            auto [begin, end] = chunksOfGroup(b, at[1]);
+            return b.forLoop(begin, end, {zero},
                 [&](LoweringBuilder &b, Value c, ValueRange acc)
                     -> SmallVector<Value> {
                   return {arith::AddIOp::create(
@@ -276,14 +282,9 @@ private:
             Value expert = arith::DivUIOp::create(b, pair, groups);
             Value g = arith::RemUIOp::create(b, pair, groups);
             Value start = b.extract(groupStarts, {expert, g});
-            return {forEachChunkOfGroup(b, g, {acc[0], start},
-                [&](LoweringBuilder &b, Value c, ValueRange state)
-                    -> SmallVector<Value> {
-                  Value written = b.insert(state[1], state[0], {expert, c});
-                  return {written,
-                          arith::AddIOp::create(
-                              b, state[1], b.extract(chunkCounts, {expert, c}))};
-                })[0]};
+            auto [begin, end] = chunksOfGroup(b, g);
+            return {walkStarts(b, chunkCounts, expert, begin, end, acc[0],
+                               start)[0]};
           })[0];
     }
 

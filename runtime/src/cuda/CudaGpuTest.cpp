@@ -223,6 +223,22 @@ protected:
                   message);
   }
 
+  /// The map the "tensor_map" function encodes for the kRows x kColumns f32
+  /// tensor at `x`, encoded here: dimensions innermost first, boxes of 32x8.
+  void encodeTestMap(CUdeviceptr x, CUtensorMap &map) {
+    std::memset(&map, 0, sizeof(map));
+    cuuint64_t globalDim[2] = {kColumns, kRows},
+               globalStrides[1] = {kColumns * 4};
+    cuuint32_t box[2] = {32, 8}, elementStrides[2] = {1, 1};
+    ASSERT_EQ(driver->tensorMapEncodeTiled(
+                  &map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
+                  reinterpret_cast<void *>(x), globalDim, globalStrides, box,
+                  elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+              CUDA_SUCCESS);
+  }
+
   void expectSum(const std::vector<float> &out) {
     for (int64_t i = 0; i < kElements; ++i)
       ASSERT_EQ(out[i], x[i] + y[i]) << "element " << i;
@@ -433,18 +449,8 @@ TEST_F(CudaGpu, EncodesTensorMapsForTheDevice) {
                    &message),
             MOERT_OK)
       << message;
-  // The same map, encoded here: dimensions innermost first, boxes of 32x8.
   CUtensorMap expected;
-  cuuint64_t globalDim[2] = {kColumns, kRows},
-             globalStrides[1] = {kColumns * 4};
-  cuuint32_t box[2] = {32, 8}, elementStrides[2] = {1, 1};
-  ASSERT_EQ(driver->tensorMapEncodeTiled(
-                &expected, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
-                reinterpret_cast<void *>(dx), globalDim, globalStrides, box,
-                elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
-            CUDA_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(encodeTestMap(dx, expected));
   EXPECT_EQ(std::memcmp(words.data(), &expected, sizeof(expected)), 0);
 }
 
@@ -526,17 +532,7 @@ TEST_F(CudaGpu, ReplaysARunCapturedIntoAGraph) {
   ASSERT_EQ(graphs.instantiate(&exec, graph, 0), CUDA_SUCCESS);
 
   CUtensorMap expected;
-  std::memset(&expected, 0, sizeof(expected));
-  cuuint64_t globalDim[2] = {kColumns, kRows},
-             globalStrides[1] = {kColumns * 4};
-  cuuint32_t box[2] = {32, 8}, elementStrides[2] = {1, 1};
-  ASSERT_EQ(driver->tensorMapEncodeTiled(
-                &expected, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
-                reinterpret_cast<void *>(dx), globalDim, globalStrides, box,
-                elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
-            CUDA_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(encodeTestMap(dx, expected));
   for (int replay = 0; replay < 2; ++replay) {
     ASSERT_EQ(driver->memsetD32Async(dwords, 0xffffffffu, 32, stream),
               CUDA_SUCCESS);

@@ -289,6 +289,54 @@ LogicalResult GroupedMatmulOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// FusedRouterOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult FusedRouterOp::verify() {
+  ShapeChecker check{*this};
+  Value tokens = getTokens(), weight = getWeight();
+  Value weightsInit = getWeightsInit(), indicesInit = getIndicesInit();
+  if (failed(check.rank(tokens, "tokens", 2, "[T, H]")) ||
+      failed(check.rank(weight, "weight", 2, "[E, H]")) ||
+      failed(check.rank(weightsInit, "weights_init", 2, "[T, K]")) ||
+      failed(check.rank(indicesInit, "indices_init", 2, "[T, K]")))
+    return failure();
+  bool onTensors = isa<RankedTensorType>(tokens.getType());
+  for (Value operand : getOperation()->getOperands())
+    if (isa<RankedTensorType>(operand.getType()) != onTensors)
+      return emitOpError() << "operands must be all tensors or all memrefs";
+  if (onTensors) {
+    if (getResults().size() != 2 ||
+        getResults()[0].getType() != weightsInit.getType() ||
+        getResults()[1].getType() != indicesInit.getType())
+      return emitOpError() << "on tensors must have two results of the types "
+                              "of 'weights_init' and 'indices_init'";
+  } else if (!getResults().empty()) {
+    return emitOpError() << "on memrefs has no results";
+  }
+  int64_t numTokens = shapeOf(tokens)[0];
+  int64_t experts = shapeOf(weight)[0];
+  int64_t topK = getRouting().getTopK();
+  if (failed(check.dim(weight, "weight", 1, shapeOf(tokens)[1],
+                       "the hidden size of 'tokens'")) ||
+      failed(check.sameElementType(weight, "weight", tokens, "tokens")))
+    return failure();
+  for (auto [value, name] :
+       {std::pair<Value, StringRef>{weightsInit, "weights_init"},
+        {indicesInit, "indices_init"}})
+    if (failed(check.dim(value, name, 0, numTokens, "the tokens")) ||
+        failed(check.dim(value, name, 1, topK, "top_k")))
+      return failure();
+  if (Value bias = getBias())
+    if (failed(check.rank(bias, "bias", 1, "[E]")) ||
+        failed(check.dim(bias, "bias", 0, experts, "the experts of 'weight'")))
+      return failure();
+  if (!isStatic(experts))
+    return success();
+  return getRouting().verifyAgainst([&] { return emitOpError(); }, experts);
+}
+
+//===----------------------------------------------------------------------===//
 // CombineOp
 //===----------------------------------------------------------------------===//
 

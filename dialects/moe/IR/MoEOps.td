@@ -205,6 +205,67 @@ def MoE_GroupedMatmulOp : MoE_Op<"grouped_matmul",
 }
 
 //===----------------------------------------------------------------------===//
+// moe.fused_router
+//===----------------------------------------------------------------------===//
+
+def MoE_RouterFloat : AnyTypeOf<[RankedTensorOf<[BF16, F16, F32]>,
+                                 MemRefOf<[BF16, F16, F32]>]>;
+def MoE_SlotIndex : AnyTypeOf<[RankedTensorOf<[I32, I64]>,
+                               MemRefRankOf<[I32, I64], [2]>]>;
+
+def MoE_FusedRouterOp : MoE_Op<"fused_router",
+    [DestinationStyleOpInterface]> {
+  let summary = "the router logits GEMM, scoring and top-k as one operation";
+  let description = [{
+    `moe.router` of the logits `tokens · weightᵀ`, computed in one kernel
+    (what `moe-fuse` makes of a router whose logits nothing else reads): the
+    `[T, E]` f32 logits never reach memory as a tensor of their own.
+
+    `tokens` `[T, H]`, `weight` `[E, H]` (the router weight in the `out_in`
+    layout, the element type of `tokens`), optional `bias` `[E]`, and the
+    destinations `weights_init` `[T, K]` (float) and `indices_init` `[T, K]`
+    (i32/i64), K = `top_k`. With `logits[t, e] = Σ_h tokens[t, h]·weight[e, h]`
+    accumulated in f32, the results are those of
+    `moe.router logits (bias)? routing <...>`, written over the destinations
+    (their contents are not read). Destination style, on tensors or on
+    memrefs.
+
+    `convert-moe-to-gpu` lowers it to one tensor-core kernel (the GEMM split
+    along H over the multiprocessors, then one warp per token scores and
+    selects); elsewhere it is unfused back into the GEMM and the router.
+
+    ```mlir
+    %w, %i = moe.fused_router %x weight %wr routing <scoring = softmax, top_k = 2>
+        outs(%w0, %i0) : tensor<64x256xbf16>, tensor<8x256xbf16>
+        outs tensor<64x2xf32>, tensor<64x2xi32> -> tensor<64x2xf32>, tensor<64x2xi32>
+    ```
+  }];
+  let arguments = (ins MoE_RouterFloat:$tokens,
+                       MoE_RouterFloat:$weight,
+                       Optional<MoE_RouterFloat>:$bias,
+                       MoE_RouterFloat:$weights_init,
+                       MoE_SlotIndex:$indices_init,
+                       MoE_RoutingAttr:$routing);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    $tokens `weight` $weight (`bias` $bias^)? `routing` $routing
+    `outs` `(` $weights_init `,` $indices_init `)` attr-dict `:` type($tokens)
+    `,` type($weight) (`bias` type($bias)^)? `outs` type($weights_init) `,`
+    type($indices_init) (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = [{
+    /// The destinations, `weights_init` and `indices_init`: the last two
+    /// operands.
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return ::mlir::MutableOperandRange(getOperation(),
+                                         getOperation()->getNumOperands() - 2,
+                                         2);
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // moe.combine
 //===----------------------------------------------------------------------===//
 

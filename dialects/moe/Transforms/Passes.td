@@ -40,7 +40,7 @@ def MoEDecompose : Pass<"moe-decompose"> {
 
 def MoEFuse : Pass<"moe-fuse"> {
   let summary = "Folds the dispatch's token gather into the grouped GEMM that "
-                "reads its rows";
+                "reads its rows, and routers into their logits GEMM";
   let description = [{
     A `moe.grouped_matmul` whose `rows` are the rows of a `moe.dispatch` reads
     the tokens through the dispatch's `sources` instead:
@@ -59,6 +59,25 @@ def MoEFuse : Pass<"moe-fuse"> {
     `cp.async` per 16 bytes, into the same 128-byte-swizzled stages that TMA
     fills for unpermuted rows), and `convert-grouped-matmul-to-linalg` gathers
     on the CPU.
+
+    A `moe.router` whose logits only it reads, made by moe-decompose's
+    logits GEMM (`linalg.matmul_transpose_b` of the tokens and an `out_in`
+    router weight into a zero-filled f32 tensor), becomes one
+    `moe.fused_router`:
+
+    ```
+    logits = linalg.matmul_transpose_b ins(x, W_r) outs(fill(0.0 : f32))
+    w, i = moe.router logits (bias b)? routing <...>
+      ->
+    w, i = moe.fused_router x weight W_r (bias b)? routing <...> outs(empty, empty)
+    ```
+
+    `convert-moe-to-gpu` runs it as one kernel (the GEMM on tensor cores,
+    split along H; then one warp a token scores and selects from the
+    partial sums), so the [T, E] logits never make a round trip through a
+    tensor of their own and the layer has one launch fewer. Targets without
+    that kernel unfuse it (`convert-moe-to-linalg`; the CUDA pipeline fuses
+    only where the kernel applies, in `convert-moe-router-to-gpu`).
 
     The other fusions of the GPU path happen where the kernels are formed:
     SwiGLU in the first GEMM's epilogue (`convert-moe-to-parallel-linalg`,

@@ -22,6 +22,7 @@
 
 #include "moe/Conversion/MoEToGPU/GroupedMatmulTiles.h"
 #include "moe/IR/MoEOps.h"
+#include "moe/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -32,17 +33,6 @@ using namespace mlir;
 using namespace mlir::moe;
 
 namespace {
-
-/// Whether `init` is a linalg.fill of +0.0: moe.grouped_matmul overwrites
-/// its rows where linalg.matmul adds to them.
-bool isZeroFill(Value init) {
-  auto fill = init.getDefiningOp<linalg::FillOp>();
-  if (!fill)
-    return false;
-  auto constant = fill.getInputs()[0].getDefiningOp<arith::ConstantOp>();
-  auto value = constant ? dyn_cast<FloatAttr>(constant.getValue()) : FloatAttr();
-  return value && value.getValue().isPosZero();
-}
 
 struct RouterLogitsToGroupedMatmul : OpRewritePattern<linalg::MatmulOp> {
   RouterLogitsToGroupedMatmul(MLIRContext *context)
@@ -65,7 +55,7 @@ struct RouterLogitsToGroupedMatmul : OpRewritePattern<linalg::MatmulOp> {
     auto xType = cast<RankedTensorType>(x.getType());
     auto weightType = cast<RankedTensorType>(weight.getType());
     auto initType = cast<RankedTensorType>(init.getType());
-    if (!initType.getElementType().isF32() || !isZeroFill(init))
+    if (!initType.getElementType().isF32() || !isPositiveZeroFill(init))
       return rewriter.notifyMatchFailure(op, "needs a zero-filled f32 init");
     if (weightType.getElementType() != xType.getElementType())
       return rewriter.notifyMatchFailure(op, "mixed operand types");

@@ -44,6 +44,8 @@ struct ConvertMoEToLinalgPass
     populateMoEDecomposePatterns(patterns, /*expandChains=*/true);
     populateMoEToLinalgConversionPatterns(patterns);
     populateCompositionLoweringPatterns(patterns);
+    // A fused router is its logits GEMM and router again on the CPU.
+    populateRouterUnfusionPatterns(patterns);
     GreedyRewriteConfig config;
     config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

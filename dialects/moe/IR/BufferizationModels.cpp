@@ -1,8 +1,11 @@
-//===- GroupedMatmulBufferization.cpp - moe.grouped_matmul on buffers -----===//
+//===- BufferizationModels.cpp - destination-style moe ops on buffers -----===//
 //
-// One-shot bufferization of moe.grouped_matmul: destination style, so the
-// result is the `init` buffer written in place; every operand is read (rows
-// outside the experts keep `init`).
+// One-shot bufferization of the destination-style ops, moe.grouped_matmul
+// and moe.fused_router: each result is its destination's buffer written in
+// place. Every operand of moe.grouped_matmul is read (rows outside the
+// experts keep `init`); moe.fused_router overwrites its destinations whole
+// (DstBufferizableOpInterfaceExternalModel reads them too, which only costs
+// a copy where a destination's tensor is still used elsewhere).
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,8 +52,39 @@ struct GroupedMatmulBufferization
     return success();
   }
 };
+
+struct FusedRouterBufferization
+    : bufferization::DstBufferizableOpInterfaceExternalModel<
+          FusedRouterBufferization, FusedRouterOp> {
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const bufferization::BufferizationOptions &options,
+                          bufferization::BufferizationState &state) const {
+    auto router = cast<FusedRouterOp>(op);
+    if (router.getResults().empty())
+      return success(); // Already on buffers.
+    SmallVector<Value> buffers;
+    for (Value operand : op->getOperands()) {
+      FailureOr<Value> buffer =
+          bufferization::getBuffer(rewriter, operand, options, state);
+      if (failed(buffer))
+        return failure();
+      buffers.push_back(*buffer);
+    }
+    Value bias = router.getBias() ? buffers[2] : Value();
+    Value weights = buffers[buffers.size() - 2];
+    Value indices = buffers.back();
+    rewriter.setInsertionPoint(op);
+    FusedRouterOp::create(rewriter, op->getLoc(), TypeRange{}, buffers[0],
+                          buffers[1], bias, weights, indices,
+                          router.getRoutingAttr());
+    bufferization::replaceOpWithBufferizedValues(rewriter, op,
+                                                 {weights, indices});
+    return success();
+  }
+};
 } // namespace
 
 void MoEDialect::attachBufferizationModels() {
   GroupedMatmulOp::attachInterface<GroupedMatmulBufferization>(*getContext());
+  FusedRouterOp::attachInterface<FusedRouterBufferization>(*getContext());
 }

@@ -48,8 +48,12 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   // Routers and combines first: their kernels replace the forms the next
   // pass would give them.
-  if (options.warpRouter)
-    pm.addNestedPass<func::FuncOp>(createConvertMoERouterToGPU());
+  if (options.warpRouter) {
+    // The fused router kernel is a tensor-core GEMM with warp routing.
+    ConvertMoERouterToGPUOptions routers;
+    routers.fuseLogits = options.fusedRouter && options.tensorCores;
+    pm.addNestedPass<func::FuncOp>(createConvertMoERouterToGPU(routers));
+  }
   if (options.vectorCombine)
     pm.addNestedPass<func::FuncOp>(createConvertMoECombineToGPU());
   ConvertMoEToParallelLinalgOptions forms;
@@ -178,6 +182,12 @@ struct CUDAPipelineTextOptions
       llvm::cl::desc("Run routers (scoring and top-k) as one-warp-per-token "
                      "kernels (false: one thread per token)"),
       llvm::cl::init(true)};
+  Option<bool> fusedRouter{
+      *this, "fused-router",
+      llvm::cl::desc("Run routers with their logits GEMM as one tensor-core "
+                     "kernel where it applies (needs warp-router and "
+                     "tensor-cores; false: a GEMM kernel, then the router's)"),
+      llvm::cl::init(true)};
   Option<bool> vectorCombine{
       *this, "vector-combine",
       llvm::cl::desc("Run combines as kernels of 16-byte row accesses "
@@ -206,6 +216,7 @@ void mlir::moe::registerCUDAPipeline() {
         options.tensorCores = text.tensorCores;
         options.multiprocessors = text.multiprocessors;
         options.warpRouter = text.warpRouter;
+        options.fusedRouter = text.fusedRouter;
         options.vectorCombine = text.vectorCombine;
         options.toolkitPath = text.toolkitPath;
         buildCUDAPipeline(pm, options);

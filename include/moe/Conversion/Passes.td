@@ -139,11 +139,23 @@ def ConvertMoERouterToGPU : Pass<"convert-moe-router-to-gpu",
     buffers would be allocated in host control flow), E dynamic or above
     512, top-k above 32, or groups that do not fall on a power of two of
     whole lanes.
+
+    With `fuse-logits`, a router whose logits come from moe-decompose's
+    logits GEMM and that the fused router kernel of `convert-moe-to-gpu`
+    runs (`fusedRouterUnsupportedReason`, GroupedMatmulTiles.h: bf16/f16,
+    static sizes, H a multiple of 64, E <= 256, and the warp kernel's
+    conditions; operands that are not `tensor.extract_slice` views) becomes
+    a `moe.fused_router` instead (`moe-fuse`'s pattern), which stays an op
+    until that pass: the GEMM, scoring and top-k run in one kernel and the
+    logits never reach memory as a tensor of their own.
   }];
   let options = [
     Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"4",
            "Tokens (warps) a block, 1 to 32: few enough that a decode "
-           "layer's tokens spread over many SMs">
+           "layer's tokens spread over many SMs">,
+    Option<"fuseLogits", "fuse-logits", "bool", /*default=*/"false",
+           "Fuse routers with their logits GEMM into moe.fused_router where "
+           "convert-moe-to-gpu's fused router kernel runs them">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -226,8 +238,8 @@ def ConvertGroupedMatmulToLinalg : Pass<"convert-grouped-matmul-to-linalg"> {
 }
 
 def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
-  let summary = "Lowers moe.grouped_matmul on buffers to a Hopper tensor-core "
-                "kernel (TMA, mbarrier pipeline, wgmma)";
+  let summary = "Lowers moe.grouped_matmul and moe.fused_router on buffers to "
+                "Hopper tensor-core kernels (TMA, mbarrier pipeline, wgmma)";
   let description = [{
     Each `moe.grouped_matmul` on memrefs becomes TMA descriptors made on the
     host (`nvgpu.tma.create.descriptor`, 128-byte swizzle, zero fill past the
@@ -282,6 +294,31 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
     48 KiB each) when they fit. Operands must be 16-bit floats with static
     shapes, K a multiple of 64 and, with a gate, N a multiple of 128 (a
     located error otherwise).
+
+    Each `moe.fused_router` on memrefs becomes the same kernel for its logits
+    GEMM (one group of all T rows, N = E <= 256 in one column tile, f32
+    accumulators) with two changes (`chooseFusedRouterSplit`,
+    `fusedRouterUnsupportedReason`, GroupedMatmulTiles.h):
+
+    * the GEMM's K-slices are split into S ranges (at most 8, at least 4
+      slices each, S = multiprocessors / row tiles when that is smaller) and
+      a split takes the column tile's place in the schedule, so a decode
+      step's single row tile still spreads over S blocks. A consumer
+      warpgroup stores its split's partial logits (f32, a [S, T, E] device
+      buffer), makes them visible to the GPU (`membar.gl`), meets its
+      warpgroup at a named barrier and counts itself in at the row tile's
+      arrivals (an atomic add);
+    * once a block's consumers saw the last tile taken, every consumer warp
+      of the grid routes tokens w, w + W, ... (W = 8 x blocks): lane 0 waits
+      (atomic reads, `nanosleep`) until the token's row tile has all its
+      arrivals, the warp meets (`bar.warp.sync`), each lane sums its
+      experts' partials in split order (the same sum in every run) and the
+      warp scores and selects as `convert-moe-router-to-gpu`'s kernel does.
+      Every tile was taken by a running block whose GEMM tiles wait on no
+      other block, so the waits end without assuming co-resident blocks.
+
+    The [T, E] logits are never a tensor of their own, and the router costs
+    one launch instead of two.
   }];
   let options = [
     Option<"multiprocessors", "multiprocessors", "int64_t", /*default=*/"132",

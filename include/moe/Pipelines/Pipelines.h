@@ -64,6 +64,10 @@ struct CUDAPipelineOptions {
   /// (convert-moe-router-to-gpu); false keeps their one-thread-per-token
   /// loop form.
   bool warpRouter = true;
+  /// Routers whose logits GEMM feeds only them run with it as one
+  /// tensor-core kernel (moe.fused_router; needs warpRouter and
+  /// tensorCores); false keeps the GEMM kernel and the router's apart.
+  bool fusedRouter = true;
   /// Combines run as kernels of 16-byte row accesses
   /// (convert-moe-combine-to-gpu); false keeps their element-per-thread
   /// parallel form.

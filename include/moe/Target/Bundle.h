@@ -41,6 +41,9 @@ struct BundleTarget {
   /// Kind::CUDA: routers run as one-warp-per-token kernels
   /// (convert-moe-router-to-gpu) instead of one thread per token.
   bool warpRouter = true;
+  /// Kind::CUDA: routers run with their logits GEMM as one kernel
+  /// (moe.fused_router) where it applies.
+  bool fusedRouter = true;
   /// Apply the module's `moe.parallel` plan (moe-shard) before compiling: the
   /// kernels are the program of one rank, the manifest carries the grid and
   /// each tensor's split (docs/multi-rank.md §3). The reference programs stay

@@ -3,6 +3,8 @@
 #ifndef MOE_LIB_CONVERSION_MOETOGPU_FORMS_H
 #define MOE_LIB_CONVERSION_MOETOGPU_FORMS_H
 
+#include "moe/IR/MoEAttrs.h"
+
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::moe {
@@ -25,6 +27,15 @@ void populateGroupedMatmulPatterns(RewritePatternSet &patterns);
 void populateRouterLogitsGroupedMatmulPatterns(RewritePatternSet &patterns);
 /// moe.dispatch and moe.combine.
 void populateRoutingParallelFormPatterns(RewritePatternSet &patterns);
+
+/// Whether convert-moe-to-gpu's fused router kernel runs the router `op`
+/// (moe.router or moe.fused_router, on tensors) of `tokens` [T, H] and
+/// `weight` [E, H]: at a function's top level (the kernel's buffers are
+/// allocated at its entry), operands that are not tensor.extract_slice views
+/// (TMA reads contiguous buffers), and the kernel's own conditions
+/// (fusedRouterUnsupportedReason). A RouterFusionFilter (moe-fuse).
+bool runsFusedRouterKernel(Operation *op, Value tokens, Value weight,
+                           RoutingAttr routing);
 
 /// moe.combine's first step on tensors: the row of `outputs` that holds each
 /// slot t·K+k of `weights` [T, K] (the inverse of `sources`), -1 where none

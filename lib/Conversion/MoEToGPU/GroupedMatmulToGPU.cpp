@@ -29,6 +29,7 @@
 #include "moe/Conversion/Passes.h"
 
 #include "LoweringBuilder.h"
+#include "WarpRouter.h"
 #include "moe/IR/MoEOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -105,23 +106,91 @@ mlir::moe::chooseRouterLogitsTiles(Type element, int64_t tokens,
                                   why);
 }
 
+FusedRouterSplit mlir::moe::chooseFusedRouterSplit(int64_t tokens,
+                                                   int64_t hidden,
+                                                   int64_t multiprocessors) {
+  constexpr int64_t maxSplits = 8, minSlicesPerSplit = 4;
+  int64_t slices = std::max<int64_t>(hidden / GroupedMatmulTiles::kPerStage, 1);
+  int64_t rowTiles = std::max<int64_t>(
+      llvm::divideCeil(tokens, GroupedMatmulTiles::rowsPerTile), 1);
+  int64_t splits = std::clamp<int64_t>(
+      multiprocessors / rowTiles, 1,
+      std::min(maxSplits,
+               std::max<int64_t>(slices / minSlicesPerSplit, 1)));
+  FusedRouterSplit split;
+  split.slicesPerSplit = llvm::divideCeil(slices, splits);
+  split.splits = llvm::divideCeil(slices, split.slicesPerSplit);
+  return split;
+}
+
+std::string mlir::moe::fusedRouterUnsupportedReason(Type element,
+                                                    int64_t tokens,
+                                                    int64_t experts,
+                                                    int64_t hidden,
+                                                    RoutingAttr routing) {
+  std::string why;
+  if (failed(chooseRouterLogitsTiles(element, tokens, experts, hidden, &why)))
+    return why;
+  if (experts > 256)
+    return "more than 256 experts (one column tile)";
+  return warpRoutingUnsupportedReason(experts, routing);
+}
+
 namespace {
 
-/// Builds the kernel of one moe.grouped_matmul.
+/// The fused router's part of the kernel: the router GEMM's K-slices split
+/// into `splits` ranges (the split takes the column tile's place in the
+/// schedule), each written as f32 partial logits into `partials`
+/// [splits, T, E]; once every tile is taken, consumer warps route the tokens
+/// (WarpRouter.h) from the sums of the partials.
+struct RouterFusion {
+  RoutingAttr routing;
+  Value bias, weights, indices; // Buffers: [E] or null, [T, K], [T, K].
+  FusedRouterSplit split;
+  Value partials, arrivals;     // Allocated by the lowering.
+};
+
+/// Builds the kernel of one moe.grouped_matmul or moe.fused_router.
 class GroupedMatmulLowering {
 public:
   GroupedMatmulLowering(GroupedMatmulOp op, const GroupedMatmulTiles &tiles)
-      : op(op), tiles(tiles), b(op.getLoc(), op) {
-    auto rowsType = cast<MemRefType>(op.getRows().getType());
-    auto weightType = cast<MemRefType>(op.getWeight().getType());
+      : anchor(op), tiles(tiles), b(op.getLoc(), op) {
+    rows = op.getRows();
+    sources = op.getSources();
+    offsets = op.getOffsets();
+    weight = op.getWeight();
+    gate = op.getGate();
+    init = op.getInit();
+    slots = op.getSlots().value_or(0);
+    activation = op.getActivation().value_or(Activation::silu);
+    auto rowsType = cast<MemRefType>(rows.getType());
+    auto weightType = cast<MemRefType>(weight.getType());
     element = rowsType.getElementType();
     // Gathered: `rows` are the tokens; the GEMM has as many rows as `init`.
-    numRows = cast<MemRefType>(op.getInit().getType()).getDimSize(0);
+    numRows = cast<MemRefType>(init.getType()).getDimSize(0);
     reduction = rowsType.getDimSize(1);
-    gathered = op.getSources() != nullptr;
+    gathered = sources != nullptr;
     numExperts = weightType.getDimSize(0);
     outColumns = weightType.getDimSize(1);
-    outElement = cast<MemRefType>(op.getInit().getType()).getElementType();
+    outElement = cast<MemRefType>(init.getType()).getElementType();
+  }
+
+  /// The router GEMM of `op` as one group of all T rows (offsets [0, T])
+  /// against the [E, H] router weight, split along H.
+  GroupedMatmulLowering(FusedRouterOp op, const GroupedMatmulTiles &tiles,
+                        FusedRouterSplit split)
+      : anchor(op), tiles(tiles), b(op.getLoc(), op) {
+    rows = op.getTokens();
+    weight = op.getWeight();
+    auto rowsType = cast<MemRefType>(rows.getType());
+    element = rowsType.getElementType();
+    numRows = rowsType.getDimSize(0);
+    reduction = rowsType.getDimSize(1);
+    numExperts = 1;
+    outColumns = cast<MemRefType>(weight.getType()).getDimSize(0);
+    outElement = b.getF32Type();
+    router = RouterFusion{op.getRouting(), op.getBias(), op.getWeightsInit(),
+                          op.getIndicesInit(), split, Value(), Value()};
   }
 
   void lower() {
@@ -147,29 +216,29 @@ public:
     // Host: tensor maps of the rows [R, K] (unless they are gathered from
     // the tokens row by row) and of the weights as [E·N, K].
     if (!gathered) {
-      descA = makeDescriptor(op.getRows(), descriptorOf(rowsBoxType), boxRows);
+      descA = makeDescriptor(rows, descriptorOf(rowsBoxType), boxRows);
       // Tiles with few rows (decode: a few tokens an expert) load only the
       // top of A: wgmma still reads 64 rows of it, but the rows past the
       // tile's end only feed output rows that are never stored.
-      for (int64_t rows : shortBoxRows) {
-        MemRefType box = boxOf(rows);
-        shortA.push_back({rows, box,
-                          makeDescriptor(op.getRows(), descriptorOf(box),
-                                         rows)});
+      for (int64_t shortRows : shortBoxRows) {
+        MemRefType box = boxOf(shortRows);
+        shortA.push_back(
+            {shortRows, box,
+             makeDescriptor(rows, descriptorOf(box), shortRows)});
       }
     }
-    descW = makeDescriptor(flattenExperts(op.getWeight()),
+    descW = makeDescriptor(router ? weight : flattenExperts(weight),
                            descriptorOf(weightBoxType), tiles.weightBoxRows());
-    if (op.getGate())
-      descG =
-          makeDescriptor(flattenExperts(op.getGate()),
-                         descriptorOf(weightBoxType), tiles.weightBoxRows());
+    if (gate)
+      descG = makeDescriptor(flattenExperts(gate), descriptorOf(weightBoxType),
+                             tiles.weightBoxRows());
 
     // A persistent grid: at most one block per multiprocessor (the stages
     // take most of its shared memory), never more blocks than tiles can
     // exist (every expert's rows rounded up to 128, plus one partial tile
     // per expert).
-    columnTiles = llvm::divideCeil(outColumns, tiles.columnsPerTile);
+    columnTiles = router ? router->split.splits
+                         : llvm::divideCeil(outColumns, tiles.columnsPerTile);
     int64_t maxTiles =
         columnTiles *
         (llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile) +
@@ -184,15 +253,29 @@ public:
     // The tile counter of the dynamic schedule: allocated at the function's
     // entry (host control flow cannot allocate on this path; the function
     // frees it at its return), zeroed on the stream before each launch.
+    // The fused router's partial logits and, per row tile, the count of
+    // consumer warpgroups that stored theirs (zeroed like the counter).
     {
       OpBuilder::InsertionGuard guard(b);
-      auto func = op->getParentOfType<func::FuncOp>();
+      auto func = anchor->getParentOfType<func::FuncOp>();
       b.setInsertionPointToStart(&func.getBody().front());
       tileCounter =
           memref::AllocOp::create(b, MemRefType::get({1}, b.getI32Type()));
+      if (router) {
+        router->partials = memref::AllocOp::create(
+            b, MemRefType::get({router->split.splits, numRows, outColumns},
+                               b.getF32Type()));
+        router->arrivals = memref::AllocOp::create(
+            b, MemRefType::get({std::max<int64_t>(rowTileCount(), 1)},
+                               b.getI32Type()));
+      }
     }
+    Value zeroI32 = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
     gpu::MemsetOp::create(b, /*asyncToken=*/Type(), ValueRange{}, tileCounter,
-                          arith::ConstantIntOp::create(b, b.getI32Type(), 0));
+                          zeroI32);
+    if (router)
+      gpu::MemsetOp::create(b, /*asyncToken=*/Type(), ValueRange{},
+                            router->arrivals, zeroI32);
     Value smemBytes = arith::ConstantIntOp::create(
         b, b.getI32Type(), tiles.sharedBytes() + scheduleBytes());
     auto launch = gpu::LaunchOp::create(
@@ -203,7 +286,7 @@ public:
     buildKernel(launch);
     b.setInsertionPointToEnd(&body);
     gpu::TerminatorOp::create(b);
-    op.erase();
+    anchor->erase();
   }
 
   GroupedMatmulLowering &withMultiprocessors(int64_t count) {
@@ -241,6 +324,12 @@ private:
   static constexpr int32_t consumerRegisters = 232;
   // Gathered A: 16-byte copies, eight to a 128-byte row of a K-slice.
   static constexpr int64_t chunksPerRow = 8;
+
+  int64_t kSlices() const { return reduction / GroupedMatmulTiles::kPerStage; }
+  /// Row tiles of the fused router's single group of T rows.
+  int64_t rowTileCount() const {
+    return llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile);
+  }
 
   /// Shared memory after the stages: the ring of tile indices the producer
   /// hands to the consumers (depth i32), then the per-expert tile prefix
@@ -313,8 +402,12 @@ private:
     return arith::OrIOp::create(b, start, i64(fixed));
   }
 
+  /// offsets[e]; the fused router's one group is [0, T].
   Value offsetAt(Value e) {
-    Value value = memref::LoadOp::create(b, op.getOffsets(), ValueRange{e});
+    if (router)
+      return arith::SelectOp::create(b, cmp(arith::CmpIPredicate::eq, e, index(0)),
+                                     index(0), index(numRows));
+    Value value = memref::LoadOp::create(b, offsets, ValueRange{e});
     return arith::IndexCastOp::create(b, b.getIndexType(), value);
   }
 
@@ -348,8 +441,12 @@ private:
   /// Where tile `t` of the schedule is: expert, its rows [rowBegin, rowEnd)
   /// (rowEnd is the expert's end; the tile's 128 rows may pass it), and the
   /// first output column.
+  /// K-slices [sliceBegin, sliceEnd): all of K, or the fused router's
+  /// split `split` (the column tile coordinate, as every column is in one
+  /// tile).
   struct TileCoords {
     Value expert, rowBegin, rowEnd, columnBegin;
+    Value split, sliceBegin, sliceEnd;
   };
   TileCoords tileAt(Value t, Value rowTiles) {
     Value one = index(1);
@@ -379,7 +476,18 @@ private:
                           mul(sub(rowTile, prefixAt(coords.expert)),
                               index(GroupedMatmulTiles::rowsPerTile)));
     coords.rowEnd = offsetAt(add(coords.expert, one));
+    if (router) {
+      int64_t perSplit = router->split.slicesPerSplit;
+      coords.columnBegin = index(0);
+      coords.split = columnTile;
+      coords.sliceBegin = mul(columnTile, index(perSplit));
+      coords.sliceEnd = arith::MinUIOp::create(
+          b, add(coords.sliceBegin, index(perSplit)), index(kSlices()));
+      return coords;
+    }
     coords.columnBegin = mul(columnTile, index(tiles.columnsPerTile));
+    coords.sliceBegin = index(0);
+    coords.sliceEnd = index(kSlices());
     return coords;
   }
 
@@ -568,7 +676,8 @@ private:
         [&](Value t, Value counter) -> Value {
           TileCoords tile = tileAt(t, rowTiles);
           Value weightRow = weightRowOf(tile);
-          return streamSlices(counter, [&](Value slice, Value stage, Value) {
+          return streamSlices(tile, counter, [&](Value slice, Value stage,
+                                                 Value) {
             issueLoads(slice, stage, tile.rowBegin,
                        sub(tile.rowEnd, tile.rowBegin), weightRow);
           });
@@ -578,11 +687,10 @@ private:
   /// The producer's K-slices of one tile: for each, once both consumers
   /// released its stage, `body(slice, stage, count)` (count: the slices the
   /// block streamed before). Returns the count after the tile.
-  Value streamSlices(Value counter,
+  Value streamSlices(const TileCoords &tile, Value counter,
                      function_ref<void(Value slice, Value stage, Value count)>
                          body) {
-    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
-    return forLoop(index(0), index(kSlices), index(1), {counter},
+    return forLoop(tile.sliceBegin, tile.sliceEnd, index(1), {counter},
                    [&](Value slice, ValueRange carried) -> SmallVector<Value> {
                      auto [stage, round] = stageOf(carried[0]);
                      waitReleased(empty, stage, round);
@@ -617,8 +725,8 @@ private:
         [&](Value t, Value counter) -> Value {
           TileCoords tile = tileAt(t, rowTiles);
           Value weightRow = weightRowOf(tile);
-          return streamSlices(counter, [&](Value slice, Value stage,
-                                           Value count) {
+          return streamSlices(tile, counter, [&](Value slice, Value stage,
+                                                 Value count) {
             Value k = mul(slice, index(GroupedMatmulTiles::kPerStage));
             ifThen(leader, [&] {
               nvgpu::MBarrierArriveExpectTxOp::create(
@@ -684,7 +792,7 @@ private:
         b, stageAType, smem, add(padIndex, mul(stage, index(tiles.stageBytes()))),
         ValueRange{});
     Value column = add(k, mul(chunk, index(chunkElements)));
-    Value slots = index(*op.getSlots());
+    Value slotsPerToken = index(slots);
     for (int64_t pass = 0; pass < GroupedMatmulTiles::rowsPerTile / rowsPerPass;
          ++pass) {
       Value rowInTile = add(firstRow, index(pass * rowsPerPass));
@@ -692,17 +800,18 @@ private:
       ifThen(cmp(arith::CmpIPredicate::ult, row, tile.rowEnd), [&] {
         Value source = arith::IndexCastOp::create(
             b, b.getIndexType(),
-            memref::LoadOp::create(b, op.getSources(), ValueRange{row}));
+            memref::LoadOp::create(b, sources, ValueRange{row}));
         Value used = cmp(arith::CmpIPredicate::sge, source, index(0));
         Value token =
-            divu(arith::SelectOp::create(b, used, source, index(0)), slots);
+            divu(arith::SelectOp::create(b, used, source, index(0)),
+                 slotsPerToken);
         Value copied = arith::SelectOp::create(b, used, index(chunkElements),
                                                index(0));
         Value at = add(mul(rowInTile, index(elementsPerRow)),
                        mul(swizzled, index(chunkElements)));
         nvgpu::DeviceAsyncCopyOp::create(
             b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), stageA,
-            ValueRange{at}, op.getRows(), ValueRange{token, column},
+            ValueRange{at}, rows, ValueRange{token, column},
             b.getIndexAttr(chunkElements), copied, b.getUnitAttr());
       });
     }
@@ -784,7 +893,6 @@ private:
   /// only releases the stages.
   void buildConsumer(Value tid, Value consumer, Value numTiles,
                      Value rowTiles) {
-    int64_t kSlices = reduction / GroupedMatmulTiles::kPerStage;
     Value one = index(1);
     Value releaser = cmp(arith::CmpIPredicate::eq,
                          remu(tid, index(warpgroupThreads)), index(0));
@@ -821,7 +929,7 @@ private:
           b.setInsertionPointToStart(&ifActive.getThenRegion().front());
           Value initial = LLVM::ZeroOp::create(b, accType);
           SmallVector<Value> state = forLoop(
-              index(0), index(kSlices), one, {counter, initial},
+              tile.sliceBegin, tile.sliceEnd, one, {counter, initial},
               [&](Value slice, ValueRange carried) -> SmallVector<Value> {
                 Value stage = waitFull(carried[0]);
                 Value stageAddress =
@@ -848,18 +956,20 @@ private:
                 // The previous slice's wgmmas are done: its stage can
                 // be refilled while this slice's run.
                 NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
-                ifThen(cmp(arith::CmpIPredicate::ugt, slice, index(0)),
+                ifThen(cmp(arith::CmpIPredicate::ugt, slice, tile.sliceBegin),
                        [&] { release(stageOf(sub(carried[0], one)).first); });
                 return {add(carried[0], one), acc};
               });
           NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
           release(stageOf(sub(state[0], one)).first);
           buildEpilogue(state[1], tid, consumer, tile);
+          if (router)
+            arriveWithPartials(tid, consumer, tile);
           scf::YieldOp::create(b, ValueRange{state[0]});
 
           b.setInsertionPointToStart(&ifActive.getElseRegion().front());
           Value idleEnd =
-              forLoop(index(0), index(kSlices), one, {counter},
+              forLoop(tile.sliceBegin, tile.sliceEnd, one, {counter},
                       [&](Value, ValueRange carried) -> SmallVector<Value> {
                         release(waitFull(carried[0]));
                         return {add(carried[0], one)};
@@ -867,6 +977,115 @@ private:
           scf::YieldOp::create(b, ValueRange{idleEnd});
           return ifActive.getResult(0);
         });
+    if (router)
+      routeTokens(tid, consumer);
+  }
+
+  /// After a consumer warpgroup stored its partial logits of a fused router
+  /// tile: each thread's stores are made visible to the GPU, the warpgroup
+  /// meets at its own named barrier (1 + consumer; 0 is the block's), and
+  /// one thread counts the warpgroup in at the row tile's arrivals.
+  void arriveWithPartials(Value tid, Value consumer, const TileCoords &tile) {
+    NVVM::MembarOp::create(b, NVVM::MemScopeKind::GPU);
+    Type i32 = b.getI32Type();
+    NVVM::BarrierOp::create(
+        b, TypeRange{},
+        arith::IndexCastOp::create(b, i32, add(consumer, index(1))),
+        arith::ConstantIntOp::create(b, i32, warpgroupThreads),
+        NVVM::BarrierReductionAttr(), Value());
+    Value first = cmp(arith::CmpIPredicate::eq,
+                      remu(tid, index(warpgroupThreads)), index(0));
+    ifThen(first, [&] {
+      Value rowTile =
+          divu(tile.rowBegin, index(GroupedMatmulTiles::rowsPerTile));
+      memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
+                                  arith::ConstantIntOp::create(b, i32, 1),
+                                  router->arrivals, ValueRange{rowTile});
+    });
+  }
+
+  /// The fused router's second phase, in every consumer warp of every block
+  /// once the block's consumers saw the last tile taken: warp w of the grid
+  /// routes tokens w, w + W, ... (W the grid's consumer warps). A token's
+  /// row tile is complete when all its splits' active warpgroups arrived;
+  /// its logits are the sum of the splits' partials in split order (the
+  /// same sum in every run). The wait cannot deadlock: every tile was taken
+  /// by a running block, and the GEMM tiles wait on no other block.
+  void routeTokens(Value tid, Value consumer) {
+    Type i32 = b.getI32Type();
+    int64_t warpsPerConsumer = warpgroupThreads / 32;
+    Value lane = remu(tid, index(32));
+    Value warp = add(mul(consumer, index(warpsPerConsumer)),
+                     divu(remu(tid, index(warpgroupThreads)), index(32)));
+    Value blockId = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value firstToken =
+        add(mul(blockId, index(consumers * warpsPerConsumer)), warp);
+    Value stride = index(numBlocks * consumers * warpsPerConsumer);
+    int64_t splits = router->split.splits;
+    int64_t experts = outColumns;
+    forLoop(firstToken, index(numRows), stride, {},
+            [&](Value token, ValueRange) -> SmallVector<Value> {
+              Value rowTile =
+                  divu(token, index(GroupedMatmulTiles::rowsPerTile));
+              // Both warpgroups of a tile arrive unless its second 64 rows
+              // lie past T.
+              Value secondHalf = add(
+                  mul(rowTile, index(GroupedMatmulTiles::rowsPerTile)),
+                  index(64));
+              Value halves = arith::SelectOp::create(
+                  b, cmp(arith::CmpIPredicate::ult, secondHalf,
+                         index(numRows)),
+                  index(2), index(1));
+              Value expected = arith::IndexCastOp::create(
+                  b, i32, mul(halves, index(splits)));
+              // Lane 0 polls (an atomic read: a plain load could be hoisted
+              // out of the loop); the warp barrier holds the other lanes
+              // until it saw the tile complete.
+              ifThen(cmp(arith::CmpIPredicate::eq, lane, index(0)), [&] {
+                scf::WhileOp::create(
+                    b, TypeRange{}, ValueRange{},
+                    [&](OpBuilder &nested, Location, ValueRange) {
+                      OpBuilder::InsertionGuard whileGuard(b);
+                      b.setInsertionPoint(nested.getInsertionBlock(),
+                                          nested.getInsertionPoint());
+                      Value seen = memref::AtomicRMWOp::create(
+                          b, arith::AtomicRMWKind::addi,
+                          arith::ConstantIntOp::create(b, i32, 0),
+                          router->arrivals, ValueRange{rowTile});
+                      scf::ConditionOp::create(
+                          b,
+                          arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                                seen, expected),
+                          ValueRange{});
+                    },
+                    [&](OpBuilder &nested, Location, ValueRange) {
+                      OpBuilder::InsertionGuard whileGuard(b);
+                      b.setInsertionPoint(nested.getInsertionBlock(),
+                                          nested.getInsertionPoint());
+                      NVVM::NanosleepOp::create(
+                          b, arith::ConstantIntOp::create(b, i32, 64));
+                      scf::YieldOp::create(b, ValueRange{});
+                    });
+              });
+              NVVM::SyncWarpOp::create(
+                  b, arith::ConstantIntOp::create(b, i32, -1));
+              NVVM::MembarOp::create(b, NVVM::MemScopeKind::GPU);
+              emitWarpRouting(
+                  b, router->routing, experts, lane, token,
+                  [&](Value column) {
+                    Value sum;
+                    for (int64_t split = 0; split < splits; ++split) {
+                      Value partial = memref::LoadOp::create(
+                          b, router->partials,
+                          ValueRange{index(split), token, column});
+                      sum = sum ? arith::AddFOp::create(b, sum, partial)
+                                : partial;
+                    }
+                    return sum;
+                  },
+                  router->bias, router->weights, router->indices);
+              return {};
+            });
   }
 
   /// Registers -> output: activation (gated), narrowing (none for an f32
@@ -886,10 +1105,15 @@ private:
     Value rowBottom = add(rowTop, index(8));
     Value laneColumn = add(
         columnBegin, mul(arith::RemUIOp::create(b, lane, index(4)), index(2)));
-    Value out = op.getInit();
-    bool gated = op.getGate() != nullptr;
-    Activation activation =
-        gated ? *op.getActivation() : Activation::silu; // unused when plain
+    bool gated = gate != nullptr;
+    // The fused router's partial logits go to its split's [T, E] slice.
+    auto store = [&](Value value, Value row, Value column) {
+      if (router)
+        memref::StoreOp::create(b, value, router->partials,
+                                ValueRange{tile.split, row, column});
+      else
+        memref::StoreOp::create(b, value, init, ValueRange{row, column});
+    };
     auto valueAt = [&](int64_t i) -> Value {
       Value raw = LLVM::ExtractValueOp::create(b, acc, ArrayRef<int64_t>{i});
       if (!gated)
@@ -918,22 +1142,28 @@ private:
             value = arith::TruncFOp::create(b, outElement, value);
           Value column = add(laneColumn, index(8 * group + pair));
           if (!maskColumns) {
-            memref::StoreOp::create(b, value, out, ValueRange{row, column});
+            store(value, row, column);
             continue;
           }
           auto ifColumn = scf::IfOp::create(
               b, cmp(arith::CmpIPredicate::ult, column, columnEnd), false);
           OpBuilder::InsertionGuard columnGuard(b);
           b.setInsertionPointToStart(&ifColumn.getThenRegion().front());
-          memref::StoreOp::create(b, value, out, ValueRange{row, column});
+          store(value, row, column);
         }
       }
     }
   }
 
-  GroupedMatmulOp op;
+  Operation *anchor;
   GroupedMatmulTiles tiles;
   LoweringBuilder b;
+  // The operands (buffers): A (rows, or the tokens they gather from), the
+  // weights, and the grouped GEMM's own (null for the fused router).
+  Value rows, sources, offsets, weight, gate, init;
+  int64_t slots = 0;
+  Activation activation = Activation::silu; // With a gate only.
+  std::optional<RouterFusion> router;
   Type element, outElement;
   int64_t numRows = 0, reduction = 0, numExperts = 0, outColumns = 0;
   Attribute workgroup;
@@ -950,14 +1180,14 @@ private:
       tileEmpty;
 };
 
-LogicalResult checkOperands(GroupedMatmulOp op) {
+LogicalResult checkOperands(Operation *op) {
   for (Value operand : op->getOperands()) {
     auto type = dyn_cast<MemRefType>(operand.getType());
     if (!type)
-      return op.emitOpError()
+      return op->emitOpError()
              << "must be on buffers for convert-moe-to-gpu (bufferize first)";
     if (!type.hasStaticShape() || !type.getLayout().isIdentity())
-      return op.emitOpError()
+      return op->emitOpError()
              << "needs contiguous operands of static shape for the tensor-core "
                 "kernel, got "
              << type;
@@ -992,6 +1222,36 @@ struct ConvertMoEToGPUPass
         return signalPassFailure();
       }
       GroupedMatmulLowering(op, *tiles)
+          .withMultiprocessors(multiprocessors)
+          .lower();
+    }
+
+    SmallVector<FusedRouterOp> routers;
+    getOperation().walk([&](FusedRouterOp op) { routers.push_back(op); });
+    for (FusedRouterOp op : routers) {
+      if (failed(checkOperands(op)))
+        return signalPassFailure();
+      if (multiprocessors <= 0) {
+        op.emitOpError() << "needs a positive multiprocessors option, got "
+                         << int64_t(multiprocessors);
+        return signalPassFailure();
+      }
+      auto tokensType = cast<MemRefType>(op.getTokens().getType());
+      int64_t tokens = tokensType.getDimSize(0);
+      int64_t hidden = tokensType.getDimSize(1);
+      int64_t experts =
+          cast<MemRefType>(op.getWeight().getType()).getDimSize(0);
+      std::string why =
+          fusedRouterUnsupportedReason(tokensType.getElementType(), tokens,
+                                       experts, hidden, op.getRouting());
+      if (!why.empty()) {
+        op.emitOpError() << "does not fit the fused router kernel: " << why;
+        return signalPassFailure();
+      }
+      FailureOr<GroupedMatmulTiles> tiles = chooseRouterLogitsTiles(
+          tokensType.getElementType(), tokens, experts, hidden);
+      GroupedMatmulLowering(
+          op, *tiles, chooseFusedRouterSplit(tokens, hidden, multiprocessors))
           .withMultiprocessors(multiprocessors)
           .lower();
     }

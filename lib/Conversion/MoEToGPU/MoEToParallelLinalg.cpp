@@ -68,6 +68,11 @@ struct ConvertMoEToParallelLinalgPass
     RewritePatternSet patterns(&getContext());
     populateMoEDecomposePatterns(patterns, /*expandChains=*/true);
     populateMoEToParallelLinalgPatterns(patterns, tensorCores);
+    // Fused routers stay for convert-moe-to-gpu's kernel where it runs them.
+    if (tensorCores)
+      populateRouterUnfusionPatterns(patterns, runsFusedRouterKernel);
+    else
+      populateRouterUnfusionPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
                                      config))) {
       getOperation()->emitError()
@@ -75,8 +80,10 @@ struct ConvertMoEToParallelLinalgPass
       return signalPassFailure();
     }
     WalkResult left = getOperation()->walk([&](Operation *op) {
-      // moe.grouped_matmul is this pass's output (convert-moe-to-gpu's input).
-      if (!isa<MoEDialect>(op->getDialect()) || isa<GroupedMatmulOp>(op))
+      // moe.grouped_matmul and moe.fused_router are this pass's output
+      // (convert-moe-to-gpu's input).
+      if (!isa<MoEDialect>(op->getDialect()) ||
+          isa<GroupedMatmulOp, FusedRouterOp>(op))
         return WalkResult::advance();
       op->emitError() << "'" << op->getName()
                       << "' has no GPU lowering yet "

@@ -627,6 +627,12 @@ void mlir::moe::registerBundleTranslation() {
                      "one-warp-per-token kernels (default on; off: one "
                      "thread per token)"),
       llvm::cl::init(true), llvm::cl::cat(category));
+  static llvm::cl::opt<bool> fusedRouter(
+      "bundle-fused-router",
+      llvm::cl::desc("cuda bundles: run routers with their logits GEMM as "
+                     "one tensor-core kernel where it applies (default on; "
+                     "off: a GEMM kernel, then the router's)"),
+      llvm::cl::init(true), llvm::cl::cat(category));
   static llvm::cl::opt<bool> shard(
       "bundle-shard",
       llvm::cl::desc("Apply the module's moe.parallel plan with moe-shard: "
@@ -677,6 +683,7 @@ void mlir::moe::registerBundleTranslation() {
                  << int64_t(multiprocessors);
         target.multiprocessors = multiprocessors;
         target.warpRouter = warpRouter;
+        target.fusedRouter = fusedRouter;
         return translateModuleToBundle(module, output, target);
       },
       [](DialectRegistry &registry) {

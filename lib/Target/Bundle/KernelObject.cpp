@@ -236,6 +236,7 @@ moe::compileKernelObject(ModuleOp module, const BundleTarget &target) {
     options.tensorCores = target.tensorCores;
     options.multiprocessors = target.multiprocessors;
     options.warpRouter = target.warpRouter;
+    options.fusedRouter = target.fusedRouter;
     buildCUDAPipeline(pm, options);
   } else {
     buildCPUPipeline(pm);

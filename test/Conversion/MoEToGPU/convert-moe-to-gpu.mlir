@@ -256,3 +256,54 @@ func.func @gathered(%x: memref<128x128xbf16>, %sources: memref<256xi32>, %offset
         gate memref<8x256x128xbf16> outs memref<256x256xbf16>
   return
 }
+
+// -----
+
+// The fused router (moe.fused_router): the router GEMM's 16 K-slices (H =
+// 1024) in 4 splits of 4, each a tile of the persistent schedule (one row
+// tile: 4 tiles, grid of 8 blocks). A consumer warpgroup stores its split's
+// f32 partial logits, makes them visible to the GPU, meets its warpgroup at
+// its named barrier and counts in at the row tile's arrivals. Once the tiles
+// are gone, warp w of the grid routes tokens w, w + 64, ...: lane 0 waits
+// for the tile's arrivals (4 splits x 1 active warpgroup), the warp meets,
+// and each lane sums its experts' partials in split order before the warp
+// router (sigmoid here, with the bias) writes the token's slots.
+// CHECK-LABEL: func.func @fused_router
+// CHECK-SAME: (%[[X:.*]]: memref<64x1024xbf16>, %[[WR:.*]]: memref<16x1024xbf16>, %[[B:.*]]: memref<16xf32>, %[[W:.*]]: memref<64x2xf32>, %[[I:.*]]: memref<64x2xi32>)
+// CHECK: %[[COUNTER:.*]] = memref.alloc() : memref<1xi32>
+// CHECK: %[[PARTIALS:.*]] = memref.alloc() : memref<4x64x16xf32>
+// CHECK: %[[ARRIVALS:.*]] = memref.alloc() : memref<1xi32>
+// CHECK: nvgpu.tma.create.descriptor {{.*}} box[%{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: gpu.memset %[[COUNTER]]
+// CHECK: gpu.memset %[[ARRIVALS]]
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c8, {{.*}} threads({{.*}}) in ({{.*}} = %c384,
+// CHECK: nvvm.wgmma.mma_async {{.*}} <m = 64, n = 16, k = 16>
+// CHECK: memref.store %{{.*}}, %[[PARTIALS]][%{{.*}}, %{{.*}}, %{{.*}}] : memref<4x64x16xf32>
+// CHECK: nvvm.memory.barrier <gpu>
+// CHECK: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// CHECK: memref.atomic_rmw addi %c1_i32, %[[ARRIVALS]][%{{.*}}]
+// CHECK: scf.for %[[TOKEN:.*]] = %{{.*}} to %c64{{.*}} step %c64
+// CHECK: arith.muli %{{.*}}, %c4{{(_[0-9]+)?}} : index
+// CHECK: scf.while
+// CHECK: %[[SEEN:.*]] = memref.atomic_rmw addi %c0_i32{{.*}}, %[[ARRIVALS]]
+// CHECK: arith.cmpi slt, %[[SEEN]]
+// CHECK: nvvm.nanosleep
+// CHECK: nvvm.bar.warp.sync %c-1_i32
+// CHECK: nvvm.memory.barrier <gpu>
+// CHECK: %[[P0:.*]] = memref.load %[[PARTIALS]][%c0{{.*}}, %[[TOKEN]], %{{.*}}]
+// CHECK: %[[P1:.*]] = memref.load %[[PARTIALS]][%c1{{.*}}, %[[TOKEN]], %{{.*}}]
+// CHECK: %[[S1:.*]] = arith.addf %[[P0]], %[[P1]] : f32
+// CHECK: %[[P2:.*]] = memref.load %[[PARTIALS]][%c2{{.*}}, %[[TOKEN]], %{{.*}}]
+// CHECK: %[[S2:.*]] = arith.addf %[[S1]], %[[P2]] : f32
+// CHECK: %[[P3:.*]] = memref.load %[[PARTIALS]][%c3{{.*}}, %[[TOKEN]], %{{.*}}]
+// CHECK: arith.addf %[[S2]], %[[P3]] : f32
+// CHECK: math.exp
+// CHECK: memref.load %[[B]]
+// CHECK: gpu.shuffle  xor
+// CHECK: memref.store %{{.*}}, %[[W]][%[[TOKEN]], %{{.*}}] : memref<64x2xf32>
+// CHECK: memref.store %{{.*}}, %[[I]][%[[TOKEN]], %{{.*}}] : memref<64x2xi32>
+func.func @fused_router(%x: memref<64x1024xbf16>, %wr: memref<16x1024xbf16>, %b: memref<16xf32>, %w: memref<64x2xf32>, %i: memref<64x2xi32>) {
+  moe.fused_router %x weight %wr bias %b routing <scoring = sigmoid, top_k = 2, renormalize = true> outs(%w, %i)
+      : memref<64x1024xbf16>, memref<16x1024xbf16> bias memref<16xf32> outs memref<64x2xf32>, memref<64x2xi32>
+  return
+}

@@ -10,6 +10,8 @@
 #ifndef MOE_CONVERSION_MOETOGPU_GROUPEDMATMULTILES_H
 #define MOE_CONVERSION_MOETOGPU_GROUPEDMATMULTILES_H
 
+#include "moe/IR/MoEAttrs.h"
+
 #include "mlir/IR/Types.h"
 #include "mlir/Support/LLVM.h"
 
@@ -93,6 +95,30 @@ chooseGroupedMatmulTiles(Type element, int64_t rows, int64_t n, int64_t k,
 FailureOr<GroupedMatmulTiles>
 chooseRouterLogitsTiles(Type element, int64_t tokens, int64_t experts,
                         int64_t hidden, std::string *why = nullptr);
+
+/// How the fused router kernel (moe.fused_router) splits the router GEMM's
+/// reduction: `splits` ranges of `slicesPerSplit` K-slices (the last one
+/// possibly shorter, none empty), each a tile of its own, so that a decode
+/// step's one row tile still spreads over many multiprocessors.
+struct FusedRouterSplit {
+  int64_t splits = 1;
+  int64_t slicesPerSplit = 1;
+};
+
+/// At most 8 splits (a token's logits are the sum of that many partials),
+/// at least 4 K-slices each, and no more tiles than `multiprocessors` can
+/// take at once: `multiprocessors / row tiles` splits, at least one.
+FusedRouterSplit chooseFusedRouterSplit(int64_t tokens, int64_t hidden,
+                                        int64_t multiprocessors);
+
+/// Why convert-moe-to-gpu's fused router kernel does not run a
+/// moe.fused_router of `tokens` x `hidden` `element`s over `experts` experts
+/// with `routing`, or an empty string: the router logits GEMM's conditions
+/// (chooseRouterLogitsTiles), every expert in one column tile (E <= 256), and
+/// the warp routing's (WarpRouter.h).
+std::string fusedRouterUnsupportedReason(Type element, int64_t tokens,
+                                         int64_t experts, int64_t hidden,
+                                         RoutingAttr routing);
 
 } // namespace mlir::moe
 

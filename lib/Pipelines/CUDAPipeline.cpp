@@ -52,6 +52,9 @@ void mlir::moe::buildCUDAPipeline(OpPassManager &pm,
     // The fused router kernel is a tensor-core GEMM with warp routing.
     ConvertMoERouterToGPUOptions routers;
     routers.fuseLogits = options.fusedRouter && options.tensorCores;
+    // Two tokens for each of the fused kernel's consumer warps (8 a block,
+    // one block an SM).
+    routers.fuseMaxTokens = 16 * options.multiprocessors;
     pm.addNestedPass<func::FuncOp>(createConvertMoERouterToGPU(routers));
   }
   if (options.vectorCombine)

@@ -155,8 +155,16 @@ struct ConvertMoERouterToGPUPass
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<RouterToWarpKernel>(&getContext(), warpsPerBlock);
-    if (fuseLogits)
-      populateRouterFusionPatterns(patterns, runsFusedRouterKernel);
+    if (fuseLogits) {
+      int64_t maxTokens = fuseMaxTokens;
+      populateRouterFusionPatterns(
+          patterns, [maxTokens](Operation *op, Value tokens, Value weight,
+                                RoutingAttr routing) {
+            int64_t count = cast<ShapedType>(tokens.getType()).getDimSize(0);
+            return !ShapedType::isDynamic(count) && count <= maxTokens &&
+                   runsFusedRouterKernel(op, tokens, weight, routing);
+          });
+    }
     if (failed(applyKernelPatterns(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -1,4 +1,5 @@
 // RUN: moe-opt %s -split-input-file -convert-moe-router-to-gpu=fuse-logits=true | FileCheck %s
+// RUN: moe-opt %s -split-input-file -convert-moe-router-to-gpu="fuse-logits=true fuse-max-tokens=4096" | FileCheck %s --check-prefix=RAISED
 // RUN: moe-opt %s -split-input-file -convert-moe-router-to-gpu | FileCheck %s --check-prefix=APART
 
 // With fuse-logits, a router whose logits GEMM the fused router kernel runs
@@ -67,3 +68,24 @@ func.func @in_loop(%x: tensor<64x128xbf16>, %wr: tensor<8x128xbf16>, %n: index) 
   }
   return %r : tensor<64x2xi32>
 }
+
+// -----
+
+// More tokens than fuse-max-tokens (default 2112): the GEMM and the warp
+// kernel stay apart, as the warp kernel routes a prefill's tokens on more
+// warps at once.
+// CHECK-LABEL: func.func @many_tokens
+// CHECK: linalg.matmul
+// CHECK-NOT: moe.fused_router
+// CHECK: gpu.launch
+func.func @many_tokens(%x: tensor<4096x128xbf16>, %wr: tensor<8x128xbf16>) -> (tensor<4096x2xf32>, tensor<4096x2xi32>) {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4096x8xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<4096x8xf32>) -> tensor<4096x8xf32>
+  %logits = linalg.matmul indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>]
+      ins(%x, %wr : tensor<4096x128xbf16>, tensor<8x128xbf16>) outs(%init : tensor<4096x8xf32>) -> tensor<4096x8xf32>
+  %w, %i = moe.router %logits routing <scoring = softmax, top_k = 2> : tensor<4096x8xf32> -> tensor<4096x2xf32>, tensor<4096x2xi32>
+  return %w, %i : tensor<4096x2xf32>, tensor<4096x2xi32>
+}
+// RAISED-LABEL: func.func @many_tokens
+// RAISED: moe.fused_router

@@ -1180,7 +1180,9 @@ private:
       tileEmpty;
 };
 
-LogicalResult checkOperands(Operation *op) {
+/// Buffers of static shape and identity layout (TMA reads them whole), and a
+/// grid of at least one block.
+LogicalResult checkOperands(Operation *op, int64_t multiprocessors) {
   for (Value operand : op->getOperands()) {
     auto type = dyn_cast<MemRefType>(operand.getType());
     if (!type)
@@ -1192,6 +1194,10 @@ LogicalResult checkOperands(Operation *op) {
                 "kernel, got "
              << type;
   }
+  if (multiprocessors <= 0)
+    return op->emitOpError()
+           << "needs a positive multiprocessors option, got "
+           << multiprocessors;
   return success();
 }
 
@@ -1202,13 +1208,8 @@ struct ConvertMoEToGPUPass
     SmallVector<GroupedMatmulOp> ops;
     getOperation().walk([&](GroupedMatmulOp op) { ops.push_back(op); });
     for (GroupedMatmulOp op : ops) {
-      if (failed(checkOperands(op)))
+      if (failed(checkOperands(op, multiprocessors)))
         return signalPassFailure();
-      if (multiprocessors <= 0) {
-        op.emitOpError() << "needs a positive multiprocessors option, got "
-                         << int64_t(multiprocessors);
-        return signalPassFailure();
-      }
       auto rowsType = cast<MemRefType>(op.getRows().getType());
       auto weightType = cast<MemRefType>(op.getWeight().getType());
       std::string why;
@@ -1229,13 +1230,8 @@ struct ConvertMoEToGPUPass
     SmallVector<FusedRouterOp> routers;
     getOperation().walk([&](FusedRouterOp op) { routers.push_back(op); });
     for (FusedRouterOp op : routers) {
-      if (failed(checkOperands(op)))
+      if (failed(checkOperands(op, multiprocessors)))
         return signalPassFailure();
-      if (multiprocessors <= 0) {
-        op.emitOpError() << "needs a positive multiprocessors option, got "
-                         << int64_t(multiprocessors);
-        return signalPassFailure();
-      }
       auto tokensType = cast<MemRefType>(op.getTokens().getType());
       int64_t tokens = tokensType.getDimSize(0);
       int64_t hidden = tokensType.getDimSize(1);

@@ -142,7 +142,7 @@ def ConvertMoERouterToGPU : Pass<"convert-moe-router-to-gpu",
 
     With `fuse-logits`, a router whose logits come from moe-decompose's
     logits GEMM and that the fused router kernel of `convert-moe-to-gpu`
-    runs (`fusedRouterUnsupportedReason`, GroupedMatmulTiles.h: bf16/f16,
+    runs (`chooseFusedRouterTiles`, GroupedMatmulTiles.h: bf16/f16,
     static sizes, H a multiple of 64, E <= 256, and the warp kernel's
     conditions; operands that are not `tensor.extract_slice` views) becomes
     a `moe.fused_router` instead (`moe-fuse`'s pattern), which stays an op
@@ -307,7 +307,7 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::func::FuncOp"> {
     Each `moe.fused_router` on memrefs becomes the same kernel for its logits
     GEMM (one group of all T rows, N = E <= 256 in one column tile, f32
     accumulators) with two changes (`chooseFusedRouterSplit`,
-    `fusedRouterUnsupportedReason`, GroupedMatmulTiles.h):
+    `chooseFusedRouterTiles`, GroupedMatmulTiles.h):
 
     * the GEMM's K-slices are split into S ranges (at most 8, at least 4
       slices each, S = multiprocessors / row tiles when that is smaller) and

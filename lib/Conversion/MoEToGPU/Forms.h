@@ -33,7 +33,7 @@ void populateRoutingParallelFormPatterns(RewritePatternSet &patterns);
 /// `weight` [E, H]: at a function's top level (the kernel's buffers are
 /// allocated at its entry), operands that are not tensor.extract_slice views
 /// (TMA reads contiguous buffers), and the kernel's own conditions
-/// (fusedRouterUnsupportedReason). A RouterFusionFilter (moe-fuse).
+/// (chooseFusedRouterTiles). A RouterFusionFilter (moe-fuse).
 bool runsFusedRouterKernel(Operation *op, Value tokens, Value weight,
                            RoutingAttr routing);
 

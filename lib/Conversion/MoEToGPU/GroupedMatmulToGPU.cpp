@@ -123,17 +123,22 @@ FusedRouterSplit mlir::moe::chooseFusedRouterSplit(int64_t tokens,
   return split;
 }
 
-std::string mlir::moe::fusedRouterUnsupportedReason(Type element,
-                                                    int64_t tokens,
-                                                    int64_t experts,
-                                                    int64_t hidden,
-                                                    RoutingAttr routing) {
-  std::string why;
-  if (failed(chooseRouterLogitsTiles(element, tokens, experts, hidden, &why)))
-    return why;
-  if (experts > 256)
-    return "more than 256 experts (one column tile)";
-  return warpRoutingUnsupportedReason(experts, routing);
+FailureOr<GroupedMatmulTiles>
+mlir::moe::chooseFusedRouterTiles(Type element, int64_t tokens,
+                                  int64_t experts, int64_t hidden,
+                                  RoutingAttr routing, std::string *why) {
+  FailureOr<GroupedMatmulTiles> tiles =
+      chooseRouterLogitsTiles(element, tokens, experts, hidden, why);
+  if (failed(tiles))
+    return failure();
+  std::string reason = experts > 256
+                           ? "more than 256 experts (one column tile)"
+                           : warpRoutingUnsupportedReason(experts, routing);
+  if (reason.empty())
+    return tiles;
+  if (why)
+    *why = reason;
+  return failure();
 }
 
 namespace {
@@ -239,10 +244,7 @@ public:
     // per expert).
     columnTiles = router ? router->split.splits
                          : llvm::divideCeil(outColumns, tiles.columnsPerTile);
-    int64_t maxTiles =
-        columnTiles *
-        (llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile) +
-         numExperts);
+    int64_t maxTiles = columnTiles * (rowTileCount() + numExperts);
     numBlocks = std::min(multiprocessors, maxTiles);
     // Rows per expert under uniform routing, in tiles: a raster group is one
     // expert's row tiles (at least 1, at most rowTilesPerGroupMax).
@@ -326,7 +328,9 @@ private:
   static constexpr int64_t chunksPerRow = 8;
 
   int64_t kSlices() const { return reduction / GroupedMatmulTiles::kPerStage; }
-  /// Row tiles of the fused router's single group of T rows.
+  /// ceil(R / 128): the row tiles of all R rows taken as one group (the
+  /// fused router's whole schedule; a grouped GEMM adds a partial tile per
+  /// expert).
   int64_t rowTileCount() const {
     return llvm::divideCeil(numRows, GroupedMatmulTiles::rowsPerTile);
   }
@@ -1237,15 +1241,14 @@ struct ConvertMoEToGPUPass
       int64_t hidden = tokensType.getDimSize(1);
       int64_t experts =
           cast<MemRefType>(op.getWeight().getType()).getDimSize(0);
-      std::string why =
-          fusedRouterUnsupportedReason(tokensType.getElementType(), tokens,
-                                       experts, hidden, op.getRouting());
-      if (!why.empty()) {
+      std::string why;
+      FailureOr<GroupedMatmulTiles> tiles =
+          chooseFusedRouterTiles(tokensType.getElementType(), tokens, experts,
+                                 hidden, op.getRouting(), &why);
+      if (failed(tiles)) {
         op.emitOpError() << "does not fit the fused router kernel: " << why;
         return signalPassFailure();
       }
-      FailureOr<GroupedMatmulTiles> tiles = chooseRouterLogitsTiles(
-          tokensType.getElementType(), tokens, experts, hidden);
       GroupedMatmulLowering(
           op, *tiles, chooseFusedRouterSplit(tokens, hidden, multiprocessors))
           .withMultiprocessors(multiprocessors)

@@ -133,10 +133,9 @@ bool mlir::moe::runsFusedRouterKernel(Operation *op, Value tokens,
       return false;
   auto tokensType = cast<RankedTensorType>(tokens.getType());
   auto weightType = cast<RankedTensorType>(weight.getType());
-  return fusedRouterUnsupportedReason(
-             tokensType.getElementType(), tokensType.getDimSize(0),
-             weightType.getDimSize(0), tokensType.getDimSize(1), routing)
-      .empty();
+  return succeeded(chooseFusedRouterTiles(
+      tokensType.getElementType(), tokensType.getDimSize(0),
+      weightType.getDimSize(0), tokensType.getDimSize(1), routing));
 }
 
 namespace {

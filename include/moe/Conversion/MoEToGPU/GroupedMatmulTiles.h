@@ -111,14 +111,15 @@ struct FusedRouterSplit {
 FusedRouterSplit chooseFusedRouterSplit(int64_t tokens, int64_t hidden,
                                         int64_t multiprocessors);
 
-/// Why convert-moe-to-gpu's fused router kernel does not run a
+/// The tiles of convert-moe-to-gpu's fused router kernel for a
 /// moe.fused_router of `tokens` x `hidden` `element`s over `experts` experts
-/// with `routing`, or an empty string: the router logits GEMM's conditions
-/// (chooseRouterLogitsTiles), every expert in one column tile (E <= 256), and
-/// the warp routing's (WarpRouter.h).
-std::string fusedRouterUnsupportedReason(Type element, int64_t tokens,
-                                         int64_t experts, int64_t hidden,
-                                         RoutingAttr routing);
+/// with `routing`: the router logits GEMM's (chooseRouterLogitsTiles), where
+/// also every expert fits one column tile (E <= 256) and a warp can route
+/// (WarpRouter.h). Failure otherwise, with the reason in `why` when given.
+FailureOr<GroupedMatmulTiles>
+chooseFusedRouterTiles(Type element, int64_t tokens, int64_t experts,
+                       int64_t hidden, RoutingAttr routing,
+                       std::string *why = nullptr);
 
 } // namespace mlir::moe
 

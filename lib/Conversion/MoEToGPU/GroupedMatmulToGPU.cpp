@@ -314,10 +314,12 @@ private:
   // expert, would come from HBM once per row tile).
   static constexpr int64_t rowTilesPerGroupMax = 8;
   static constexpr int64_t warpgroupThreads = 128;
-  // Warpgroups 1 and 2; each arrives once on a stage's `empty` barrier, each
-  // of their threads once on a ring slot's `tileEmpty` barrier.
+  // Warpgroups 1 and 2; each of their warps arrives once on a stage's
+  // `empty` barrier, each of their threads once on a ring slot's
+  // `tileEmpty` barrier.
   static constexpr int64_t consumers = 2;
   static constexpr int64_t consumerThreads = consumers * warpgroupThreads;
+  static constexpr int64_t consumerWarps = consumerThreads / 32;
   // Suspend-time hint of the mbarrier waits (ns; the wait loops until the
   // phase completes).
   static constexpr int64_t waitHint = 10000000;
@@ -522,7 +524,7 @@ private:
     buildTilePrefix(tid);
 
     // full[s]: the stage's loads landed (the producer's expect_tx plus the
-    // TMA bytes). empty[s]: both consumer warpgroups are done reading it.
+    // TMA bytes). empty[s]: every consumer warp is done reading it.
     auto barrierType = nvgpu::MBarrierGroupType::get(b.getContext(), workgroup,
                                                      unsigned(tiles.depth));
     // tileFull[j] / tileEmpty[j]: the ring's slot j was written by the
@@ -541,8 +543,8 @@ private:
     for (int64_t s = 0; s < tiles.depth; ++s) {
       nvgpu::MBarrierInitOp::create(b, full, index(fullArrivals), index(s),
                                     leader);
-      nvgpu::MBarrierInitOp::create(b, empty, index(consumers), index(s),
-                                    leader);
+      nvgpu::MBarrierInitOp::create(b, empty, index(consumerWarps),
+                                    index(s), leader);
       nvgpu::MBarrierInitOp::create(b, tileFull, one, index(s), leader);
       nvgpu::MBarrierInitOp::create(b, tileEmpty, index(ringReaders),
                                     index(s), leader);
@@ -898,9 +900,18 @@ private:
   void buildConsumer(Value tid, Value consumer, Value numTiles,
                      Value rowTiles) {
     Value one = index(1);
-    Value releaser = cmp(arith::CmpIPredicate::eq,
-                         remu(tid, index(warpgroupThreads)), index(0));
+    // Every consumer thread waits on each phase of `full`, and waits by
+    // parity, so none may fall two phases behind: the producer refills a
+    // stage only once every warp released it, and a warp releases it (lane
+    // 0 arrives) only once all its lanes are past their wait. A single
+    // releaser per warpgroup let the other lanes lag (seen on H200: lanes
+    // 1-31 of an idle warp spun on a phase that had passed, hanging the
+    // kernel).
+    Value releaser =
+        cmp(arith::CmpIPredicate::eq, remu(tid, index(32)), index(0));
     auto release = [&](Value stage) {
+      NVVM::SyncWarpOp::create(
+          b, arith::ConstantIntOp::create(b, b.getI32Type(), -1));
       ifThen(releaser, [&] { arrive(empty, stage); });
     };
     auto waitFull = [&](Value counter) -> Value {

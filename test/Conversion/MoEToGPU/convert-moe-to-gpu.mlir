@@ -37,12 +37,13 @@
 // CHECK:   %[[TILEFULL:.*]] = nvgpu.mbarrier.create
 // CHECK:   %[[TILEEMPTY:.*]] = nvgpu.mbarrier.create
 // CHECK:   nvgpu.mbarrier.init %[[FULL]][%{{.*}}], %c1
-// CHECK:   nvgpu.mbarrier.init %[[EMPTY]][%{{.*}}], %c2
+// Every consumer warp (8) releases a stage.
+// CHECK:   nvgpu.mbarrier.init %[[EMPTY]][%{{.*}}], %c8
 // CHECK:   nvgpu.mbarrier.init %[[TILEFULL]][%{{.*}}], %c1
 // CHECK:   nvgpu.mbarrier.init %[[TILEEMPTY]][%{{.*}}], %c256
 // CHECK:   nvgpu.tma.prefetch.descriptor
 // CHECK:   gpu.barrier
-// CHECK:   memref.load %[[PREFIX]][%c8]
+// CHECK:   memref.load %[[PREFIX]][%c8{{(_[0-9]+)?}}]
 // The producer.
 // CHECK:   scf.if
 // CHECK:     nvvm.setmaxregister  decrease 40
@@ -88,8 +89,10 @@
 // CHECK:           nvvm.wgmma.commit.group.sync.aligned
 // CHECK:           nvvm.wgmma.wait.group.sync.aligned 1
 // CHECK:           scf.if
+// CHECK:             nvvm.bar.warp.sync
 // CHECK:             nvgpu.mbarrier.arrive %[[EMPTY]]
 // CHECK:         nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK:         nvvm.bar.warp.sync
 // CHECK:         nvgpu.mbarrier.arrive %[[EMPTY]]
 // CHECK:         llvm.extractvalue %{{.*}}[0]
 // CHECK:         llvm.extractvalue %{{.*}}[64]
@@ -99,6 +102,7 @@
 // CHECK:       } else {
 // CHECK:         scf.for
 // CHECK:           nvgpu.mbarrier.try_wait.parity %[[FULL]]
+// CHECK:           nvvm.bar.warp.sync
 // CHECK:           nvgpu.mbarrier.arrive %[[EMPTY]]
 // CHECK-NOT: moe.grouped_matmul
 func.func @gated(%rows: memref<256x128xbf16>, %offsets: memref<9xi64>, %up: memref<8x256x128xbf16>, %gate: memref<8x256x128xbf16>,
@@ -223,7 +227,7 @@ func.func @wide_masked(%rows: memref<200x128xf16>, %offsets: memref<3xi32>, %w: 
 // CHECK-NOT: nvgpu.tma.create.descriptor
 // CHECK: gpu.launch
 // CHECK:   nvgpu.mbarrier.init %[[FULL:.*]][%{{.*}}], %c129
-// CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c2
+// CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c8
 // CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c1
 // CHECK:   nvgpu.mbarrier.init %{{.*}}[%{{.*}}], %c383
 // CHECK:   nvvm.setmaxregister  decrease 40

@@ -121,11 +121,38 @@ func.func @router_f16(%x: tensor<37x64xf16>, %router: tensor<60x64xf16>) -> tens
 
 // -----
 
+// A chain's iterations route with the leading slices W[0], W[1] of its
+// [C, E, H] router weights: each logits GEMM takes the whole weight as C = 2
+// groups with every token in the iteration's group (no strided view of a
+// slice), and the expert GEMMs of both iterations read the same weights.
+// CHECK-LABEL: func.func @chain_routers
+// CHECK-SAME: (%[[X:.*]]: tensor<64x128xbf16>, %[[ROUTERS:.*]]: tensor<2x8x128xbf16>,
+// CHECK-DAG: %[[FIRST:.*]] = arith.constant dense<[0, 64, 64]> : tensor<3xi64>
+// CHECK-DAG: %[[SECOND:.*]] = arith.constant dense<[0, 0, 64]> : tensor<3xi64>
+// CHECK: moe.grouped_matmul %[[X]], %[[FIRST]] weight %[[ROUTERS]] outs(%{{.*}}) : tensor<64x128xbf16>, tensor<3xi64>, tensor<2x8x128xbf16> outs tensor<64x8xf32> -> tensor<64x8xf32>
+// CHECK-COUNT-2: moe.grouped_matmul
+// CHECK: moe.grouped_matmul %{{.*}}, %[[SECOND]] weight %[[ROUTERS]] outs(%{{.*}}) : tensor<64x128xbf16>, tensor<3xi64>, tensor<2x8x128xbf16> outs tensor<64x8xf32> -> tensor<64x8xf32>
+// CHECK-COUNT-2: moe.grouped_matmul
+// CHECK-NOT: moe.grouped_matmul
+// CHECK-NOT: linalg.matmul
+func.func @chain_routers(%x: tensor<64x128xbf16>, %routers: tensor<2x8x128xbf16>,
+                         %gate: tensor<8x128x128xbf16>, %up: tensor<8x128x128xbf16>,
+                         %down: tensor<8x128x128xbf16>) -> tensor<64x128xbf16> {
+  %y = moe.chain %x iterations 2 router %routers experts gate %gate up %up down %down
+      routing <scoring = softmax, top_k = 2, renormalize = false>
+      activation silu layout out_in
+      : (tensor<64x128xbf16>, tensor<2x8x128xbf16>, tensor<8x128x128xbf16>,
+         tensor<8x128x128xbf16>, tensor<8x128x128xbf16>) -> tensor<64x128xbf16>
+  return %y : tensor<64x128xbf16>
+}
+
+// -----
+
 // What stays on the per-element form (linalg.generic, no grouped GEMM):
 // f32 tokens, H not a multiple of 64, the in_out router weight [H, E] (not
 // K-contiguous), a non-zero init (the op would overwrite what the matmul
-// adds to), a sliced weight (a strided buffer, no TMA), and a matmul inside a
-// loop (the kernel is a launch of its own).
+// adds to), a slice that is not a whole leading one (a strided buffer, no
+// TMA), and a matmul inside a loop (the kernel is a launch of its own).
 // CHECK-LABEL: func.func @router_not_grouped
 #lhs = affine_map<(m, n, k) -> (m, k)>
 #rhs_t = affine_map<(m, n, k) -> (n, k)>
@@ -134,7 +161,7 @@ func.func @router_f16(%x: tensor<37x64xf16>, %router: tensor<60x64xf16>) -> tens
 // CHECK: return
 func.func @router_not_grouped(%x32: tensor<16x64xf32>, %r32: tensor<8x64xf32>, %x: tensor<16x96xbf16>, %r: tensor<8x96xbf16>,
                               %x64: tensor<16x64xbf16>, %in_out: tensor<64x8xbf16>, %r64: tensor<8x64xbf16>,
-                              %stacked: tensor<2x8x64xbf16>, %bias: tensor<16x8xf32>)
+                              %stacked: tensor<2x16x64xbf16>, %bias: tensor<16x8xf32>)
     -> (tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>) {
   %zero = arith.constant 0.0 : f32
   %c0 = arith.constant 0 : index
@@ -146,7 +173,7 @@ func.func @router_not_grouped(%x32: tensor<16x64xf32>, %r32: tensor<8x64xf32>, %
   %h96 = linalg.matmul indexing_maps = [#lhs, #rhs_t, #out] ins(%x, %r : tensor<16x96xbf16>, tensor<8x96xbf16>) outs(%init : tensor<16x8xf32>) -> tensor<16x8xf32>
   %io = linalg.matmul ins(%x64, %in_out : tensor<16x64xbf16>, tensor<64x8xbf16>) outs(%init : tensor<16x8xf32>) -> tensor<16x8xf32>
   %biased = linalg.matmul indexing_maps = [#lhs, #rhs_t, #out] ins(%x64, %r64 : tensor<16x64xbf16>, tensor<8x64xbf16>) outs(%bias : tensor<16x8xf32>) -> tensor<16x8xf32>
-  %slice = tensor.extract_slice %stacked[1, 0, 0] [1, 8, 64] [1, 1, 1] : tensor<2x8x64xbf16> to tensor<8x64xbf16>
+  %slice = tensor.extract_slice %stacked[1, 8, 0] [1, 8, 64] [1, 1, 1] : tensor<2x16x64xbf16> to tensor<8x64xbf16>
   %sliced = linalg.matmul indexing_maps = [#lhs, #rhs_t, #out] ins(%x64, %slice : tensor<16x64xbf16>, tensor<8x64xbf16>) outs(%init : tensor<16x8xf32>) -> tensor<16x8xf32>
   %looped = scf.for %i = %c0 to %c2 step %c1 iter_args(%acc = %init) -> (tensor<16x8xf32>) {
     %next = linalg.matmul indexing_maps = [#lhs, #rhs_t, #out] ins(%x64, %r64 : tensor<16x64xbf16>, tensor<8x64xbf16>) outs(%init : tensor<16x8xf32>) -> tensor<16x8xf32>

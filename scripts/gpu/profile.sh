@@ -11,7 +11,10 @@
 # without .bf16.cuda.bundle), MOE_PROFILE_TOP the launches shown (12),
 # MOE_PROFILE_DIR the bundle directory (.gpu/bench). With MOE_PROFILE_DRAM=1
 # each launch also shows the bytes it read from device memory (one more ncu
-# pass per launch). Logs go to $OUT (or .gpu/logs).
+# pass per launch). MOE_PROFILE_WARM=1 keeps the caches as the run left them
+# (ncu flushes them before each launch by default; warm, a launch's DRAM
+# reads show what L2 kept from the launches before it), replaying the whole
+# run per pass. Logs go to $OUT (or .gpu/logs).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 logs="${OUT:-$root/.gpu/logs}"
@@ -21,10 +24,12 @@ bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit
 dir="${MOE_PROFILE_DIR:-$root/.gpu/bench}"
 metrics=gpu__time_duration.sum
 [ "${MOE_PROFILE_DRAM:-0}" = 1 ] && metrics="$metrics,dram__bytes_read.sum"
+cache=()
+[ "${MOE_PROFILE_WARM:-0}" = 1 ] && cache=(--cache-control none --replay-mode application)
 configs="${MOE_PROFILE_CONFIGS:-$(ls "$dir" | sed -n 's/\.bf16\.cuda\.bundle$//p')}"
 for config in $configs; do
   bundle="$dir/$config.bf16.cuda.bundle"
-  ncu --clock-control none --csv --print-units base --metrics "$metrics" \
+  ncu --clock-control none "${cache[@]}" --csv --print-units base --metrics "$metrics" \
     "$bin/moe-run" "$bundle" --device cuda --seed 1 >"$logs/ncu.$config.csv" 2>"$logs/ncu.$config.err"
   python3 - "$config" "$logs/ncu.$config.csv" <<'PY'
 import csv, sys, os

@@ -172,6 +172,10 @@ func.func @layer(%x: tensor<4x16xf32>, %wr: tensor<16x4xf32>, %u: tensor<4x16x8x
 // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<2x6x8xf32> into tensor<12x8xf32>
 // CHECK: linalg.matmul
 // CHECK: math.exp
+// Compacted: each (sequence, expert) gathers its capacity (3) rows and their
+// positions; no masked [12, 8] copy of the tokens per expert.
+// CHECK: tensor.empty() : tensor<3x8xf32>
+// CHECK: tensor.empty() : tensor<3xindex>
 // CHECK-DAG: tensor.extract_slice %{{.*}}[0, %{{.*}}] [8, 4] [1, 1] : tensor<8x16xf32> to tensor<8x4xf32>
 // CHECK-DAG: tensor.extract_slice %{{.*}}[%{{.*}}, 0] [4, 8] [1, 1] : tensor<16x8xf32> to tensor<4x8xf32>
 // CHECK: tensor.expand_shape
@@ -186,6 +190,10 @@ func.func @union_ffn(%x: tensor<2x6x8xf32>, %r: tensor<8x4xf32>, %rb: tensor<4xf
 // (cos/sin at compacted positions) and causal attention per (head, sequence).
 // CHECK-LABEL: func.func @union_attention
 // CHECK-NOT: moe.union_attention
+// Compacted as in union_ffn: capacity (3) rows and positions per (head,
+// sequence), which attention then runs over.
+// CHECK: tensor.empty() : tensor<3x8xf32>
+// CHECK: tensor.empty() : tensor<3xindex>
 // CHECK: math.cos
 // CHECK: math.sin
 // CHECK: arith.maximumf

@@ -31,7 +31,7 @@ fi
 
 build="${MOE_GPU_BUILD_DIR:-$root/build-gpu}"
 
-# --if-missing LOG: the scripts that only run bundles (offload.sh, profile.sh)
+# --if-missing LOG: the scripts that only run bundles (through prologue.sh)
 # build moe-run (unit tests off, output in LOG) unless a build is there.
 if [ "${1:-}" = "--if-missing" ]; then
   [ -x "$build/bin/moe-run" ] && exit 0

@@ -9,11 +9,7 @@
 #      the bytes fetched and the same output statistics.
 # Expects build-gpu/ (bench.sh or build-runtime.sh). Logs go to $OUT.
 set -uo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-logs="${OUT:-$root/.gpu/logs}"
-mkdir -p "$logs"
-bin="$root/build-gpu/bin"
-bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit 1
+source "$(dirname "$0")/prologue.sh"
 dir="$root/.gpu/chain"
 MOE_PROFILE_DIR="$dir" MOE_PROFILE_DRAM=1 MOE_PROFILE_WARM=1 MOE_PROFILE_TOP=100 bash "$root/scripts/gpu/profile.sh"
 for bundle in "$dir"/chain-*.bf16.cuda.bundle; do

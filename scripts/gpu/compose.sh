@@ -17,11 +17,7 @@
 #      model: the compute alone). Per request: latency, fetches, cache hits.
 # Expects build-gpu/ (bench.sh or build-runtime.sh). Logs go to $OUT.
 set -uo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-logs="${OUT:-$root/.gpu/logs}"
-mkdir -p "$logs"
-bin="$root/build-gpu/bin"
-bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit 1
+source "$(dirname "$0")/prologue.sh"
 dir="$root/.gpu/compose"
 route="${MOE_COMPOSE_ROUTE:-chat,coder,chat,math,chat,coder,chat,math,coder,chat,math,chat}"
 cache="${MOE_COMPOSE_CACHE:-6G}"

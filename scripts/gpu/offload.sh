@@ -11,11 +11,7 @@
 #      fetched from host memory and the peak device memory.
 # Expects build-gpu/ (bench.sh or build-runtime.sh). Logs go to $OUT.
 set -uo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-logs="${OUT:-$root/.gpu/logs}"
-mkdir -p "$logs"
-bin="$root/build-gpu/bin"
-bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit 1
+source "$(dirname "$0")/prologue.sh"
 dir="$root/.gpu/offload"
 limit="${MOE_OFFLOAD_LIMIT:-7G}"
 status=0

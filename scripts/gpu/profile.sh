@@ -16,11 +16,7 @@
 # reads show what L2 kept from the launches before it), replaying the whole
 # run per pass. Logs go to $OUT (or .gpu/logs).
 set -uo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-logs="${OUT:-$root/.gpu/logs}"
-mkdir -p "$logs"
-bin="$root/build-gpu/bin"
-bash "$root/scripts/gpu/build-runtime.sh" --if-missing "$logs/build.log" || exit 1
+source "$(dirname "$0")/prologue.sh"
 dir="${MOE_PROFILE_DIR:-$root/.gpu/bench}"
 metrics=gpu__time_duration.sum
 [ "${MOE_PROFILE_DRAM:-0}" = 1 ] && metrics="$metrics,dram__bytes_read.sum"

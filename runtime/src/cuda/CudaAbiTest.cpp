@@ -913,6 +913,39 @@ TEST_F(FakeRun, FullTensorMapCacheStartsOverAfterSynchronizing) {
   EXPECT_FALSE(context.failed()) << context.failure;
 }
 
+TEST_F(FakeRun, TensorMapSlabsCountInTheSessionsDeviceMemory) {
+  const uint64_t slab = TensorMapCache::kMapsPerSlab * sizeof(CUtensorMap);
+  moert::cuda::MemoryAccount account;
+  auto maps = std::make_unique<TensorMapCache>(&driver, &account);
+  context.tensorMaps = maps.get();
+  float data[4];
+  EXPECT_NE(encodeRows(data, 8), nullptr) << context.failure;
+  EXPECT_EQ(account.held(), slab);
+  maps.reset(); // the session's end frees the slab and stops counting it
+  EXPECT_EQ(account.held(), 0u);
+  context.tensorMaps = tensorMaps.get();
+}
+
+TEST_F(FakeRun, TensorMapSlabPastTheDeviceMemoryLimitFailsTheRun) {
+  const uint64_t slab = TensorMapCache::kMapsPerSlab * sizeof(CUtensorMap);
+  moert::cuda::MemoryAccount account;
+  account.setLimit(slab - 1);
+  TensorMapCache maps(&driver, &account);
+  context.tensorMaps = &maps;
+  state.calls.clear();
+  float data[4];
+  EXPECT_EQ(encodeRows(data, 8), nullptr);
+  EXPECT_NE(context.failure.find("bytes of tensor maps) past the session's "
+                                 "device memory limit of " +
+                                 std::to_string(slab - 1) + " bytes"),
+            std::string::npos)
+      << context.failure;
+  // Refused before the driver was asked.
+  EXPECT_TRUE(state.calls.empty());
+  EXPECT_EQ(account.held(), 0u);
+  context.tensorMaps = tensorMaps.get();
+}
+
 TEST_F(FakeRun, TensorMapCacheGrowsOnceAGraphMayHoldItsMaps) {
   float data[4];
   state.capture = CU_STREAM_CAPTURE_STATUS_ACTIVE;

@@ -241,9 +241,10 @@ private:
   CUstream copyStream = nullptr;
   std::unique_ptr<cuda::PinnedPool> pinned;
   /// The TMA descriptors the kernels' launches encoded, uploaded once each.
-  std::unique_ptr<cuda::TensorMapCache> tensorMaps =
-      std::make_unique<cuda::TensorMapCache>(driver);
   cuda::MemoryAccount account;
+  /// Its slabs count in `account`; reset before the members are destroyed.
+  std::unique_ptr<cuda::TensorMapCache> tensorMaps =
+      std::make_unique<cuda::TensorMapCache>(driver, &account);
   /// Fetched host-tier buffers kept in device memory across runs (capacity 0:
   /// off), and the page-locked mirrors of host-tier inputs it reads then.
   tier::TierCache tierCache;

@@ -9,8 +9,11 @@ namespace moert::cuda {
 
 TensorMapCache::~TensorMapCache() {
   for (Slab &slab : slabs) {
-    if (slab.device)
+    if (slab.device) {
       driver->memFree(slab.device);
+      if (account)
+        account->release(slab.device);
+    }
     if (slab.pinned)
       driver->memFreeHost(slab.host);
     else
@@ -35,11 +38,19 @@ CUresult TensorMapCache::makeRoom(CUstream stream, bool capturing,
   }
   Slab slab;
   const size_t bytes = kMapsPerSlab * sizeof(CUtensorMap);
-  CUresult result = driver->memAlloc(&slab.device, bytes);
-  if (result != CUDA_SUCCESS) {
-    call = "cuMemAlloc(" + std::to_string(bytes) + " bytes of tensor maps)";
-    return result;
+  call = "cuMemAlloc(" + std::to_string(bytes) + " bytes of tensor maps)";
+  if (account && !account->reserve(bytes)) {
+    call += " past the session's device memory limit of " +
+            std::to_string(account->limit()) + " bytes (" +
+            std::to_string(account->held()) +
+            " held: moert_session_set_device_memory_limit)";
+    return CUDA_ERROR_OUT_OF_MEMORY;
   }
+  CUresult result = driver->memAlloc(&slab.device, bytes);
+  if (account)
+    account->bind(result == CUDA_SUCCESS ? slab.device : 0, bytes);
+  if (result != CUDA_SUCCESS)
+    return result;
   void *host = nullptr;
   if (driver->memAllocHost && driver->memFreeHost &&
       driver->memAllocHost(&host, bytes) == CUDA_SUCCESS && host) {
@@ -50,6 +61,8 @@ CUresult TensorMapCache::makeRoom(CUstream stream, bool capturing,
     slab.host = new (std::nothrow) CUtensorMap[kMapsPerSlab];
     if (!slab.host) {
       driver->memFree(slab.device);
+      if (account)
+        account->release(slab.device);
       call = "allocating " + std::to_string(bytes) + " host bytes of tensor maps";
       return CUDA_ERROR_OUT_OF_MEMORY;
     }

@@ -22,13 +22,15 @@
 // memory). When every slab is full the cache starts over (after
 // synchronizing the stream, so no kernel still reads a map) unless a map was
 // ever handed out while a stream was being captured: a graph may then hold
-// any of them, and the cache grows instead.
+// any of them, and the cache grows instead. The slabs count against the
+// session's device memory limit (MemoryAccount) like any of its allocations.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MOERT_CUDA_TENSORMAPCACHE_H
 #define MOERT_CUDA_TENSORMAPCACHE_H
 
+#include "CallContext.h"
 #include "CudaDriver.h"
 
 #include <cstddef>
@@ -44,7 +46,11 @@ public:
   /// Maps a slab holds, and slabs before the cache starts over.
   static constexpr size_t kMapsPerSlab = 256, kSlabsBeforeReuse = 16;
 
-  explicit TensorMapCache(const CudaDriver *driver) : driver(driver) {}
+  /// `account`: the session's device memory, which the slabs count in (none:
+  /// not counted).
+  explicit TensorMapCache(const CudaDriver *driver,
+                          MemoryAccount *account = nullptr)
+      : driver(driver), account(account) {}
   /// Frees the slabs: in the session's CUDA context, once no kernel reads
   /// them (the session's streams are synchronized).
   ~TensorMapCache();
@@ -74,6 +80,7 @@ private:
   CUresult makeRoom(CUstream stream, bool capturing, std::string &call);
 
   const CudaDriver *driver;
+  MemoryAccount *account;
   mutable std::mutex mutex;
   std::vector<Slab> slabs;
   /// Slots taken, over all slabs in order: the next map goes into slot

@@ -81,7 +81,10 @@ def ConvertMoEToParallelLinalg : Pass<"convert-moe-to-parallel-linalg"> {
       tokens times the `out_in` router weight `[E, H]`, into zero-filled f32
       logits; H a multiple of 64, any T and E) becomes one
       `moe.grouped_matmul` with a single group (offsets `[0, T]`, the weight
-      as `[1, E, H]`) and an f32 output.
+      as `[1, E, H]`) and an f32 output. A chain iteration's router, the
+      leading slice `W[i]` of the chain's `[C, E, H]` weight, takes the whole
+      weight as C groups with every token in group i (offsets `[0, ..., 0,
+      T, ..., T]`, i + 1 zeros), so the kernel reads no strided view.
     * `moe-fuse`'s fold of the dispatch's token gather into the first expert
       GEMM (it reads the tokens through the dispatch's sources; the permuted
       copy of the tokens is not made), where that GEMM has at most

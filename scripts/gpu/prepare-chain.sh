@@ -13,7 +13,7 @@ bin="${MOE_BUILD_DIR:-$root/build}/bin"
 out="$root/.gpu/chain"
 rm -rf "$out"
 mkdir -p "$out"
-chain() { # name hidden ffn [extra moe-translate flags]
+chain() { # name hidden ffn (MOE_BUNDLE_FLAGS: extra moe-translate flags)
   python3 "$root/scripts/make-stacked-layers.py" --layers 1 --chain 2 --tokens 256 \
     --hidden "$2" --ffn "$3" --experts 64 --top-k 4 --dtype bf16 >"$out/$1.mlir"
   "$bin/moe-translate" --moe-to-bundle --bundle-target=cuda ${MOE_BUNDLE_FLAGS:-} \

@@ -146,13 +146,16 @@ CUresult CallContext::release(CUdeviceptr pointer, CUstream stream) const {
   return driver->memFree(pointer);
 }
 
+std::string MemoryAccount::describeLimit() const {
+  return "the session's device memory limit is " + std::to_string(limit()) +
+         " bytes, " + std::to_string(held()) +
+         " held: moert_session_set_device_memory_limit";
+}
+
 std::string CallContext::describeAllocationFailure(CUresult result) const {
   std::string text = driver->describe(result);
   if (result == CUDA_ERROR_OUT_OF_MEMORY && refusedByLimit && account)
-    text += " (the session's device memory limit is " +
-            std::to_string(account->limit()) + " bytes, " +
-            std::to_string(account->held()) +
-            " held: moert_session_set_device_memory_limit)";
+    text += " (" + account->describeLimit() + ")";
   return text;
 }
 

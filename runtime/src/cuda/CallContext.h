@@ -59,6 +59,9 @@ public:
   uint64_t peak() const;
   uint64_t limit() const;
   uint64_t held() const;
+  /// "the session's device memory limit is N bytes, M held: ...": why an
+  /// allocation the cap refused failed, for its error message.
+  std::string describeLimit() const;
 
 private:
   mutable std::mutex mutex;

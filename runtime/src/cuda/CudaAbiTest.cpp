@@ -935,8 +935,8 @@ TEST_F(FakeRun, TensorMapSlabPastTheDeviceMemoryLimitFailsTheRun) {
   state.calls.clear();
   float data[4];
   EXPECT_EQ(encodeRows(data, 8), nullptr);
-  EXPECT_NE(context.failure.find("bytes of tensor maps) past the session's "
-                                 "device memory limit of " +
+  EXPECT_NE(context.failure.find("bytes of tensor maps) past the limit (the "
+                                 "session's device memory limit is " +
                                  std::to_string(slab - 1) + " bytes"),
             std::string::npos)
       << context.failure;

@@ -7,13 +7,16 @@
 
 namespace moert::cuda {
 
+void TensorMapCache::freeDevice(CUdeviceptr device) {
+  driver->memFree(device);
+  if (account)
+    account->release(device);
+}
+
 TensorMapCache::~TensorMapCache() {
   for (Slab &slab : slabs) {
-    if (slab.device) {
-      driver->memFree(slab.device);
-      if (account)
-        account->release(slab.device);
-    }
+    if (slab.device)
+      freeDevice(slab.device);
     if (slab.pinned)
       driver->memFreeHost(slab.host);
     else
@@ -40,10 +43,7 @@ CUresult TensorMapCache::makeRoom(CUstream stream, bool capturing,
   const size_t bytes = kMapsPerSlab * sizeof(CUtensorMap);
   call = "cuMemAlloc(" + std::to_string(bytes) + " bytes of tensor maps)";
   if (account && !account->reserve(bytes)) {
-    call += " past the session's device memory limit of " +
-            std::to_string(account->limit()) + " bytes (" +
-            std::to_string(account->held()) +
-            " held: moert_session_set_device_memory_limit)";
+    call += " past the limit (" + account->describeLimit() + ")";
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   CUresult result = driver->memAlloc(&slab.device, bytes);
@@ -60,9 +60,7 @@ CUresult TensorMapCache::makeRoom(CUstream stream, bool capturing,
     // Without page-locked memory the copies still work outside a capture.
     slab.host = new (std::nothrow) CUtensorMap[kMapsPerSlab];
     if (!slab.host) {
-      driver->memFree(slab.device);
-      if (account)
-        account->release(slab.device);
+      freeDevice(slab.device);
       call = "allocating " + std::to_string(bytes) + " host bytes of tensor maps";
       return CUDA_ERROR_OUT_OF_MEMORY;
     }

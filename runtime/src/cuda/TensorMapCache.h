@@ -78,6 +78,8 @@ private:
   };
   /// A slab with room for the next map, after starting over or growing.
   CUresult makeRoom(CUstream stream, bool capturing, std::string &call);
+  /// Frees a slab's device memory and stops counting it.
+  void freeDevice(CUdeviceptr device);
 
   const CudaDriver *driver;
   MemoryAccount *account;

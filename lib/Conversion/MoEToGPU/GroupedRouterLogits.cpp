@@ -96,7 +96,8 @@ struct RouterLogitsToGroupedMatmul : OpRewritePattern<linalg::MatmulOp> {
     Value x = op.getDpsInputs()[0], weight = op.getDpsInputs()[1];
     Value init = op.getDpsInits()[0];
     if (x.getDefiningOp<tensor::ExtractSliceOp>())
-      return rewriter.notifyMatchFailure(op, "the tokens would be a strided view");
+      return rewriter.notifyMatchFailure(op,
+                                         "the tokens would be a strided view");
     auto xType = cast<RankedTensorType>(x.getType());
     auto weightType = cast<RankedTensorType>(weight.getType());
     auto initType = cast<RankedTensorType>(init.getType());

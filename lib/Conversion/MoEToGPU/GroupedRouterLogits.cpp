@@ -128,11 +128,12 @@ struct RouterLogitsToGroupedMatmul : OpRewritePattern<linalg::MatmulOp> {
         RankedTensorType::get({groups + 1}, rewriter.getI64Type());
     Value offsets = arith::ConstantOp::create(
         rewriter, loc, DenseIntElementsAttr::get(offsetsType, bounds));
-    Value logits = GroupedMatmulOp::create(rewriter, loc, initType, x,
-                                           /*sources=*/Value(), offsets,
-                                           grouped->weight, /*gate=*/Value(),
-                                           init, IntegerAttr(), ActivationAttr())
-                       .getResult();
+    Value logits =
+        GroupedMatmulOp::create(rewriter, loc, initType, x,
+                                /*sources=*/Value(), offsets, grouped->weight,
+                                /*gate=*/Value(), init, IntegerAttr(),
+                                ActivationAttr())
+            .getResult();
     rewriter.replaceOp(op, logits);
     return success();
   }

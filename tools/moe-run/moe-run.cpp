@@ -743,6 +743,18 @@ int main(int argc, char **argv) {
                   (unsigned long long)stats.tier_hits,
                   (unsigned long long)stats.tier_misses,
                   (unsigned long long)stats.tier_cached_bytes);
+    // Expert fetches (only the predicted experts copied ahead of a layer):
+    // how often the prediction had the routed experts there already.
+    uint64_t routed = stats.tier_expert_hits + stats.tier_expert_misses;
+    if (routed || stats.tier_expert_unused) {
+      std::printf(", experts: %llu hits, %llu misses, %llu unused",
+                  (unsigned long long)stats.tier_expert_hits,
+                  (unsigned long long)stats.tier_expert_misses,
+                  (unsigned long long)stats.tier_expert_unused);
+      if (routed)
+        std::printf(" (hit rate %.1f%%)",
+                    100.0 * double(stats.tier_expert_hits) / double(routed));
+    }
     if (cuda)
       std::printf(", peak device %llu bytes",
                   (unsigned long long)stats.peak_device_bytes);

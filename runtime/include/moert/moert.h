@@ -316,6 +316,17 @@ typedef struct moert_run_stats_t {
   uint64_t tier_misses;
   /* cuda: the bytes the session's tier cache holds after the run. */
   uint64_t tier_cached_bytes;
+  /* Expert fetches (moert_tier_fetch_experts_*: only the slices of the
+   * experts predicted ahead of a layer, then those its router chose and the
+   * prediction missed), counted in distinct experts per fetch: routed
+   * experts already copied by the prediction (hits), routed experts copied
+   * after the router (misses), and predicted experts no token was routed to
+   * (copies not needed). Each expert fetch is also one of tier_fetches and
+   * of tier_misses (it never uses the tier cache), and tier_fetched_bytes
+   * counts only the slices it copied. Hit rate: hits / (hits + misses). */
+  uint64_t tier_expert_hits;
+  uint64_t tier_expert_misses;
+  uint64_t tier_expert_unused;
 } moert_run_stats_t;
 /* The stats of the session's last run (zeros before the first); for a
  * composition, its requests' model runs together (the peak of the largest). */

@@ -45,6 +45,12 @@ struct RunStats {
   /// CUDA: the most device memory the run's allocations held at once
   /// (runtime buffers, kernel allocations, scratch); 0 on the CPU.
   uint64_t peakDeviceBytes = 0;
+  /// Expert fetches (moert_tier_fetch_experts_*): routed experts their
+  /// starts had copied, routed experts their waits copied, and predicted
+  /// experts no routed index named (tier::Stats).
+  uint64_t tierExpertHits = 0;
+  uint64_t tierExpertMisses = 0;
+  uint64_t tierExpertUnused = 0;
 };
 
 class Backend {
@@ -139,6 +145,9 @@ bool runWithTierFetches(tier::Copier &copier, RunStats &stats,
   stats.tierFetchedBytes = fetches.stats().bytes;
   stats.tierHits = fetches.stats().hits;
   stats.tierMisses = fetches.stats().misses;
+  stats.tierExpertHits = fetches.stats().expertHits;
+  stats.tierExpertMisses = fetches.stats().expertMisses;
+  stats.tierExpertUnused = fetches.stats().expertUnused;
   if (!finished) {
     failure = {MOERT_ERROR_KERNEL, error};
     return false;

@@ -299,6 +299,9 @@ moert_run_stats_t toRunStats(const moert::RunStats &stats) {
   out.tier_hits = stats.tierHits;
   out.tier_misses = stats.tierMisses;
   out.tier_cached_bytes = stats.tierCachedBytes;
+  out.tier_expert_hits = stats.tierExpertHits;
+  out.tier_expert_misses = stats.tierExpertMisses;
+  out.tier_expert_unused = stats.tierExpertUnused;
   return out;
 }
 
@@ -903,6 +906,9 @@ moert_status_t moert_session_last_run_stats(const moert_session_t *session,
     total.tierFetchedBytes += request.run.tierFetchedBytes;
     total.tierHits += request.run.tierHits;
     total.tierMisses += request.run.tierMisses;
+    total.tierExpertHits += request.run.tierExpertHits;
+    total.tierExpertMisses += request.run.tierExpertMisses;
+    total.tierExpertUnused += request.run.tierExpertUnused;
     total.tierCachedBytes = request.run.tierCachedBytes;
     total.peakDeviceBytes =
         std::max(total.peakDeviceBytes, request.run.peakDeviceBytes);

@@ -3,6 +3,9 @@
 // The bookkeeping behind moert_tier_fetch_start/_wait/_release (Tier.h):
 // handles, stats, the runtime's release of what compiled code did not
 // release, every misuse failing the run with a message instead of a crash;
+// expert fetches (moert_tier_fetch_experts_*): the slices copied at the
+// start and at the wait, their ranges, the expert hits, misses and unused
+// predictions, and their misuse;
 // and the tier cache (TierCache.h) on a fake allocator: hits, misses, LRU
 // eviction, pinned entries, capacity 0, buffers too big for the cache, and
 // the retry of a failed allocation after evicting.
@@ -105,6 +108,27 @@ public:
   }
   void failed(const std::string &message) override {
     log.push_back("failed: " + message);
+  }
+  bool allocate(const void *, size_t, uint64_t &token,
+                std::string &) override {
+    token = 100 + log.size();
+    log.push_back("allocate " + std::to_string(token));
+    return true;
+  }
+  bool copyRanges(uint64_t token, const std::vector<Range> &ranges,
+                  std::string &) override {
+    std::string line = "copy " + std::to_string(token);
+    for (const Range &range : ranges)
+      line += " " + std::to_string(range.offset) + "+" +
+              std::to_string(range.length);
+    log.push_back(line);
+    return true;
+  }
+  bool readIndices(const int32_t *values, size_t count,
+                   std::vector<int32_t> &out, std::string &) override {
+    out.assign(values, values + count);
+    log.push_back("read " + std::to_string(count));
+    return true;
   }
   std::vector<std::string> log;
   char storage = 0;
@@ -214,6 +238,165 @@ TEST(TierRun, MisuseFailsTheRun) {
     EXPECT_FALSE(run.finish(error));
     EXPECT_EQ(error, "moert_tier_fetch_release: handle 7 was never returned "
                      "by moert_tier_fetch_start in this run");
+  }
+}
+
+/// Four experts of 4 floats each: slice e holds 10e .. 10e + 3.
+std::vector<float> fourExperts() {
+  std::vector<float> host(16);
+  for (size_t i = 0; i < host.size(); ++i)
+    host[i] = float(10 * (i / 4) + i % 4);
+  return host;
+}
+
+// Tests an expert fetch through the C ABI on the CPU: the start copies the
+// slices of the distinct predicted experts in range (1 and 3; 7 is no expert
+// of 4), the wait those of the routed experts the start missed (0; -1 is a
+// dropped slot); the stats count one hit (3), one miss (0), one unused
+// prediction (1) and the three slices copied. Changing the source between
+// start and wait shows which copy happened when.
+TEST(TierRun, ExpertFetchCopiesPredictedThenMisses) {
+  std::vector<float> host = fourExperts(), original = host;
+  int32_t predicted[] = {1, 3, 3, 7}, routed[] = {3, 0, -1};
+  EXPECT_EQ(moert_tier_fetch_experts_start(host.data(), 64, 4, predicted, 4),
+            0); // outside a run
+  HeapCopier copier;
+  FetchRun run(copier);
+  moert_tier_buffer_t descriptor;
+  {
+    RunScope scope(run);
+    int64_t handle =
+        moert_tier_fetch_experts_start(host.data(), 64, 4, predicted, 4);
+    EXPECT_EQ(handle, 1);
+    host[4] = -1;  // expert 1: copied by the start already
+    host[12] = -1; // expert 3: likewise
+    host[0] = 99;  // expert 0: copied by the wait
+    _mlir_ciface_moert_tier_fetch_experts_wait(&descriptor, handle, routed,
+                                               3);
+    moert_tier_fetch_release(handle);
+  }
+  std::string error;
+  EXPECT_TRUE(run.finish(error)) << error;
+  ASSERT_NE(descriptor.aligned, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(descriptor.aligned) % 64, 0u);
+  EXPECT_EQ(descriptor.offset, 0);
+  EXPECT_EQ(descriptor.size, 64);
+  EXPECT_EQ(descriptor.stride, 1);
+  const float *buffer = static_cast<const float *>(descriptor.aligned);
+  original[0] = 99;
+  EXPECT_EQ(std::memcmp(buffer, original.data(), 32), 0); // experts 0, 1
+  EXPECT_EQ(std::memcmp(buffer + 12, original.data() + 12, 16), 0); // 3
+  const moert::tier::Stats &stats = run.stats();
+  EXPECT_EQ(stats.fetches, 1u);
+  EXPECT_EQ(stats.misses, 1u);
+  EXPECT_EQ(stats.hits, 0u);
+  EXPECT_EQ(stats.bytes, 48u);
+  EXPECT_EQ(stats.expertHits, 1u);
+  EXPECT_EQ(stats.expertMisses, 1u);
+  EXPECT_EQ(stats.expertUnused, 1u);
+  std::free(descriptor.allocated);
+}
+
+// Tests which ranges a run asks its copier for: consecutive experts in one
+// range, repeats once; with no prediction (fetch on demand) nothing at the
+// start and every routed expert a miss at the wait; an expert both predicted
+// and routed is not copied again. The indices are read even when there are
+// none (on CUDA that read refuses a captured stream).
+TEST(TierRun, ExpertFetchCoalescesConsecutiveExperts) {
+  std::vector<float> host = fourExperts();
+  RecordingCopier copier;
+  FetchRun run(copier);
+  int32_t predicted[] = {2, 0, 1, 2}, routed[] = {1, 3, 2, 3};
+  int64_t ahead = run.startExperts(host.data(), 64, 4, predicted, 4);
+  int64_t onDemand = run.startExperts(host.data(), 64, 4, nullptr, 0);
+  int64_t bytes = 0;
+  EXPECT_NE(run.waitExperts(ahead, routed, 4, bytes), nullptr);
+  EXPECT_EQ(bytes, 64);
+  EXPECT_NE(run.waitExperts(onDemand, routed, 4, bytes), nullptr);
+  std::string error;
+  EXPECT_TRUE(run.finish(error)) << error;
+  EXPECT_EQ(copier.log,
+            (std::vector<std::string>{
+                "read 4", "allocate 101", "copy 101 0+48", "read 0",
+                "allocate 104", "read 4", "copy 101 48+16", "wait 101",
+                "read 4", "copy 104 16+48", "wait 104", "release 101",
+                "release 104"}));
+  const moert::tier::Stats &stats = run.stats();
+  EXPECT_EQ(stats.fetches, 2u);
+  EXPECT_EQ(stats.misses, 2u);
+  EXPECT_EQ(stats.bytes, 48u + 16u + 48u);
+  EXPECT_EQ(stats.expertHits, 2u);   // 1 and 2 of the first fetch
+  EXPECT_EQ(stats.expertMisses, 4u); // 3; then 1, 2 and 3 on demand
+  EXPECT_EQ(stats.expertUnused, 1u); // 0
+}
+
+// Tests the misuse of expert fetches: experts that do not divide the bytes
+// (or none), a prediction count without indices, either fetch waited by the
+// other kind's wait, and an expert fetch never waited (its buffer freed by
+// the runtime).
+TEST(TierRun, ExpertFetchMisuseFailsTheRun) {
+  std::vector<float> host = fourExperts();
+  int32_t experts[] = {0, 1};
+  std::string error;
+  int64_t bytes = 0;
+  for (int64_t slices : {int64_t(3), int64_t(0), int64_t(-2)}) {
+    HeapCopier copier;
+    FetchRun run(copier);
+    EXPECT_EQ(run.startExperts(host.data(), 64, slices, experts, 2), 0);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_experts_start of 64 bytes in " +
+                         std::to_string(slices) +
+                         " experts (fetch 1 of the run): invalid arguments "
+                         "(experts must divide the bytes)");
+  }
+  {
+    HeapCopier copier;
+    FetchRun run(copier);
+    EXPECT_EQ(run.startExperts(host.data(), 64, 4, nullptr, 2), 0);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_experts_start of 64 bytes in 4 "
+                     "experts (fetch 1 of the run): invalid arguments (no "
+                     "predicted experts)");
+  }
+  {
+    HeapCopier copier;
+    FetchRun run(copier);
+    int64_t handle = run.startExperts(host.data(), 64, 4, experts, 2);
+    EXPECT_EQ(run.wait(handle, bytes), nullptr);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_wait: fetch 1 is an expert fetch "
+                     "(moert_tier_fetch_experts_start), waited by "
+                     "moert_tier_fetch_experts_wait");
+  }
+  {
+    HeapCopier copier;
+    FetchRun run(copier);
+    int64_t handle = run.start(host.data(), 64);
+    EXPECT_EQ(run.waitExperts(handle, experts, 2, bytes), nullptr);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_experts_wait: fetch 1 is a whole "
+                     "fetch (moert_tier_fetch_start), waited by "
+                     "moert_tier_fetch_wait");
+  }
+  {
+    HeapCopier copier;
+    FetchRun run(copier);
+    int64_t handle = run.startExperts(host.data(), 64, 4, experts, 2);
+    void *buffer = run.waitExperts(handle, experts, 2, bytes);
+    EXPECT_EQ(run.waitExperts(handle, experts, 2, bytes), nullptr);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_experts_wait: fetch 1 is waited "
+                     "twice");
+    std::free(buffer);
+  }
+  {
+    RecordingCopier copier;
+    FetchRun run(copier);
+    EXPECT_EQ(run.startExperts(host.data(), 64, 4, experts, 2), 1);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "fetch 1 (moert_tier_fetch_experts_start) was started "
+                     "and never waited");
+    EXPECT_EQ(copier.log.back(), "release 101 unwaited");
   }
 }
 

@@ -28,6 +28,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #ifndef MOERT_SHARED_LIBRARY
@@ -88,9 +89,11 @@ TEST(CudaAbi, TierFunctionsAreExported) {
   ASSERT_NE(shared, nullptr) << ::dlerror();
   for (const char *name :
        {"moert_tier_fetch_start", "_mlir_ciface_moert_tier_fetch_wait",
-        "moert_tier_fetch_release"})
+        "moert_tier_fetch_release", "moert_tier_fetch_experts_start",
+        "_mlir_ciface_moert_tier_fetch_experts_wait"})
     EXPECT_NE(::dlsym(shared, name), nullptr) << name;
   EXPECT_EQ(::dlsym(shared, "moert_tier_fetch_wait"), nullptr);
+  EXPECT_EQ(::dlsym(shared, "moert_tier_fetch_experts_wait"), nullptr);
   ::dlclose(shared);
 }
 
@@ -122,6 +125,8 @@ struct Seen {
   std::vector<std::string> freedOn;
   /// The host address the last upload read.
   const void *uploadSource = nullptr;
+  /// Every upload: its device destination, host source and bytes.
+  std::vector<std::tuple<CUdeviceptr, const void *, size_t>> uploads;
   /// The pool of each stream-ordered allocation, in order (null: the
   /// device's current pool, cuMemAllocAsync).
   std::vector<CUmemoryPool> allocatedFrom;
@@ -248,11 +253,20 @@ CudaDriver fakeDriver() {
       seen->releaseThreshold = *static_cast<cuuint64_t *>(value);
     return CUDA_SUCCESS;
   };
-  d.memcpyHtoDAsync = [](CUdeviceptr, const void *source, size_t bytes,
-                         CUstream stream) -> CUresult {
+  d.memcpyHtoDAsync = [](CUdeviceptr destination, const void *source,
+                         size_t bytes, CUstream stream) -> CUresult {
     seen->calls.push_back("upload " + std::to_string(bytes) +
                           (stream == kCopyStream ? " on copy" : ""));
     seen->uploadSource = source;
+    seen->uploads.emplace_back(destination, source, bytes);
+    return CUDA_SUCCESS;
+  };
+  // "Device memory" here is host memory: a copy down reads it.
+  d.memcpyDtoHAsync = [](void *destination, CUdeviceptr source, size_t bytes,
+                         CUstream stream) -> CUresult {
+    seen->calls.push_back("download " + std::to_string(bytes) + " on " +
+                          streamName(stream));
+    std::memcpy(destination, reinterpret_cast<const void *>(source), bytes);
     return CUDA_SUCCESS;
   };
   d.eventCreate = [](CUevent *event, unsigned) -> CUresult {
@@ -718,6 +732,152 @@ TEST_F(FakeRun, UnwaitedFetchIsFreedAfterItsCopy) {
   }
   EXPECT_EQ(state.calls, (std::vector<std::string>{"run waits", "free"}));
   EXPECT_EQ(state.freedOn, std::vector<std::string>{"run"});
+}
+
+using Upload = std::tuple<CUdeviceptr, const void *, size_t>;
+
+// Tests an expert fetch on the fake driver: the start copies the predicted
+// indices down behind the run's stream and synchronizes it, allocates the
+// whole buffer on the run's stream and copies only the predicted slices
+// (experts 1 and 2 in one copy; 7 is no expert of 4) on the copy stream
+// after the run's stream; the wait reads the routed indices the same way,
+// copies the miss (expert 0) and makes the run's stream wait for the last
+// copy, without a host synchronization for that; the release frees the
+// buffer on the run's stream.
+TEST_F(FakeRun, ExpertFetchCopiesPredictedThenMisses) {
+  context.streamOrderedAllocation = true;
+  char host[256] = {0}; // 4 experts of 64 bytes
+  // Run memory on CUDA is device memory: here host memory that the fake
+  // driver's copies down read.
+  int32_t predicted[] = {1, 2, 7}, routed[] = {0, 2, -1};
+  const CUdeviceptr buffer = 0x100000;
+  std::string error;
+  {
+    moert::cuda::StreamCopier copier(context, kCopyStream);
+    moert::tier::Run run(copier);
+    state.calls.clear();
+    int64_t handle = run.startExperts(host, 256, 4, predicted, 3);
+    EXPECT_EQ(handle, 1);
+    EXPECT_EQ(state.calls,
+              (std::vector<std::string>{
+                  "download 12 on run", "sync", "alloc 256", "record on run",
+                  "copy waits", "upload 128 on copy", "record on copy"}));
+    state.calls.clear();
+    int64_t bytes = 0;
+    void *fetched = run.waitExperts(handle, routed, 3, bytes);
+    EXPECT_EQ(fetched, reinterpret_cast<void *>(buffer));
+    EXPECT_EQ(bytes, 256);
+    EXPECT_EQ(state.calls,
+              (std::vector<std::string>{
+                  "download 12 on run", "sync", "record on run",
+                  "copy waits", "upload 64 on copy", "record on copy",
+                  "run waits"}));
+    run.release(handle);
+    EXPECT_TRUE(run.finish(error)) << error;
+    const moert::tier::Stats &stats = run.stats();
+    EXPECT_EQ(stats.fetches, 1u);
+    EXPECT_EQ(stats.misses, 1u);
+    EXPECT_EQ(stats.bytes, 192u);
+    EXPECT_EQ(stats.expertHits, 1u);   // 2
+    EXPECT_EQ(stats.expertMisses, 1u); // 0
+    EXPECT_EQ(stats.expertUnused, 1u); // 1
+  }
+  EXPECT_EQ(state.uploads,
+            (std::vector<Upload>{{buffer + 64, host + 64, 128},
+                                 {buffer, host, 64}}));
+  EXPECT_EQ(state.freedOn, std::vector<std::string>{"run"});
+}
+
+// Tests that an expert fetch fails the run, with nothing allocated or
+// copied, while the run's stream is being captured into a CUDA graph: at its
+// start, and at the wait of a fetch started before the capture began (whose
+// buffer the runtime then frees).
+TEST_F(FakeRun, ExpertFetchRefusesACapturedStream) {
+  context.streamOrderedAllocation = true;
+  char host[256] = {0};
+  int32_t routed[] = {1};
+  const std::string captured =
+      "expert fetches read the routing on the host and cannot run while the "
+      "run's stream is being captured into a CUDA graph";
+  std::string error;
+  {
+    moert::cuda::StreamCopier copier(context, kCopyStream);
+    moert::tier::Run run(copier);
+    state.capture = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+    state.calls.clear();
+    EXPECT_EQ(run.startExperts(host, 256, 4, routed, 1), 0);
+    EXPECT_TRUE(state.calls.empty()) << state.calls.front();
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_experts_start of 256 bytes in 4 "
+                     "experts (fetch 1 of the run): " +
+                         captured);
+    EXPECT_EQ(context.failure, error);
+  }
+  context.failure.clear();
+  state.capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  {
+    moert::cuda::StreamCopier copier(context, kCopyStream);
+    moert::tier::Run run(copier);
+    int64_t handle = run.startExperts(host, 256, 4, nullptr, 0);
+    EXPECT_EQ(handle, 1);
+    state.capture = CU_STREAM_CAPTURE_STATUS_ACTIVE;
+    state.calls.clear();
+    int64_t bytes = 0;
+    EXPECT_EQ(run.waitExperts(handle, routed, 1, bytes), nullptr);
+    EXPECT_FALSE(run.finish(error));
+    EXPECT_EQ(error, "moert_tier_fetch_experts_wait of fetch 1: " + captured);
+    EXPECT_EQ(state.calls, std::vector<std::string>{"free"});
+  }
+  EXPECT_TRUE(state.uploads.empty());
+  state.capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  context.failure.clear();
+}
+
+// Tests that expert fetches bypass the tier cache while it is on: their
+// buffer (only some experts copied) is never cached, so a later whole fetch
+// of the same weight misses and copies it all; and an expert fetch of a
+// weight the cache holds still copies its experts. They read the
+// page-locked mirror of the input, as a whole fetch's miss does.
+TEST_F(FakeRun, ExpertFetchesBypassTheTierCache) {
+  context.streamOrderedAllocation = true;
+  std::vector<char> weights(256, 3);
+  moert::cuda::PinnedPool pool(&driver);
+  moert::cuda::HostMirrors mirrors(pool);
+  moert::tier::TierCache cache;
+  moert::cuda::DeviceCacheMemory memory(context, context.stream);
+  cache.setCapacity(1 << 20, memory);
+  int32_t experts[] = {0, 3};
+  std::string error;
+  for (int r = 0; r < 2; ++r) {
+    FakeTierRun run(context, &cache, &mirrors, weights.data(), 256);
+    state.calls.clear();
+    state.uploads.clear();
+    int64_t handle = run.run.startExperts(weights.data(), 256, 4, experts, 2);
+    int64_t bytes = 0;
+    EXPECT_NE(run.run.waitExperts(handle, experts, 2, bytes), nullptr);
+    run.run.release(handle);
+    // A buffer of its own, though the cache holds the weight in run 2.
+    EXPECT_EQ(std::count(state.calls.begin(), state.calls.end(), "alloc 256"),
+              1);
+    ASSERT_EQ(state.uploads.size(), 2u);    // experts 0 and 3: not adjacent
+    const char *from = static_cast<const char *>(std::get<1>(
+        state.uploads[0]));
+    EXPECT_NE(from, weights.data());
+    EXPECT_EQ(std::memcmp(from, weights.data(), 64), 0);
+    EXPECT_EQ(std::get<2>(state.uploads[1]), 64u);
+    EXPECT_EQ(cache.entryCount(), size_t(r));
+    run.fetch(weights.data(), 256);
+    EXPECT_TRUE(run.run.finish(error)) << error;
+    const moert::tier::Stats &stats = run.run.stats();
+    EXPECT_EQ(stats.fetches, 2u);
+    // The whole fetch misses in the first run only.
+    EXPECT_EQ(stats.hits, size_t(r));
+    EXPECT_EQ(stats.misses, 2u - r);
+    EXPECT_EQ(stats.bytes, 128u + (r ? 0u : 256u));
+    EXPECT_EQ(stats.expertHits, 2u);
+    EXPECT_EQ(cache.entryCount(), 1u);
+  }
+  cache.clear(memory);
 }
 
 // Tests the device memory limit with the tier cache: cached weights count

@@ -266,6 +266,102 @@ bool StreamCopier::release(uint64_t token, bool waited, std::string &error) {
   return true;
 }
 
+bool StreamCopier::createEvent(CUevent &event, std::string &error) {
+  if (!check(call.driver->eventCreate(&event, CU_EVENT_DISABLE_TIMING),
+             "cuEventCreate", error))
+    return false;
+  events.push_back(event);
+  return true;
+}
+
+bool StreamCopier::allocate(const void *source, size_t bytes,
+                            uint64_t &token, std::string &error) {
+  Fetch fetch;
+  fetch.lease.source = source;
+  fetch.lease.bytes = bytes;
+  fetch.from = source;
+  if (bytes) {
+    // With the cache on, a host-tier input is the caller's (pageable)
+    // memory: copy from its page-locked mirror as a whole fetch's miss does.
+    if (mirrors && mirrors->covers(source, bytes) &&
+        !mirrors->mirror(source, bytes, fetch.from, error))
+      return false;
+    DeviceCacheMemory memory(call, call.stream);
+    if (!memory.allocate(bytes, fetch.lease.buffer, error))
+      return false;
+  }
+  fetches.push_back(fetch);
+  token = fetches.size() - 1;
+  return true;
+}
+
+bool StreamCopier::copyRanges(uint64_t token,
+                              const std::vector<Range> &ranges,
+                              std::string &error) {
+  if (token >= fetches.size() || !fetches[token].lease.buffer) {
+    error = "unknown copy";
+    return false;
+  }
+  Fetch &fetch = fetches[token];
+  if (ranges.empty())
+    return true;
+  // The copy stream waits for what the run issued so far (the destination's
+  // stream-ordered allocation among it), then copies.
+  if ((!fetch.issued && !createEvent(fetch.issued, error)) ||
+      (!fetch.copied && !createEvent(fetch.copied, error)))
+    return false;
+  bool ok = check(call.driver->eventRecord(fetch.issued, call.stream),
+                  "cuEventRecord", error) &&
+            check(call.driver->streamWaitEvent(copyStream, fetch.issued, 0),
+                  "cuStreamWaitEvent", error);
+  bool started = false;
+  for (size_t r = 0; ok && r < ranges.size(); ++r) {
+    const Range &range = ranges[r];
+    ok = check(call.driver->memcpyHtoDAsync(
+                   reinterpret_cast<CUdeviceptr>(fetch.lease.buffer) +
+                       range.offset,
+                   static_cast<const char *>(fetch.from) + range.offset,
+                   range.length, copyStream),
+               "cuMemcpyHtoDAsync", error);
+    started = started || ok;
+  }
+  // Recorded after whatever was issued, even when a later copy failed: a
+  // release of the fetch waits for it before the buffer is freed. A wait on
+  // the event orders behind its latest record, so behind every copy of the
+  // fetch so far.
+  if (started) {
+    std::string recordError;
+    if (!check(call.driver->eventRecord(fetch.copied, copyStream),
+               "cuEventRecord", recordError) &&
+        ok) {
+      error = recordError;
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool StreamCopier::readIndices(const int32_t *values, size_t count,
+                               std::vector<int32_t> &out,
+                               std::string &error) {
+  if (call.capturing(call.stream)) {
+    error = "expert fetches read the routing on the host and cannot run "
+            "while the run's stream is being captured into a CUDA graph";
+    return false;
+  }
+  out.assign(count, 0);
+  if (count == 0)
+    return true;
+  // The indices' producers were issued on the run's stream before this
+  // call: the copy down goes behind them, and the host waits for it.
+  return check(call.driver->memcpyDtoHAsync(
+                   out.data(), reinterpret_cast<CUdeviceptr>(values),
+                   count * sizeof(int32_t), call.stream),
+               "cuMemcpyDtoHAsync", error) &&
+         check(call.driver->streamSynchronize(call.stream),
+               "cuStreamSynchronize", error);
+}
+
 void copyHostParallel(void *destination, const void *source, size_t bytes) {
   constexpr size_t kSlice = size_t(64) << 20;
   size_t threads = std::min<size_t>(

@@ -116,7 +116,8 @@ private:
 /// run's stream (the destination's allocation among it) and waited for by
 /// the run's stream, without blocking the host. A release frees the buffer
 /// on the run's stream (after every read issued before it) or unpins its
-/// cache entry.
+/// cache entry. An expert fetch's buffer is never cached, and its copies of
+/// byte ranges are ordered the same way.
 class StreamCopier final : public tier::Copier {
 public:
   /// `call`: the run's context (its stream); `copyStream`: the session's;
@@ -136,6 +137,19 @@ public:
   bool release(uint64_t token, bool waited, std::string &error) override;
   /// Records the failure in the run's context: later launches do nothing.
   void failed(const std::string &message) override { call.fail(message); }
+  /// A stream-ordered allocation on the run's stream, never from the tier
+  /// cache; its copies read the mirror of `source` where the cache has one.
+  bool allocate(const void *source, size_t bytes, uint64_t &token,
+                std::string &error) override;
+  /// As a start's copy: the copy stream waits for the run's stream, copies
+  /// each range and records the fetch's event (the same event at every
+  /// call, so that the wait orders the run behind the last copy).
+  bool copyRanges(uint64_t token, const std::vector<Range> &ranges,
+                  std::string &error) override;
+  /// Copies the indices down on the run's stream, behind their producers,
+  /// and synchronizes it; refused while the stream is being captured.
+  bool readIndices(const int32_t *values, size_t count,
+                   std::vector<int32_t> &out, std::string &error) override;
 
 private:
   bool check(CUresult result, const char *what, std::string &error) const;
@@ -146,9 +160,16 @@ private:
     tier::Lease lease;
     /// The event of the copy into the buffer in this run; null when there
     /// is nothing to wait for (a hit on a buffer copied by an earlier run,
-    /// which synchronized both streams; 0 bytes).
+    /// which synchronized both streams; 0 bytes; an expert fetch before its
+    /// first copy).
     CUevent copied = nullptr;
+    /// An expert fetch: where its copies read (the source or its mirror)
+    /// and the event of the run's stream its copies wait for.
+    const void *from = nullptr;
+    CUevent issued = nullptr;
   };
+  /// A new event of the run (destroyed with the copier).
+  bool createEvent(CUevent &event, std::string &error);
 
   CallContext &call;
   CUstream copyStream;

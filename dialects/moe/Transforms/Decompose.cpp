@@ -9,6 +9,7 @@
 #include "moe/IR/MoEOps.h"
 #include "moe/IR/MoEShapes.h"
 #include "moe/Transforms/Passes.h"
+#include "moeflow/IR/MoEFlowOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -87,10 +88,19 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
         rewriter.getI64IntegerAttr(routedExperts), op.getCapacityAttr(),
         op.getDropPolicyAttr());
 
+    // An expert weight copied by expert (moe-plan-tiers expert-fetch)
+    // holds only the predicted experts until the routing completes it.
+    auto completed = [&](Value weight) -> Value {
+      if (!weight || !weight.getDefiningOp<moeflow::PrefetchExpertsOp>())
+        return weight;
+      return moeflow::AwaitExpertsOp::create(rewriter, loc, weight.getType(),
+                                             weight, router.getIndices());
+    };
     Value expertOutputs = ExpertsOp::create(
         rewriter, loc, dispatch.getRows().getType(), dispatch.getRows(),
-        dispatch.getOffsets(), op.getGateWeight(), op.getUpWeight(),
-        op.getDownWeight(), op.getActivationAttr(), op.getLayoutAttr());
+        dispatch.getOffsets(), completed(op.getGateWeight()),
+        completed(op.getUpWeight()), completed(op.getDownWeight()),
+        op.getActivationAttr(), op.getLayoutAttr());
     Value result =
         CombineOp::create(rewriter, loc, tokensType, expertOutputs,
                           dispatch.getSources(), router.getWeights());

@@ -23,7 +23,11 @@ def MoEDecompose : Pass<"moe-decompose"> {
     Zero experts contribute nothing and produce no op. The layer's `parallel` and
     `weights_tier` annotations are inputs of the planning passes (parallel folding,
     sharding, streaming), which run on whole layers before this one; they are not
-    carried onto the parts. With `expand-chains`, every
+    carried onto the parts. An expert weight that `moe-plan-tiers` copies by
+    expert (the result of a `moeflow.prefetch_experts`) is read by
+    `moe.experts` through `moeflow.await_experts` of the router's indices,
+    which copies the routed experts the prefetch did not. With
+    `expand-chains`, every
     `moe.chain` becomes its C iterations (`x_t = x_{t-1} + layer_t(x_{t-1})`, router
     slice t of `router_weight`), which are then decomposed in turn.
   }];
@@ -485,6 +489,33 @@ def MoEPlanTiers : Pass<"moe-plan-tiers", "::mlir::ModuleOp"> {
     the `lookahead` groups before it compute, and at most `lookahead + 1`
     streamed groups are in HBM at once, which `staging` bounds.
 
+    **Expert fetches** (`expert-fetch`). With `all` (the default) every
+    streamed argument is copied whole. With `routed` or `predicted`, the
+    gate/up/down expert weights of a streamed `moe.layer` are copied by
+    expert instead, because a layer whose tokens route to few experts
+    (decode) reads few of them:
+
+    ```mlir
+    %p = moeflow.prefetch_experts %w predicted(%guess : tensor<TxKxi32>)
+        from <host> to <hbm> : tensor<...>
+    ```
+
+    at the same place, and `moe-decompose` reads the layer's weight through
+    `moeflow.await_experts %p routed(%indices ...)` after its router, which
+    copies the routed experts the prefetch did not. With `routed` there is
+    no prediction: every routed expert is copied after the router (fewer
+    bytes than `all`, but no overlap). With `predicted`, `%guess` is the
+    layer's own router (its weight, bias and routing) applied to the
+    `tokens` of the op the copy is placed before (layer i's router on layer
+    i - lookahead's input: consecutive layers' inputs differ by a residual
+    update), computed there; so that it can, the router weight and bias of
+    every `moe.layer` are pinned resident. When the copy is placed at the
+    start of the body, or before an op whose tokens have another type, the
+    layer's experts are fetched as with `routed`. Other streamed arguments
+    (shared experts, constants, chains, other ops) are copied whole. The
+    staging bound is unchanged: the buffer of an expert fetch has the whole
+    tensor's size.
+
     A function with any `moe.tier` argument attribute is taken as already
     planned and left unchanged (so running the pass twice does not prefetch
     twice).
@@ -494,9 +525,10 @@ def MoEPlanTiers : Pass<"moe-plan-tiers", "::mlir::ModuleOp"> {
     included), the streamed groups and bytes, and the staging bytes; also
     why a function was left unchanged (fits, already planned).
 
-    Errors (located): `hbm-bytes` missing or not positive, `lookahead` < 1
-    (on the module); a dynamic-shaped weight argument, a budget too small
-    to stream (on the function).
+    Errors (located): `hbm-bytes` missing or not positive, `lookahead` < 1,
+    an `expert-fetch` other than all, routed or predicted (on the module);
+    a dynamic-shaped weight argument, a budget too small to stream (on the
+    function).
   }];
   let options = [
     Option<"hbmBytes", "hbm-bytes", "int64_t", /*default=*/"0",
@@ -506,9 +538,19 @@ def MoEPlanTiers : Pass<"moe-plan-tiers", "::mlir::ModuleOp"> {
            "is issued; at least 1 (1: double buffering)">,
     Option<"explain", "explain", "bool", /*default=*/"false",
            "Emit a remark per function with the budget, the resident and "
-           "streamed groups and bytes, and the staging bytes">
+           "streamed groups and bytes, and the staging bytes">,
+    Option<"expertFetch", "expert-fetch", "std::string",
+           /*default=*/"\"all\"",
+           "What a streamed moe.layer's expert weights copy: all (every "
+           "expert, ahead of the layer), routed (only the experts its "
+           "router picks, once it has), or predicted (ahead of the layer, "
+           "the experts its router picks for the tokens of the layer the "
+           "copy is issued at; then the ones it missed)">
   ];
-  let dependentDialects = ["::mlir::moeflow::MoEFlowDialect"];
+  let dependentDialects = ["::mlir::moeflow::MoEFlowDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 #endif // MOE_TRANSFORMS_PASSES_TD

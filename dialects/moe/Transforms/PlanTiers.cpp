@@ -14,6 +14,9 @@
 #include "moeflow/IR/MoEFlowDialect.h"
 #include "moeflow/IR/MoEFlowOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/STLExtras.h"
@@ -60,6 +63,9 @@ struct Plan {
   int64_t residentBytes = 0, streamedBytes = 0, stagingBytes = 0;
 };
 
+/// What a streamed moe.layer's expert weights copy (`expert-fetch`).
+enum class ExpertFetch { all, routed, predicted };
+
 struct MoEPlanTiersPass
     : mlir::moe::impl::MoEPlanTiersBase<MoEPlanTiersPass> {
   using MoEPlanTiersBase::MoEPlanTiersBase;
@@ -67,6 +73,9 @@ struct MoEPlanTiersPass
 
 private:
   LogicalResult planFunction(func::FuncOp function);
+  void prefetch(Group &group, Operation *placement, TierAttr host,
+                TierAttr hbm);
+  ExpertFetch fetch = ExpertFetch::all;
   int64_t staging(ArrayRef<Group> groups, ArrayRef<bool> streamed) const;
 };
 
@@ -89,6 +98,41 @@ static bool isWeightOperand(OpOperand &use) {
         return number != op.getLogitsMutable().getOperandNumber();
       })
       .Default(false);
+}
+
+/// Whether `use` is the router weight or bias of a moe.layer: what the
+/// prediction of its routing reads ahead of it (`expert-fetch=predicted`).
+static bool isLayerRouterOperand(OpOperand &use) {
+  auto layer = dyn_cast<LayerOp>(use.getOwner());
+  if (!layer)
+    return false;
+  unsigned number = use.getOperandNumber();
+  return number == layer.getRouterWeightMutable().getOperandNumber() ||
+         llvm::any_of(layer.getBiasMutable(), [&](OpOperand &bias) {
+           return bias.getOperandNumber() == number;
+         });
+}
+
+/// Whether `use` is a gate, up or down expert weight of a moe.layer: what
+/// an expert fetch can split by expert.
+static bool isLayerExpertOperand(OpOperand &use) {
+  auto layer = dyn_cast<LayerOp>(use.getOwner());
+  if (!layer)
+    return false;
+  unsigned number = use.getOperandNumber();
+  return number == layer.getUpWeightMutable().getOperandNumber() ||
+         number == layer.getDownWeightMutable().getOperandNumber() ||
+         llvm::any_of(layer.getGateWeightMutable(), [&](OpOperand &gate) {
+           return gate.getOperandNumber() == number;
+         });
+}
+
+/// The tokens of `op` when it has some (the activations at its start).
+static Value tokensOf(Operation *op) {
+  return llvm::TypeSwitch<Operation *, Value>(op)
+      .Case<LayerOp, ChainOp, SharedExpertsOp>(
+          [](auto typed) { return typed.getTokens(); })
+      .Default(Value());
 }
 
 /// The tier a moe op asks for its weights (`weights_tier` of moe.layer).
@@ -192,7 +236,13 @@ LogicalResult MoEPlanTiersPass::planFunction(func::FuncOp function) {
       std::optional<MemoryTier> tier = requestedTier(op);
       return tier && *tier != MemoryTier::host;
     });
-    if (otherUse || weightOps.size() > 1 || asksResident) {
+    // A prediction reads a layer's router weight ahead of the layer, at
+    // the copy of its experts.
+    bool predictionReads =
+        fetch == ExpertFetch::predicted &&
+        llvm::any_of(arg.getUses(), isLayerRouterOperand);
+    if (otherUse || weightOps.size() > 1 || asksResident ||
+        predictionReads) {
       pinned[arg.getArgNumber()] = true;
       pinnedBytes = addBytes(pinnedBytes, bytes);
     }
@@ -289,14 +339,10 @@ LogicalResult MoEPlanTiersPass::planFunction(func::FuncOp function) {
     if (!chosen->streamed[index])
       continue;
     int64_t ahead = static_cast<int64_t>(index) - lookahead;
-    OpBuilder builder(ahead < 0 ? bodyStart : groups[ahead].op);
-    for (BlockArgument arg : group.args) {
+    for (BlockArgument arg : group.args)
       function.setArgAttr(arg.getArgNumber(), MoEDialect::getTierAttrName(),
                           host);
-      Value copy = moeflow::PrefetchOp::create(builder, group.op->getLoc(),
-                                               arg, host, hbm);
-      group.op->replaceUsesOfWith(arg, copy);
-    }
+    prefetch(group, ahead < 0 ? bodyStart : groups[ahead].op, host, hbm);
   }
 
   if (explain)
@@ -311,8 +357,72 @@ LogicalResult MoEPlanTiersPass::planFunction(func::FuncOp function) {
   return success();
 }
 
+/// The copies of streamed `group`, placed before `placement`: whole
+/// prefetches, or for the expert weights of a moe.layer under
+/// `expert-fetch=routed|predicted`, prefetch_experts (which moe-decompose
+/// completes with the layer's routing). A prediction is the layer's router
+/// on the tokens of `placement`, computed there.
+void MoEPlanTiersPass::prefetch(Group &group, Operation *placement,
+                                TierAttr host, TierAttr hbm) {
+  OpBuilder builder(placement);
+  Location loc = group.op->getLoc();
+  auto layer = dyn_cast<LayerOp>(group.op);
+  Value predicted;
+  if (layer && fetch == ExpertFetch::predicted && placement != group.op) {
+    Value tokens = tokensOf(placement);
+    auto isArgument = [](Value value) {
+      return !value || isa<BlockArgument>(value);
+    };
+    // The router weight and bias are pinned arguments, so they are
+    // available at any placement.
+    if (tokens && tokens.getType() == layer.getTokens().getType() &&
+        isArgument(layer.getRouterWeight()) && isArgument(layer.getBias())) {
+      Value logits = buildRouterLogits(builder, loc, tokens,
+                                       layer.getRouterWeight(),
+                                       layer.getLayout());
+      auto slots = [&](Type element) {
+        return RankedTensorType::get(
+            {cast<RankedTensorType>(tokens.getType()).getDimSize(0),
+             layer.getRouting().getTopK()},
+            element);
+      };
+      predicted = RouterOp::create(builder, loc, slots(builder.getF32Type()),
+                                   slots(builder.getI32Type()), logits,
+                                   layer.getBias(), layer.getRouting())
+                      .getIndices();
+    }
+  }
+  for (BlockArgument arg : group.args) {
+    bool byExpert =
+        layer && fetch != ExpertFetch::all &&
+        llvm::all_of(arg.getUses(), [&](OpOperand &use) {
+          return use.getOwner() != group.op || isLayerExpertOperand(use);
+        });
+    Value copy =
+        byExpert ? moeflow::PrefetchExpertsOp::create(builder, loc,
+                                                      arg.getType(), arg,
+                                                      predicted, host, hbm)
+                       .getResult()
+                 : moeflow::PrefetchOp::create(builder, loc, arg, host, hbm)
+                       .getResult();
+    group.op->replaceUsesOfWith(arg, copy);
+  }
+}
+
 void MoEPlanTiersPass::runOnOperation() {
   ModuleOp module = getOperation();
+  if (expertFetch == "all")
+    fetch = ExpertFetch::all;
+  else if (expertFetch == "routed")
+    fetch = ExpertFetch::routed;
+  else if (expertFetch == "predicted")
+    fetch = ExpertFetch::predicted;
+  else {
+    module.emitError() << "moe-plan-tiers option expert-fetch must be all, "
+                          "routed or predicted, got '"
+                       << expertFetch << "'";
+    return signalPassFailure();
+  }
   if (hbmBytes <= 0) {
     module.emitError() << "moe-plan-tiers option hbm-bytes is required and "
                           "must be positive (the HBM bytes for weights), got "

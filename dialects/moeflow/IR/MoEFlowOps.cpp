@@ -336,5 +336,26 @@ LogicalResult PrefetchOp::verify() {
                        << moe::stringifyMemoryTier(from);
 }
 
+LogicalResult PrefetchExpertsOp::verify() {
+  moe::MemoryTier from = getFrom().getTier(), to = getTo().getTier();
+  if (from == to)
+    return emitOpError() << "'from' and 'to' must be different tiers, both "
+                            "are "
+                         << moe::stringifyMemoryTier(from);
+  auto type = cast<RankedTensorType>(getInput().getType());
+  if (type.getRank() == 0 || ShapedType::isDynamic(type.getDimSize(0)))
+    return emitOpError() << "'input' must have a static leading (expert) "
+                            "dimension, got "
+                         << type;
+  return success();
+}
+
+LogicalResult AwaitExpertsOp::verify() {
+  if (!getInput().getDefiningOp<PrefetchExpertsOp>())
+    return emitOpError() << "'input' must be the result of a "
+                            "moeflow.prefetch_experts";
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "moeflow/IR/MoEFlowOps.cpp.inc"

@@ -302,4 +302,72 @@ def MoEFlow_PrefetchOp : MoEFlow_Op<"prefetch", [Pure, SameOperandsAndResultType
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// moeflow.prefetch_experts / moeflow.await_experts
+//===----------------------------------------------------------------------===//
+
+def MoEFlow_ExpertIndices : RankedTensorOf<[I32]>;
+
+def MoEFlow_PrefetchExpertsOp : MoEFlow_Op<"prefetch_experts",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "starts copying the slices of the experts a prediction names "
+                "from one memory tier to another";
+  let description = [{
+    An expert-weight tensor (`input`, leading dimension: the expert) whose
+    copy is split by expert: only the slices of the experts named in
+    `predicted` (i32 indices of any shape, each outside `[0, experts)`
+    ignored: null experts, dropped slots) are copied from tier `from` to tier
+    `to` ahead of use; without `predicted` nothing is. The copy may start as
+    soon as the operands are available, so that it overlaps earlier compute.
+
+    The value of `result` is `input`, but in tier `to` it holds only the
+    predicted experts: it must be read through exactly one
+    `moeflow.await_experts`, which copies the routed experts the prediction
+    missed. (`moe-decompose` inserts that await when a `moe.layer` reads
+    an expert weight from a `prefetch_experts`; `moe-plan-tiers` with
+    `expert-fetch=predicted` or `routed` places both.)
+
+    ```mlir
+    %p = moeflow.prefetch_experts %w_host predicted(%guess : tensor<8x2xi32>)
+        from <host> to <hbm> : tensor<4x32x16xf32>
+    %w = moeflow.await_experts %p routed(%indices : tensor<8x2xi32>)
+        : tensor<4x32x16xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       Optional<MoEFlow_ExpertIndices>:$predicted,
+                       MoE_TierAttr:$from, MoE_TierAttr:$to);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input (`predicted` `(` $predicted^ `:` type($predicted) `)`)?
+    `from` $from `to` $to attr-dict `:` type($input)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoEFlow_AwaitExpertsOp : MoEFlow_Op<"await_experts",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "completes an expert-split prefetch with the experts the "
+                "routing names";
+  let description = [{
+    `input` is the result of a `moeflow.prefetch_experts`; `routed` (i32
+    indices of any shape, each outside `[0, experts)` ignored) names the
+    experts the reader uses. The slices of the routed experts that the
+    prefetch's prediction did not name are copied now, and `result` (the
+    value of `input`) holds every routed expert in the prefetch's `to` tier;
+    the slices of the other experts are undefined there, so its readers must
+    touch routed experts only (the expert GEMMs of a layer whose dispatch
+    reads the same indices). The runtime counts the routed experts the
+    prediction had copied (hits), the ones copied here (misses), and the
+    predicted experts nothing routes to.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, MoEFlow_ExpertIndices:$routed);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `routed` `(` $routed `:` type($routed) `)` attr-dict `:`
+    type($input)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOEFLOW_IR_MOEFLOWOPS_TD

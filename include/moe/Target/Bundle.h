@@ -57,6 +57,9 @@ struct BundleTarget {
   /// memory (their inputs marked "tier": "host") and are prefetched ahead of
   /// their layer. 0 = every weight in HBM.
   int64_t hbmBytes = 0;
+  /// With `hbmBytes`: what a streamed layer's expert weights copy
+  /// (`moe-plan-tiers` expert-fetch): "all", "routed" or "predicted".
+  std::string expertFetch = "all";
 };
 
 /// Writes the bundle of `module` (manifest, reference programs, kernels for

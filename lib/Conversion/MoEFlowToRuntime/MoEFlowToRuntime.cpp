@@ -87,6 +87,13 @@ static_assert(std::is_same_v<decltype(&_mlir_ciface_moert_tier_fetch_wait),
                              void (*)(moert_tier_buffer_t *, int64_t)>);
 static_assert(std::is_same_v<decltype(&moert_tier_fetch_release),
                              void (*)(int64_t)>);
+static_assert(std::is_same_v<decltype(&moert_tier_fetch_experts_start),
+                             int64_t (*)(const void *, int64_t, int64_t,
+                                         const int32_t *, int64_t)>);
+static_assert(
+    std::is_same_v<decltype(&_mlir_ciface_moert_tier_fetch_experts_wait),
+                   void (*)(moert_tier_buffer_t *, int64_t, const int32_t *,
+                            int64_t)>);
 static_assert(sizeof(moert_tier_buffer_t) == 5 * sizeof(int64_t) &&
                   offsetof(moert_tier_buffer_t, aligned) == 8 &&
                   offsetof(moert_tier_buffer_t, offset) == 16 &&
@@ -169,6 +176,18 @@ static LogicalResult checkTensor(Operation *op, Value value, StringRef name,
              << "'" << name << "' dimension " << dim
              << " is dynamic; convert-moeflow-to-runtime needs static sizes "
                 "here";
+  return success();
+}
+
+/// Checks that the bytes of `input` (static) fit an i64 for the runtime.
+static LogicalResult checkTensorBytes(Operation *op, Value input) {
+  auto type = cast<RankedTensorType>(input.getType());
+  uint64_t bytes = elementBytes(type.getElementType());
+  for (int64_t size : type.getShape())
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(size), &bytes) ||
+        bytes > static_cast<uint64_t>(INT64_MAX))
+      return op->emitOpError() << "'input' of type " << type
+                               << " has more bytes than an i64 counts";
   return success();
 }
 
@@ -285,16 +304,41 @@ static LogicalResult checkLowerable(Operation *op) {
                  << moe::stringifyMemoryTier(to) << ")";
         if (failed(checkTensor(op, o.getInput(), "input")))
           return failure();
-        auto type = cast<RankedTensorType>(o.getInput().getType());
-        uint64_t bytes = elementBytes(type.getElementType());
-        for (int64_t size : type.getShape())
-          if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(size),
-                                     &bytes) ||
-              bytes > static_cast<uint64_t>(INT64_MAX))
-            return op->emitOpError()
-                   << "'input' of type " << type
-                   << " has more bytes than an i64 counts";
+        return checkTensorBytes(op, o.getInput());
+      })
+      .Case([&](moeflow::PrefetchExpertsOp o) -> LogicalResult {
+        moe::MemoryTier from = o.getFrom().getTier(), to = o.getTo().getTier();
+        if (from != moe::MemoryTier::host || to != moe::MemoryTier::hbm)
+          return op->emitOpError()
+                 << "only host to hbm prefetches lower to the runtime (got "
+                 << moe::stringifyMemoryTier(from) << " to "
+                 << moe::stringifyMemoryTier(to) << ")";
+        if (failed(checkTensor(op, o.getInput(), "input")) ||
+            failed(checkTensorBytes(op, o.getInput())) ||
+            (o.getPredicted() &&
+             failed(checkTensor(op, o.getPredicted(), "predicted"))))
+          return failure();
+        // The buffer holds the predicted experts only: one await completes
+        // it, and nothing else may read it.
+        if (!o.getResult().hasOneUse() ||
+            !isa<moeflow::AwaitExpertsOp>(*o.getResult().user_begin())) {
+          InFlightDiagnostic diagnostic =
+              op->emitOpError()
+              << "result must have exactly one use, a moeflow.await_experts "
+                 "(it holds only the predicted experts until then)";
+          for (Operation *user : o.getResult().getUsers())
+            if (!isa<moeflow::AwaitExpertsOp>(user))
+              diagnostic.attachNote(user->getLoc())
+                  << "read here by '" << user->getName() << "'";
+          return diagnostic;
+        }
         return success();
+      })
+      .Case([&](moeflow::AwaitExpertsOp o) -> LogicalResult {
+        if (o.getInput().getParentBlock() != op->getBlock())
+          return op->emitOpError() << "must be in the block of its "
+                                      "moeflow.prefetch_experts";
+        return checkTensor(op, o.getRouted(), "routed");
       })
       .Default([](Operation *) { return success(); });
 }
@@ -681,6 +725,34 @@ struct LowerRecv : OpRewritePattern<moeflow::RecvOp> {
   }
 };
 
+/// What a fetch's wait returns: the runtime's buffer as bytes.
+static MemRefType fetchedBytesType(PatternRewriter &rewriter) {
+  return MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type());
+}
+
+/// The tensor of `type` a fetch's wait returned in `bytes`: a view read
+/// through `bufferization.to_tensor restrict`, not writable (a write would
+/// copy rather than change a buffer the tier cache may share with later
+/// runs).
+static Value fetchedTensor(PatternRewriter &rewriter, Location loc,
+                           Value bytes, RankedTensorType type) {
+  Value view = memref::ViewOp::create(
+      rewriter, loc, MemRefType::get(type.getShape(), type.getElementType()),
+      bytes, arith::ConstantIndexOp::create(rewriter, loc, 0), ValueRange{});
+  return bufferization::ToTensorOp::create(rewriter, loc, type, view,
+                                           /*restrict=*/true,
+                                           /*writable=*/false);
+}
+
+/// `moert_tier_fetch_release(handle)` after `last`, or at the insertion
+/// point (right after the wait) when `last` is null.
+static void releaseAfter(CallBuilder &calls, PatternRewriter &rewriter,
+                         Operation *last, Value handle) {
+  if (last)
+    rewriter.setInsertionPointAfter(last);
+  calls.call("moert_tier_fetch_release", ValueRange{handle});
+}
+
 /// A host-to-hbm prefetch (checkLowerable rejects every other pair): the
 /// copy starts where the prefetch is, into a buffer the runtime owns; the
 /// wait comes just before the op of the block that first uses the result (or
@@ -736,24 +808,81 @@ struct LowerPrefetch : OpRewritePattern<moeflow::PrefetchOp> {
         rewriter.getI64Type());
     if (inBlock && first)
       rewriter.setInsertionPoint(first);
-    auto bytesType =
-        MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type());
     Value bytes = calls.call("moert_tier_fetch_wait", ValueRange{handle},
-                             bytesType, /*cInterface=*/true);
-    Value view = memref::ViewOp::create(
-        rewriter, op.getLoc(),
-        MemRefType::get(type.getShape(), type.getElementType()), bytes,
-        arith::ConstantIndexOp::create(rewriter, op.getLoc(), 0),
-        ValueRange{});
-    Value result = bufferization::ToTensorOp::create(
-        rewriter, op.getLoc(), type, view, /*restrict=*/true,
-        /*writable=*/false);
-    rewriter.replaceAllUsesWith(op.getResult(), result);
-    if (release && (last || unused)) {
-      if (last)
-        rewriter.setInsertionPointAfter(last);
-      calls.call("moert_tier_fetch_release", ValueRange{handle});
+                             fetchedBytesType(rewriter), /*cInterface=*/true);
+    rewriter.replaceAllUsesWith(op.getResult(),
+                                fetchedTensor(rewriter, op.getLoc(), bytes,
+                                              type));
+    if (release && (last || unused))
+      releaseAfter(calls, rewriter, last, handle);
+    rewriter.eraseOp(op);
+    return success();
+  }
+  bool release;
+};
+
+/// A host-to-hbm prefetch by expert and its await (its only use, in its
+/// block: checkLowerable): `moert_tier_fetch_experts_start` where the
+/// prefetch is, with the predicted indices (null and 0 without), which the
+/// runtime reads during the call; `moert_tier_fetch_experts_wait` where the
+/// await is, with the routed indices, returning the buffer as LowerPrefetch's
+/// wait does; with `release`, the release after the last use of the await's
+/// result in the block (none when it escapes the block).
+struct LowerPrefetchExperts : OpRewritePattern<moeflow::PrefetchExpertsOp> {
+  LowerPrefetchExperts(MLIRContext *context, bool release)
+      : OpRewritePattern<moeflow::PrefetchExpertsOp>(context),
+        release(release) {}
+  LogicalResult matchAndRewrite(moeflow::PrefetchExpertsOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getFrom().getTier() != MemoryTier::host ||
+        op.getTo().getTier() != MemoryTier::hbm ||
+        !op.getResult().hasOneUse())
+      return failure();
+    auto await =
+        dyn_cast<moeflow::AwaitExpertsOp>(*op.getResult().user_begin());
+    if (!await || await->getBlock() != op->getBlock())
+      return failure();
+    Block *block = op->getBlock();
+    Operation *last =
+        release ? lastUseOfBuffer(block, await.getResult()) : nullptr;
+    bool unused = await.getResult().use_empty();
+
+    CallBuilder calls(rewriter, op);
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    Value source = calls.buffer(op.getInput());
+    Value predicted, count = calls.i64(0);
+    if (op.getPredicted()) {
+      predicted = calls.pointer(calls.buffer(op.getPredicted()));
+      count = calls.i64(elementsOf(
+          cast<RankedTensorType>(op.getPredicted().getType()).getShape()));
+    } else {
+      predicted = LLVM::ZeroOp::create(rewriter, op.getLoc(),
+                                       calls.pointerTy());
     }
+    Value handle = calls.call(
+        "moert_tier_fetch_experts_start",
+        ValueRange{calls.pointer(source),
+                   calls.i64(elementsOf(type.getShape()) *
+                             elementBytes(type.getElementType())),
+                   calls.i64(type.getDimSize(0)), predicted, count},
+        rewriter.getI64Type());
+
+    rewriter.setInsertionPoint(await);
+    CallBuilder awaitCalls(rewriter, await);
+    Value routed = awaitCalls.pointer(awaitCalls.buffer(await.getRouted()));
+    Value bytes = awaitCalls.call(
+        "moert_tier_fetch_experts_wait",
+        ValueRange{handle, routed,
+                   awaitCalls.i64(elementsOf(
+                       cast<RankedTensorType>(await.getRouted().getType())
+                           .getShape()))},
+        fetchedBytesType(rewriter), /*cInterface=*/true);
+    rewriter.replaceAllUsesWith(
+        await.getResult(),
+        fetchedTensor(rewriter, await.getLoc(), bytes, type));
+    if (release && (last || unused))
+      releaseAfter(awaitCalls, rewriter, last, handle);
+    rewriter.eraseOp(await);
     rewriter.eraseOp(op);
     return success();
   }
@@ -841,5 +970,6 @@ void mlir::moe::populateMoEFlowToRuntimeConversionPatterns(
       context, "moert_comm_reduce_scatter");
   patterns.add<LowerReduction<moeflow::AllReduceOp>>(context,
                                                      "moert_comm_all_reduce");
-  patterns.add<LowerPrefetch>(context, releasePrefetched);
+  patterns.add<LowerPrefetch, LowerPrefetchExperts>(context,
+                                                    releasePrefetched);
 }

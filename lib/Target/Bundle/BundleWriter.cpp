@@ -471,6 +471,12 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
                << "--bundle-hbm-bytes must not be negative, got "
                << target.hbmBytes,
            failure();
+  if (target.expertFetch != "all" && target.hbmBytes == 0)
+    return moe::moduleError(module)
+               << "--bundle-expert-fetch=" << target.expertFetch
+               << " needs an HBM budget (--bundle-hbm-bytes) to stream "
+                  "expert weights",
+           failure();
   // Compositions are served by the runtime: their models are compiled as
   // functions of their own (Compositions.h).
   OwningOpRef<ModuleOp> prepared = cast<ModuleOp>(module->clone());
@@ -534,7 +540,8 @@ LogicalResult mlir::moe::translateModuleToBundle(ModuleOp module,
     PassManager pm(module.getContext(), ModuleOp::getOperationName(),
                    OpPassManager::Nesting::Implicit);
     std::string pipeline =
-        "moe-plan-tiers{hbm-bytes=" + std::to_string(hbmBytes) + "}";
+        "moe-plan-tiers{hbm-bytes=" + std::to_string(hbmBytes) +
+        " expert-fetch=" + target.expertFetch + "}";
     std::string parseErrors;
     llvm::raw_string_ostream errors(parseErrors);
     if (failed(parsePassPipeline(pipeline, pm, errors)))
@@ -648,6 +655,16 @@ void mlir::moe::registerBundleTranslation() {
                      "memory and are prefetched ahead of their layer "
                      "(docs/memory-tiers.md). Default 0: every weight in HBM"),
       llvm::cl::init(0), llvm::cl::cat(category));
+  static llvm::cl::opt<std::string> expertFetch(
+      "bundle-expert-fetch",
+      llvm::cl::desc("With --bundle-hbm-bytes: what the copy of a streamed "
+                     "layer's expert weights moves: all (default: every "
+                     "expert, ahead of the layer), routed (the experts its "
+                     "router picks, after it has) or predicted (ahead of the "
+                     "layer, the experts its router picks for the previous "
+                     "layer's input; then the misses); docs/memory-tiers.md "
+                     "§7"),
+      llvm::cl::init("all"), llvm::cl::cat(category));
   static llvm::cl::opt<int64_t> streamChunks(
       "bundle-stream-chunks",
       llvm::cl::desc("With --bundle-shard: run moe-stream with this many "
@@ -676,6 +693,13 @@ void mlir::moe::registerBundleTranslation() {
                  << (shard ? "" : " without --bundle-shard");
         target.streamChunks = streamChunks;
         target.hbmBytes = hbmBytes;
+        if (expertFetch != "all" && expertFetch != "routed" &&
+            expertFetch != "predicted")
+          return module.emitError()
+                 << "--bundle-expert-fetch must be all, routed or "
+                    "predicted, got '"
+                 << expertFetch << "'";
+        target.expertFetch = expertFetch;
         target.tensorCores = tensorCores;
         if (multiprocessors < 1)
           return module.emitError()

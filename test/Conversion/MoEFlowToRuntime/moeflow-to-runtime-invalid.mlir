@@ -124,3 +124,49 @@ func.func @prefetch_too_large(%x: tensor<2097152x2097152x2097152xf32>) -> tensor
   %y = moeflow.prefetch %x from <host> to <hbm> : tensor<2097152x2097152x2097152xf32>
   return %y : tensor<2097152x2097152x2097152xf32>
 }
+
+// -----
+
+// Tests that only host-to-hbm prefetches by expert lower to the runtime.
+func.func @prefetch_experts_to_sram(%x: tensor<4x2xf32>, %i: tensor<2xi32>) -> tensor<4x2xf32> {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op only host to hbm prefetches lower to the runtime (got hbm to sram)}}
+  %p = moeflow.prefetch_experts %x from <hbm> to <sram> : tensor<4x2xf32>
+  %a = moeflow.await_experts %p routed(%i : tensor<2xi32>) : tensor<4x2xf32>
+  return %a : tensor<4x2xf32>
+}
+
+// -----
+
+// Tests that the partial copy is read through its await only.
+func.func @prefetch_experts_read(%x: tensor<4x2xf32>, %i: tensor<2xi32>) -> (tensor<4x2xf32>, tensor<4x2xf32>) {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op result must have exactly one use, a moeflow.await_experts (it holds only the predicted experts until then)}}
+  %p = moeflow.prefetch_experts %x from <host> to <hbm> : tensor<4x2xf32>
+  %a = moeflow.await_experts %p routed(%i : tensor<2xi32>) : tensor<4x2xf32>
+  // expected-note @+1 {{read here by 'func.return'}}
+  return %a, %p : tensor<4x2xf32>, tensor<4x2xf32>
+}
+
+// -----
+
+// Tests that a partial copy without an await cannot be lowered either.
+func.func @prefetch_experts_no_await(%x: tensor<4x2xf32>) {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op result must have exactly one use, a moeflow.await_experts (it holds only the predicted experts until then)}}
+  %p = moeflow.prefetch_experts %x from <host> to <hbm> : tensor<4x2xf32>
+  return
+}
+
+// -----
+
+// Tests that an await must be in the block of its prefetch (the runtime's
+// start and wait pair up in program order).
+func.func @await_experts_nested(%x: tensor<4x2xf32>, %i: tensor<2xi32>, %c: i1) -> tensor<4x2xf32> {
+  %p = moeflow.prefetch_experts %x from <host> to <hbm> : tensor<4x2xf32>
+  %r = scf.if %c -> tensor<4x2xf32> {
+    // expected-error @+1 {{'moeflow.await_experts' op must be in the block of its moeflow.prefetch_experts}}
+    %a = moeflow.await_experts %p routed(%i : tensor<2xi32>) : tensor<4x2xf32>
+    scf.yield %a : tensor<4x2xf32>
+  } else {
+    scf.yield %x : tensor<4x2xf32>
+  }
+  return %r : tensor<4x2xf32>
+}

@@ -336,8 +336,71 @@ func.func @yielded(%w: tensor<4x8xf32>, %init: tensor<4x8xf32>, %n: index) -> te
 // CHECK-NOT: moeflow.
 // CHECK: return
 // RELEASE-LABEL: func.func @unused(
-// RELEASE-NOT: moert_tier_fetch_release
+// RELEASE-NEXT: return
 func.func @unused(%w: tensor<2x3xbf16>) {
   %p = moeflow.prefetch %w from <host> to <hbm> : tensor<2x3xbf16>
   return
+}
+
+// -----
+
+// Tests that a prefetch by expert becomes a moert_tier_fetch_experts_start
+// where it is (the input's buffer, 4 * 8 * 4 bytes, 4 experts, the
+// predicted indices' buffer and their count 6), and its await a
+// moert_tier_fetch_experts_wait where the await is (after the compute that
+// precedes it), with the routed indices' buffer and count 8; the result
+// reads a view of the returned buffer, not writable. With
+// release-prefetched the buffer is released after the await's last user.
+// CHECK-DAG: func.func private @moert_tier_fetch_experts_start(!llvm.ptr, i64, i64, !llvm.ptr, i64) -> i64
+// CHECK-DAG: func.func private @moert_tier_fetch_experts_wait(i64, !llvm.ptr, i64) -> memref<?xi8> attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @prefetch_experts(
+// CHECK-SAME: %[[W:[a-z0-9_]+]]: tensor<4x8xf32>, %[[GUESS:[a-z0-9_]+]]: tensor<3x2xi32>, %[[ROUTED:[a-z0-9_]+]]: tensor<8xi32>
+// CHECK-DAG: %[[BYTES:.*]] = arith.constant 128 : i64
+// CHECK-DAG: %[[EXPERTS:.*]] = arith.constant 4 : i64
+// CHECK-DAG: %[[NGUESS:.*]] = arith.constant 6 : i64
+// CHECK: %[[SRC:.*]] = bufferization.to_buffer %[[W]] read_only : tensor<4x8xf32> to memref<4x8xf32>
+// CHECK: %[[G:.*]] = bufferization.to_buffer %[[GUESS]] read_only : tensor<3x2xi32> to memref<3x2xi32>
+// CHECK: %[[H:.*]] = call @moert_tier_fetch_experts_start(%{{.*}}, %[[BYTES]], %[[EXPERTS]], %{{.*}}, %[[NGUESS]]) : (!llvm.ptr, i64, i64, !llvm.ptr, i64) -> i64
+// CHECK: arith.mulf
+// CHECK: %[[R:.*]] = bufferization.to_buffer %[[ROUTED]] read_only : tensor<8xi32> to memref<8xi32>
+// CHECK: memref.extract_aligned_pointer_as_index %[[R]]
+// CHECK: %[[B:.*]] = call @moert_tier_fetch_experts_wait(%[[H]], %{{.*}}, %{{.*}}) : (i64, !llvm.ptr, i64) -> memref<?xi8>
+// CHECK: %[[V:.*]] = memref.view %[[B]][%{{.*}}][] : memref<?xi8> to memref<4x8xf32>
+// CHECK: %[[P:.*]] = bufferization.to_tensor %[[V]] restrict : memref<4x8xf32> to tensor<4x8xf32>
+// CHECK: tensor.extract %[[P]]
+// CHECK-NOT: moert_tier_fetch_release
+// CHECK: return
+// RELEASE-LABEL: func.func @prefetch_experts(
+// RELEASE: %[[H:.*]] = call @moert_tier_fetch_experts_start
+// RELEASE: call @moert_tier_fetch_experts_wait(%[[H]]
+// RELEASE: tensor.extract
+// RELEASE-NEXT: call @moert_tier_fetch_release(%[[H]]) : (i64) -> ()
+// RELEASE-NEXT: arith.addf
+func.func @prefetch_experts(%w: tensor<4x8xf32>, %guess: tensor<3x2xi32>,
+    %routed: tensor<8xi32>, %x: f32, %i: index) -> f32 {
+  %p = moeflow.prefetch_experts %w predicted(%guess : tensor<3x2xi32>)
+      from <host> to <hbm> : tensor<4x8xf32>
+  %y = arith.mulf %x, %x : f32
+  %a = moeflow.await_experts %p routed(%routed : tensor<8xi32>)
+      : tensor<4x8xf32>
+  %e = tensor.extract %a[%i, %i] : tensor<4x8xf32>
+  %s = arith.addf %y, %e : f32
+  return %s : f32
+}
+
+// -----
+
+// Tests that a prefetch by expert without a prediction passes a null
+// pointer and a count of 0 (every routed expert is copied at the wait).
+// CHECK-LABEL: func.func @routed_only(
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : i64
+// CHECK-DAG: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// CHECK: call @moert_tier_fetch_experts_start(%{{.*}}, %{{.*}}, %{{.*}}, %[[NULL]], %[[ZERO]])
+// CHECK: call @moert_tier_fetch_experts_wait
+func.func @routed_only(%w: tensor<2x4xbf16>, %routed: tensor<4xi32>)
+    -> tensor<2x4xbf16> {
+  %p = moeflow.prefetch_experts %w from <host> to <hbm> : tensor<2x4xbf16>
+  %a = moeflow.await_experts %p routed(%routed : tensor<4xi32>)
+      : tensor<2x4xbf16>
+  return %a : tensor<2x4xbf16>
 }

@@ -2,11 +2,13 @@
 // RUN: not moe-opt %s -split-input-file --moe-plan-tiers 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not moe-opt %s -split-input-file --moe-plan-tiers="hbm-bytes=-8" 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 // RUN: not moe-opt %s -split-input-file --moe-plan-tiers="hbm-bytes=4096 lookahead=0" 2>&1 | FileCheck %s --check-prefix=LOOKAHEAD
+// RUN: not moe-opt %s -split-input-file --moe-plan-tiers="hbm-bytes=4096 expert-fetch=some" 2>&1 | FileCheck %s --check-prefix=FETCH
 
 // Tests that the options are checked before any function is planned.
 // MISSING: error: moe-plan-tiers option hbm-bytes is required and must be positive (the HBM bytes for weights), got 0
 // NEGATIVE: error: moe-plan-tiers option hbm-bytes is required and must be positive (the HBM bytes for weights), got -8
 // LOOKAHEAD: error: moe-plan-tiers option lookahead must be at least 1, got 0
+// FETCH: error: moe-plan-tiers option expert-fetch must be all, routed or predicted, got 'some'
 
 // Tests that a budget below the two largest consecutive streamed groups
 // (2 x 8256 bytes) plus the resident router (64 bytes, shared) is an error

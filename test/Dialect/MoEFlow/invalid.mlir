@@ -235,3 +235,48 @@ func.func @prefetch_same_tier(%w: tensor<4xf32>) {
   %p = moeflow.prefetch %w from <hbm> to <hbm> : tensor<4xf32>
   return
 }
+
+// -----
+
+// Tests that a prefetch by expert moves between two different tiers.
+func.func @prefetch_experts_same_tier(%w: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op 'from' and 'to' must be different tiers, both are host}}
+  %p = moeflow.prefetch_experts %w from <host> to <host> : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// Tests that a prefetch by expert needs a static expert dimension.
+func.func @prefetch_experts_dynamic(%w: tensor<?x8xf32>) {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op 'input' must have a static leading (expert) dimension, got 'tensor<?x8xf32>'}}
+  %p = moeflow.prefetch_experts %w from <host> to <hbm> : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that a rank-0 tensor has no experts to prefetch.
+func.func @prefetch_experts_scalar(%w: tensor<f32>) {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op 'input' must have a static leading (expert) dimension, got 'tensor<f32>'}}
+  %p = moeflow.prefetch_experts %w from <host> to <hbm> : tensor<f32>
+  return
+}
+
+// -----
+
+// Tests that the indices are i32.
+func.func @prefetch_experts_i64(%w: tensor<4x8xf32>, %i: tensor<2xi64>) {
+  // expected-error @+1 {{'moeflow.prefetch_experts' op operand #1 must be ranked tensor of 32-bit signless integer values, but got 'tensor<2xi64>'}}
+  %p = "moeflow.prefetch_experts"(%w, %i) <{from = #moe.tier<host>, to = #moe.tier<hbm>}> : (tensor<4x8xf32>, tensor<2xi64>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// Tests that an await completes a prefetch by expert, not any tensor.
+func.func @await_experts_not_prefetched(%w: tensor<4x8xf32>, %i: tensor<2xi32>) {
+  // expected-error @+1 {{'moeflow.await_experts' op 'input' must be the result of a moeflow.prefetch_experts}}
+  %a = moeflow.await_experts %w routed(%i : tensor<2xi32>) : tensor<4x8xf32>
+  return
+}

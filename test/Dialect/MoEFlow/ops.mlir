@@ -85,3 +85,23 @@ func.func @prefetch(%w: tensor<8x64x128xbf16>) -> tensor<8x64x128xbf16> {
   %s = moeflow.prefetch %h from <hbm> to <sram> : tensor<8x64x128xbf16>
   return %s : tensor<8x64x128xbf16>
 }
+
+// Tests that prefetches by expert and their awaits round-trip, with and
+// without a prediction.
+// CHECK-LABEL: func.func @prefetch_experts
+// CHECK: %[[P:.*]] = moeflow.prefetch_experts %{{.*}} predicted(%{{.*}} : tensor<16x2xi32>) from <host> to <hbm> : tensor<8x64x128xbf16>
+// CHECK: moeflow.await_experts %[[P]] routed(%{{.*}} : tensor<16x2xi32>) : tensor<8x64x128xbf16>
+// CHECK: %[[Q:.*]] = moeflow.prefetch_experts %{{.*}} from <host> to <hbm> : tensor<8x64x128xbf16>
+// CHECK: moeflow.await_experts %[[Q]] routed(%{{.*}} : tensor<32xi32>) : tensor<8x64x128xbf16>
+func.func @prefetch_experts(%w: tensor<8x64x128xbf16>, %guess: tensor<16x2xi32>,
+    %routed: tensor<16x2xi32>, %flat: tensor<32xi32>)
+    -> (tensor<8x64x128xbf16>, tensor<8x64x128xbf16>) {
+  %p = moeflow.prefetch_experts %w predicted(%guess : tensor<16x2xi32>)
+      from <host> to <hbm> : tensor<8x64x128xbf16>
+  %a = moeflow.await_experts %p routed(%routed : tensor<16x2xi32>)
+      : tensor<8x64x128xbf16>
+  %q = moeflow.prefetch_experts %w from <host> to <hbm> : tensor<8x64x128xbf16>
+  %b = moeflow.await_experts %q routed(%flat : tensor<32xi32>)
+      : tensor<8x64x128xbf16>
+  return %a, %b : tensor<8x64x128xbf16>, tensor<8x64x128xbf16>
+}

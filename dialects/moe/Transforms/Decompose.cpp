@@ -66,6 +66,17 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
       return rewriter.notifyMatchFailure(
           op, "the number of experts must be static to size the offsets");
 
+    // Prefetches by expert of later layers issued just before this one
+    // (moe-plan-tiers places them there): moved after this layer's awaits
+    // below, so that the copies of the experts its routing adds come first
+    // on the copy stream, not behind the later layers' guesses.
+    SmallVector<Operation *> laterPrefetches;
+    for (Operation *before = op->getPrevNode();
+         before && isa<moeflow::PrefetchExpertsOp>(before);
+         before = before->getPrevNode())
+      if (!llvm::is_contained(before->getUsers(), op.getOperation()))
+        laterPrefetches.insert(laterPrefetches.begin(), before);
+
     Value logits = buildRouterLogits(rewriter, loc, tokens,
                                      op.getRouterWeight(), op.getLayout());
     Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
@@ -90,17 +101,24 @@ struct DecomposeLayer : OpRewritePattern<LayerOp> {
 
     // An expert weight copied by expert (moe-plan-tiers expert-fetch)
     // holds only the predicted experts until the routing completes it.
+    Operation *lastAwait = nullptr;
     auto completed = [&](Value weight) -> Value {
       if (!weight || !weight.getDefiningOp<moeflow::PrefetchExpertsOp>())
         return weight;
-      return moeflow::AwaitExpertsOp::create(rewriter, loc, weight.getType(),
-                                             weight, router.getIndices());
+      lastAwait = moeflow::AwaitExpertsOp::create(
+          rewriter, loc, weight.getType(), weight, router.getIndices());
+      return lastAwait->getResult(0);
     };
+    Value gate = completed(op.getGateWeight());
+    Value up = completed(op.getUpWeight());
+    Value down = completed(op.getDownWeight());
+    if (lastAwait)
+      for (Operation *prefetch : llvm::reverse(laterPrefetches))
+        rewriter.moveOpAfter(prefetch, lastAwait);
     Value expertOutputs = ExpertsOp::create(
         rewriter, loc, dispatch.getRows().getType(), dispatch.getRows(),
-        dispatch.getOffsets(), completed(op.getGateWeight()),
-        completed(op.getUpWeight()), completed(op.getDownWeight()),
-        op.getActivationAttr(), op.getLayoutAttr());
+        dispatch.getOffsets(), gate, up, down, op.getActivationAttr(),
+        op.getLayoutAttr());
     Value result =
         CombineOp::create(rewriter, loc, tokensType, expertOutputs,
                           dispatch.getSources(), router.getWeights());

@@ -26,7 +26,10 @@ def MoEDecompose : Pass<"moe-decompose"> {
     carried onto the parts. An expert weight that `moe-plan-tiers` copies by
     expert (the result of a `moeflow.prefetch_experts`) is read by
     `moe.experts` through `moeflow.await_experts` of the router's indices,
-    which copies the routed experts the prefetch did not. With
+    which copies the routed experts the prefetch did not; the prefetches by
+    expert of later layers issued just before the layer move after its
+    awaits, so that its misses are copied first rather than queued behind
+    the later layers' predicted copies. With
     `expand-chains`, every
     `moe.chain` becomes its C iterations (`x_t = x_{t-1} + layer_t(x_{t-1})`, router
     slice t of `router_weight`), which are then decomposed in turn.

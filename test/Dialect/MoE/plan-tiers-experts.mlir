@@ -50,7 +50,9 @@
 // ROUTED-NOT: predicted
 
 // Tests that moe-decompose completes each partial copy with the layer's
-// own routing before its expert GEMMs.
+// own routing before its expert GEMMs, and moves the next layer's
+// prefetches (issued before this layer) after those awaits, so that this
+// layer's misses are copied first.
 // DECOMPOSED-LABEL: func.func @three(
 // DECOMPOSED: %[[U0:.*]] = moeflow.prefetch_experts %arg2 from <host> to <hbm>
 // DECOMPOSED: %[[D0:.*]] = moeflow.prefetch_experts %arg3 from <host> to <hbm>
@@ -59,6 +61,8 @@
 // DECOMPOSED: %[[ROWS:.*]], %[[OFFSETS:.*]], %{{.*}} = moe.dispatch %arg0, %[[IDX0_]]
 // DECOMPOSED-NEXT: %[[AU:.*]] = moeflow.await_experts %[[U0]] routed(%[[IDX0_]] : tensor<4x2xi32>) : tensor<4x16x8xf32>
 // DECOMPOSED-NEXT: %[[AD:.*]] = moeflow.await_experts %[[D0]] routed(%[[IDX0_]] : tensor<4x2xi32>) : tensor<4x8x16xf32>
+// DECOMPOSED-NEXT: moeflow.prefetch_experts %arg5 predicted(%[[IDX0]] : tensor<4x2xi32>)
+// DECOMPOSED-NEXT: moeflow.prefetch_experts %arg6 predicted(%[[IDX0]] : tensor<4x2xi32>)
 // DECOMPOSED-NEXT: moe.experts %[[ROWS]], %[[OFFSETS]] up %[[AU]] down %[[AD]]
 // DECOMPOSED-COUNT-5: moeflow.await_experts
 // DECOMPOSED-NOT: moeflow.await_experts

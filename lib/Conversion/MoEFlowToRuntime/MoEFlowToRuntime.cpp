@@ -191,6 +191,21 @@ static LogicalResult checkTensorBytes(Operation *op, Value input) {
   return success();
 }
 
+/// Checks a prefetch's tiers (host to hbm, the only copy the runtime makes)
+/// and its `input` (static, whole-byte elements, bytes that fit an i64).
+static LogicalResult checkHostToHbm(Operation *op, moe::TierAttr fromAttr,
+                                    moe::TierAttr toAttr, Value input) {
+  moe::MemoryTier from = fromAttr.getTier(), to = toAttr.getTier();
+  if (from != moe::MemoryTier::host || to != moe::MemoryTier::hbm)
+    return op->emitOpError()
+           << "only host to hbm prefetches lower to the runtime (got "
+           << moe::stringifyMemoryTier(from) << " to "
+           << moe::stringifyMemoryTier(to) << ")";
+  if (failed(checkTensor(op, input, "input")))
+    return failure();
+  return checkTensorBytes(op, input);
+}
+
 static LogicalResult checkReducible(Operation *op, Value value) {
   Type element = getElementTypeOrSelf(value.getType());
   if (dtypeOf(element) != MOERT_DTYPE_INVALID)
@@ -295,26 +310,11 @@ static LogicalResult checkLowerable(Operation *op) {
           return failure();
         return success();
       })
-      .Case([&](moeflow::PrefetchOp o) -> LogicalResult {
-        moe::MemoryTier from = o.getFrom().getTier(), to = o.getTo().getTier();
-        if (from != moe::MemoryTier::host || to != moe::MemoryTier::hbm)
-          return op->emitOpError()
-                 << "only host to hbm prefetches lower to the runtime (got "
-                 << moe::stringifyMemoryTier(from) << " to "
-                 << moe::stringifyMemoryTier(to) << ")";
-        if (failed(checkTensor(op, o.getInput(), "input")))
-          return failure();
-        return checkTensorBytes(op, o.getInput());
+      .Case([&](moeflow::PrefetchOp o) {
+        return checkHostToHbm(op, o.getFrom(), o.getTo(), o.getInput());
       })
       .Case([&](moeflow::PrefetchExpertsOp o) -> LogicalResult {
-        moe::MemoryTier from = o.getFrom().getTier(), to = o.getTo().getTier();
-        if (from != moe::MemoryTier::host || to != moe::MemoryTier::hbm)
-          return op->emitOpError()
-                 << "only host to hbm prefetches lower to the runtime (got "
-                 << moe::stringifyMemoryTier(from) << " to "
-                 << moe::stringifyMemoryTier(to) << ")";
-        if (failed(checkTensor(op, o.getInput(), "input")) ||
-            failed(checkTensorBytes(op, o.getInput())) ||
+        if (failed(checkHostToHbm(op, o.getFrom(), o.getTo(), o.getInput())) ||
             (o.getPredicted() &&
              failed(checkTensor(op, o.getPredicted(), "predicted"))))
           return failure();

@@ -380,6 +380,27 @@ RunScope::~RunScope() { current = previous; }
 
 } // namespace moert::tier
 
+namespace {
+/// Fills `result` (MLIR's memref<?xi8> descriptor) with what `waitOn`
+/// returns from the calling thread's Run: a null buffer of size 0 outside a
+/// run or after a failure.
+template <typename WaitOn>
+void describeWaited(moert_tier_buffer_t *result, WaitOn waitOn) {
+  if (!result)
+    return;
+  *result = {};
+  result->stride = 1;
+  moert::tier::Run *run = moert::tier::currentRun();
+  if (!run)
+    return;
+  int64_t bytes = 0;
+  void *buffer = waitOn(*run, bytes);
+  result->allocated = buffer;
+  result->aligned = buffer;
+  result->size = buffer ? bytes : 0;
+}
+} // namespace
+
 extern "C" {
 
 MOERT_API int64_t moert_tier_fetch_start(const void *source, int64_t bytes) {
@@ -389,18 +410,9 @@ MOERT_API int64_t moert_tier_fetch_start(const void *source, int64_t bytes) {
 
 MOERT_API void _mlir_ciface_moert_tier_fetch_wait(moert_tier_buffer_t *result,
                                                   int64_t handle) {
-  if (!result)
-    return;
-  *result = {};
-  result->stride = 1;
-  moert::tier::Run *run = moert::tier::currentRun();
-  if (!run)
-    return;
-  int64_t bytes = 0;
-  void *buffer = run->wait(handle, bytes);
-  result->allocated = buffer;
-  result->aligned = buffer;
-  result->size = buffer ? bytes : 0;
+  describeWaited(result, [&](moert::tier::Run &run, int64_t &bytes) {
+    return run.wait(handle, bytes);
+  });
 }
 
 MOERT_API int64_t moert_tier_fetch_experts_start(const void *source,
@@ -416,18 +428,9 @@ MOERT_API int64_t moert_tier_fetch_experts_start(const void *source,
 MOERT_API void _mlir_ciface_moert_tier_fetch_experts_wait(
     moert_tier_buffer_t *result, int64_t handle, const int32_t *routed,
     int64_t count) {
-  if (!result)
-    return;
-  *result = {};
-  result->stride = 1;
-  moert::tier::Run *run = moert::tier::currentRun();
-  if (!run)
-    return;
-  int64_t bytes = 0;
-  void *buffer = run->waitExperts(handle, routed, count, bytes);
-  result->allocated = buffer;
-  result->aligned = buffer;
-  result->size = buffer ? bytes : 0;
+  describeWaited(result, [&](moert::tier::Run &run, int64_t &bytes) {
+    return run.waitExperts(handle, routed, count, bytes);
+  });
 }
 
 MOERT_API void moert_tier_fetch_release(int64_t handle) {

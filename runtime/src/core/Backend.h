@@ -32,25 +32,14 @@ struct Failure {
 
 /// What the last run of a session did besides computing (moert_run_stats_t).
 struct RunStats {
-  /// moert_tier_fetch_start calls, and the bytes they copied (a tier-cache
-  /// hit copies none).
-  uint64_t tierFetches = 0;
-  uint64_t tierFetchedBytes = 0;
-  /// Fetches served by the tier cache without a copy, and fetches that
-  /// copied (hits + misses == fetches).
-  uint64_t tierHits = 0;
-  uint64_t tierMisses = 0;
+  /// The run's fetches of host-tier buffers (moert_tier_fetch_*), expert
+  /// fetches among them.
+  tier::Stats tier;
   /// CUDA: the bytes the session's tier cache holds after the run.
   uint64_t tierCachedBytes = 0;
   /// CUDA: the most device memory the run's allocations held at once
   /// (runtime buffers, kernel allocations, scratch); 0 on the CPU.
   uint64_t peakDeviceBytes = 0;
-  /// Expert fetches (moert_tier_fetch_experts_*): routed experts their
-  /// starts had copied, routed experts their waits copied, and predicted
-  /// experts no routed index named (tier::Stats).
-  uint64_t tierExpertHits = 0;
-  uint64_t tierExpertMisses = 0;
-  uint64_t tierExpertUnused = 0;
 };
 
 class Backend {
@@ -141,13 +130,7 @@ bool runWithTierFetches(tier::Copier &copier, RunStats &stats,
   // CUDA frees are ordered on the run's stream).
   std::string error;
   bool finished = fetches.finish(error);
-  stats.tierFetches = fetches.stats().fetches;
-  stats.tierFetchedBytes = fetches.stats().bytes;
-  stats.tierHits = fetches.stats().hits;
-  stats.tierMisses = fetches.stats().misses;
-  stats.tierExpertHits = fetches.stats().expertHits;
-  stats.tierExpertMisses = fetches.stats().expertMisses;
-  stats.tierExpertUnused = fetches.stats().expertUnused;
+  stats.tier = fetches.stats();
   if (!finished) {
     failure = {MOERT_ERROR_KERNEL, error};
     return false;

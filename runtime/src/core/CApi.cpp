@@ -293,15 +293,15 @@ moert_status_t onBackend(moert_session_t *session, Body body) {
 /// The C form of a run's stats.
 moert_run_stats_t toRunStats(const moert::RunStats &stats) {
   moert_run_stats_t out{};
-  out.tier_fetches = stats.tierFetches;
-  out.tier_fetched_bytes = stats.tierFetchedBytes;
+  out.tier_fetches = stats.tier.fetches;
+  out.tier_fetched_bytes = stats.tier.bytes;
   out.peak_device_bytes = stats.peakDeviceBytes;
-  out.tier_hits = stats.tierHits;
-  out.tier_misses = stats.tierMisses;
+  out.tier_hits = stats.tier.hits;
+  out.tier_misses = stats.tier.misses;
   out.tier_cached_bytes = stats.tierCachedBytes;
-  out.tier_expert_hits = stats.tierExpertHits;
-  out.tier_expert_misses = stats.tierExpertMisses;
-  out.tier_expert_unused = stats.tierExpertUnused;
+  out.tier_expert_hits = stats.tier.expertHits;
+  out.tier_expert_misses = stats.tier.expertMisses;
+  out.tier_expert_unused = stats.tier.expertUnused;
   return out;
 }
 
@@ -902,13 +902,7 @@ moert_status_t moert_session_last_run_stats(const moert_session_t *session,
   // one left it, the peak of the largest).
   moert::RunStats total;
   for (const moert::RequestStats &request : session->lastRequests) {
-    total.tierFetches += request.run.tierFetches;
-    total.tierFetchedBytes += request.run.tierFetchedBytes;
-    total.tierHits += request.run.tierHits;
-    total.tierMisses += request.run.tierMisses;
-    total.tierExpertHits += request.run.tierExpertHits;
-    total.tierExpertMisses += request.run.tierExpertMisses;
-    total.tierExpertUnused += request.run.tierExpertUnused;
+    total.tier += request.run.tier;
     total.tierCachedBytes = request.run.tierCachedBytes;
     total.peakDeviceBytes =
         std::max(total.peakDeviceBytes, request.run.peakDeviceBytes);

@@ -125,6 +125,18 @@ struct Stats {
   uint64_t expertHits = 0;
   uint64_t expertMisses = 0;
   uint64_t expertUnused = 0;
+
+  /// Adds `other`'s counts (the runs of a composition's requests).
+  Stats &operator+=(const Stats &other) {
+    fetches += other.fetches;
+    bytes += other.bytes;
+    hits += other.hits;
+    misses += other.misses;
+    expertHits += other.expertHits;
+    expertMisses += other.expertMisses;
+    expertUnused += other.expertUnused;
+    return *this;
+  }
 };
 
 /// The fetches of one run.

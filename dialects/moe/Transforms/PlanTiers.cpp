@@ -100,31 +100,31 @@ static bool isWeightOperand(OpOperand &use) {
       .Default(false);
 }
 
+/// Whether `use` is one of `operands` (of its owner).
+static bool isAmong(OpOperand &use, ArrayRef<MutableOperandRange> operands) {
+  return llvm::any_of(operands, [&](MutableOperandRange range) {
+    return llvm::is_contained(llvm::map_range(range, [](OpOperand &operand) {
+                                return &operand;
+                              }),
+                              &use);
+  });
+}
+
 /// Whether `use` is the router weight or bias of a moe.layer: what the
 /// prediction of its routing reads ahead of it (`expert-fetch=predicted`).
 static bool isLayerRouterOperand(OpOperand &use) {
   auto layer = dyn_cast<LayerOp>(use.getOwner());
-  if (!layer)
-    return false;
-  unsigned number = use.getOperandNumber();
-  return number == layer.getRouterWeightMutable().getOperandNumber() ||
-         llvm::any_of(layer.getBiasMutable(), [&](OpOperand &bias) {
-           return bias.getOperandNumber() == number;
-         });
+  return layer && isAmong(use, {layer.getRouterWeightMutable(),
+                                layer.getBiasMutable()});
 }
 
 /// Whether `use` is a gate, up or down expert weight of a moe.layer: what
 /// an expert fetch can split by expert.
 static bool isLayerExpertOperand(OpOperand &use) {
   auto layer = dyn_cast<LayerOp>(use.getOwner());
-  if (!layer)
-    return false;
-  unsigned number = use.getOperandNumber();
-  return number == layer.getUpWeightMutable().getOperandNumber() ||
-         number == layer.getDownWeightMutable().getOperandNumber() ||
-         llvm::any_of(layer.getGateWeightMutable(), [&](OpOperand &gate) {
-           return gate.getOperandNumber() == number;
-         });
+  return layer && isAmong(use, {layer.getGateWeightMutable(),
+                                layer.getUpWeightMutable(),
+                                layer.getDownWeightMutable()});
 }
 
 /// The tokens of `op` when it has some (the activations at its start).
@@ -367,8 +367,16 @@ void MoEPlanTiersPass::prefetch(Group &group, Operation *placement,
   OpBuilder builder(placement);
   Location loc = group.op->getLoc();
   auto layer = dyn_cast<LayerOp>(group.op);
+  auto byExpert = [&](BlockArgument arg) {
+    return layer && fetch != ExpertFetch::all &&
+           llvm::all_of(arg.getUses(), [&](OpOperand &use) {
+             return use.getOwner() != group.op || isLayerExpertOperand(use);
+           });
+  };
+  // The prediction, built only when an expert weight is copied by expert.
   Value predicted;
-  if (layer && fetch == ExpertFetch::predicted && placement != group.op) {
+  if (fetch == ExpertFetch::predicted && placement != group.op &&
+      llvm::any_of(group.args, byExpert)) {
     Value tokens = tokensOf(placement);
     auto isArgument = [](Value value) {
       return !value || isa<BlockArgument>(value);
@@ -393,18 +401,14 @@ void MoEPlanTiersPass::prefetch(Group &group, Operation *placement,
     }
   }
   for (BlockArgument arg : group.args) {
-    bool byExpert =
-        layer && fetch != ExpertFetch::all &&
-        llvm::all_of(arg.getUses(), [&](OpOperand &use) {
-          return use.getOwner() != group.op || isLayerExpertOperand(use);
-        });
     Value copy =
-        byExpert ? moeflow::PrefetchExpertsOp::create(builder, loc,
-                                                      arg.getType(), arg,
-                                                      predicted, host, hbm)
-                       .getResult()
-                 : moeflow::PrefetchOp::create(builder, loc, arg, host, hbm)
-                       .getResult();
+        byExpert(arg) ? moeflow::PrefetchExpertsOp::create(
+                            builder, loc, arg.getType(), arg, predicted, host,
+                            hbm)
+                            .getResult()
+                      : moeflow::PrefetchOp::create(builder, loc, arg, host,
+                                                    hbm)
+                            .getResult();
     group.op->replaceUsesOfWith(arg, copy);
   }
 }

@@ -454,6 +454,11 @@ static int64_t elementsOf(ArrayRef<int64_t> shape) {
   return count;
 }
 
+/// Bytes of a static tensor type (checkLowerable checks they fit an i64).
+static int64_t bytesOf(RankedTensorType type) {
+  return elementsOf(type.getShape()) * elementBytes(type.getElementType());
+}
+
 /// The rank's index in the group `axes` (mixed radix, lowest axis most
 /// significant) from moert_comm_grid_index, as an i64.
 static Value groupIndex(CallBuilder &calls, PatternRewriter &rewriter,
@@ -698,8 +703,7 @@ struct LowerSend : OpRewritePattern<moeflow::SendOp> {
     calls.call("moert_comm_send",
                ValueRange{calls.i32(*mask), peerIndex(calls, rewriter, op),
                           calls.pointer(data),
-                          calls.i64(elementsOf(type.getShape()) *
-                                    elementBytes(type.getElementType()))});
+                          calls.i64(bytesOf(type))});
     rewriter.eraseOp(op);
     return success();
   }
@@ -718,8 +722,7 @@ struct LowerRecv : OpRewritePattern<moeflow::RecvOp> {
     calls.call("moert_comm_recv",
                ValueRange{calls.i32(*mask), peerIndex(calls, rewriter, op),
                           calls.pointer(data),
-                          calls.i64(elementsOf(type.getShape()) *
-                                    elementBytes(type.getElementType()))});
+                          calls.i64(bytesOf(type))});
     rewriter.replaceOp(op, calls.tensorOf(data, type));
     return success();
   }
@@ -802,9 +805,7 @@ struct LowerPrefetch : OpRewritePattern<moeflow::PrefetchOp> {
     Value source = calls.buffer(op.getInput());
     Value handle = calls.call(
         "moert_tier_fetch_start",
-        ValueRange{calls.pointer(source),
-                   calls.i64(elementsOf(type.getShape()) *
-                             elementBytes(type.getElementType()))},
+        ValueRange{calls.pointer(source), calls.i64(bytesOf(type))},
         rewriter.getI64Type());
     if (inBlock && first)
       rewriter.setInsertionPoint(first);
@@ -820,6 +821,15 @@ struct LowerPrefetch : OpRewritePattern<moeflow::PrefetchOp> {
   }
   bool release;
 };
+
+/// The pointer to the buffer of an expert-index tensor and its number of
+/// indices, as the expert-fetch ABI takes them.
+static std::pair<Value, Value> indexArguments(CallBuilder &calls,
+                                              Value indices) {
+  auto type = cast<RankedTensorType>(indices.getType());
+  return {calls.pointer(calls.buffer(indices)),
+          calls.i64(elementsOf(type.getShape()))};
+}
 
 /// A host-to-hbm prefetch by expert and its await (its only use, in its
 /// block: checkLowerable): `moert_tier_fetch_experts_start` where the
@@ -850,33 +860,26 @@ struct LowerPrefetchExperts : OpRewritePattern<moeflow::PrefetchExpertsOp> {
     CallBuilder calls(rewriter, op);
     auto type = cast<RankedTensorType>(op.getResult().getType());
     Value source = calls.buffer(op.getInput());
-    Value predicted, count = calls.i64(0);
-    if (op.getPredicted()) {
-      predicted = calls.pointer(calls.buffer(op.getPredicted()));
-      count = calls.i64(elementsOf(
-          cast<RankedTensorType>(op.getPredicted().getType()).getShape()));
-    } else {
-      predicted = LLVM::ZeroOp::create(rewriter, op.getLoc(),
-                                       calls.pointerTy());
-    }
+    auto [predicted, count] =
+        op.getPredicted()
+            ? indexArguments(calls, op.getPredicted())
+            : std::pair<Value, Value>{
+                  LLVM::ZeroOp::create(rewriter, op.getLoc(),
+                                       calls.pointerTy()),
+                  calls.i64(0)};
     Value handle = calls.call(
         "moert_tier_fetch_experts_start",
-        ValueRange{calls.pointer(source),
-                   calls.i64(elementsOf(type.getShape()) *
-                             elementBytes(type.getElementType())),
+        ValueRange{calls.pointer(source), calls.i64(bytesOf(type)),
                    calls.i64(type.getDimSize(0)), predicted, count},
         rewriter.getI64Type());
 
     rewriter.setInsertionPoint(await);
     CallBuilder awaitCalls(rewriter, await);
-    Value routed = awaitCalls.pointer(awaitCalls.buffer(await.getRouted()));
-    Value bytes = awaitCalls.call(
-        "moert_tier_fetch_experts_wait",
-        ValueRange{handle, routed,
-                   awaitCalls.i64(elementsOf(
-                       cast<RankedTensorType>(await.getRouted().getType())
-                           .getShape()))},
-        fetchedBytesType(rewriter), /*cInterface=*/true);
+    auto [routed, routedCount] = indexArguments(awaitCalls, await.getRouted());
+    Value bytes = awaitCalls.call("moert_tier_fetch_experts_wait",
+                                  ValueRange{handle, routed, routedCount},
+                                  fetchedBytesType(rewriter),
+                                  /*cInterface=*/true);
     rewriter.replaceAllUsesWith(
         await.getResult(),
         fetchedTensor(rewriter, await.getLoc(), bytes, type));
